@@ -1,0 +1,206 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gridrun/gridrun/grid"
+)
+
+type runOptions struct {
+	job            grid.Job
+	join, joinKey  string
+	joinMissing    string
+	joinCacheBytes int64
+	proto          []string
+	protoPath      []string
+	inputType      string
+	resultType     string
+	sideType       string
+	timeout        time.Duration
+	perElement     time.Duration
+	grace          time.Duration
+	backoff        time.Duration
+	retryCodes     []string
+	maxMemory      string
+	maxCPU         time.Duration
+}
+
+func newRunCmd() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run --binary BINARY --input FILE... --output DIR [flags] [-- BINARY ARGS...]",
+		Short: "Run a binary over every element of the inputs",
+		Long: `Run the binary over every element of the inputs and write, under --output:
+
+  results-*.jsonl       one {"id", "result"} object per element that has a result
+  dead-letters-*.jsonl  one object per element that has none: the element as
+                        given, a kind and a message
+  manifest.json         counts, timings, the binary's sha256 and the options
+
+Elements go to the binary --batch-size at a time (default 100), as a protobuf
+batch file, at most --parallelism calls at once. A binary built with the C++
+SDK says what messages it takes (see gridrun describe); for other binaries,
+give --proto with --input-type and --result-type.
+
+With --join, each element's market data is looked up by --join-key (field
+names in braces, e.g. '{underlying}') once per batch and sent with it.
+
+Arguments after -- are passed to the binary.`,
+		Example: `  gridrun run --binary bin/pricer --input testdata/trades.jsonl \
+      --join testdata/quotes.csv --join-key '{underlying}' --output /tmp/out`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if n := cmd.ArgsLenAtDash(); n >= 0 {
+				if n > 0 {
+					return usageError("unexpected arguments %q; binary arguments go after --", args[:n])
+				}
+				o.job.Args = args
+			} else if len(args) > 0 {
+				return usageError("unexpected arguments %q; binary arguments go after --", args)
+			}
+			job, err := o.toJob()
+			if err != nil {
+				return err
+			}
+			job.Logger = slog.Default()
+			m, err := grid.Run(cmd.Context(), job)
+			if m != nil {
+				printSummary(cmd.OutOrStdout(), m, job.Output)
+			}
+			if err != nil {
+				return err
+			}
+			if m.DeadLetters > 0 {
+				return &exitError{code: exitDeadLetters}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	j := &o.job
+	f.StringVar(&j.Binary, "binary", "", "the binary to run: a path or file:// URI (required)")
+	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes")
+	f.StringVar(&j.CacheDir, "cache-dir", "", "where staged binaries are kept (default $GRIDRUN_CACHE_DIR or the user cache dir)")
+	f.StringArrayVar(&j.Env, "env", nil, "KEY=VALUE for the binary's environment (repeatable); it gets only PATH, HOME, USER, LANG, LC_* and TZ otherwise")
+	f.StringArrayVar(&j.Inputs, "input", nil, "input file or glob: .jsonl, .csv or .pb (delimited protobuf), optionally .gz (repeatable, required)")
+	f.StringVar(&j.InputFormat, "input-format", "", "input format when the name does not tell: jsonl, csv or pb")
+	f.StringVar(&j.IDField, "id-field", "id", "field holding each element's id")
+	f.BoolVar(&j.IgnoreUnknownFields, "ignore-unknown-fields", false, "accept input fields the binary's input message does not have")
+	f.StringArrayVar(&o.proto, "proto", nil, ".proto file defining the binary's messages, for binaries without --gridrun-describe (repeatable)")
+	f.StringArrayVar(&o.protoPath, "proto-path", nil, "import path for --proto files (repeatable; default: their directories)")
+	f.StringVar(&o.inputType, "input-type", "", "fully qualified input message type, with --proto")
+	f.StringVar(&o.resultType, "result-type", "", "fully qualified result message type, with --proto")
+	f.StringVar(&o.sideType, "side-type", "", "fully qualified side-row message type, with --proto and --join")
+	f.StringVar(&o.join, "join", "", "market data table: a CSV or JSONL path or file:// URI")
+	f.StringVar(&o.joinKey, "join-key", "", "key template of the join, e.g. '{underlying}' (required with --join)")
+	f.StringVar(&o.joinMissing, "join-missing", "dead-letter", "element without a join row: dead-letter (kind missing_join) or pass (run it without)")
+	f.Int64Var(&o.joinCacheBytes, "join-cache-bytes", 256<<20, "memory for cached join rows")
+	f.StringVar(&j.Output, "output", "", "output directory; must be new or empty unless --resume (required)")
+	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
+	f.StringVar(&j.ID, "job-id", "", "job id for batch files and the manifest (default: generated)")
+	f.IntVar(&j.BatchSize, "batch-size", 100, "elements per subprocess call")
+	f.IntVar(&j.BatchBytes, "batch-bytes", 64<<20, "payload bytes per subprocess call, at most")
+	f.BoolVar(&j.PartitionByKey, "partition-by-key", false, "batch elements with the same join key together")
+	f.IntVar(&j.Parallelism, "parallelism", 0, "subprocesses at once (default: number of CPUs)")
+	f.DurationVar(&o.timeout, "timeout", 0, "time limit of one call (0: none)")
+	f.DurationVar(&o.perElement, "timeout-per-element", 0, "time added to --timeout per element of the call")
+	f.DurationVar(&o.grace, "grace", 5*time.Second, "time a binary has to exit after SIGTERM before it is killed")
+	f.IntVar(&j.Retries, "retries", 0, "retries of a call that failed with one of --retry-exit-codes")
+	f.StringSliceVar(&o.retryCodes, "retry-exit-codes", nil, "exit codes that mean a transient failure, e.g. 75,111")
+	f.DurationVar(&o.backoff, "backoff", time.Second, "first retry delay; doubles with each retry, with jitter")
+	f.StringVar(&o.maxMemory, "max-memory", "", "address-space limit of each subprocess, e.g. 2GiB")
+	f.DurationVar(&o.maxCPU, "max-cpu-time", 0, "CPU-time limit of each subprocess")
+	f.IntVar(&j.Limits.Processes, "max-processes", 0, "process-count limit of the binary's user (not applied to root)")
+	f.IntVar(&j.Limits.OpenFiles, "max-open-files", 0, "open-file limit of each subprocess")
+	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
+	cmd.MarkFlagRequired("binary")
+	cmd.MarkFlagRequired("input")
+	cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+func (o *runOptions) toJob() (grid.Job, error) {
+	j := o.job
+	if o.join != "" || o.joinKey != "" {
+		if o.join == "" || o.joinKey == "" {
+			return j, usageError("--join and --join-key go together")
+		}
+		j.Join = &grid.JoinSpec{Source: o.join, Key: o.joinKey, Missing: o.joinMissing, CacheBytes: o.joinCacheBytes}
+	}
+	if len(o.proto) > 0 || o.inputType != "" || o.resultType != "" {
+		if len(o.proto) == 0 || o.inputType == "" || o.resultType == "" {
+			return j, usageError("--proto, --input-type and --result-type go together")
+		}
+		j.Proto = &grid.ProtoSchema{Files: o.proto, ImportPaths: o.protoPath, InputType: o.inputType, ResultType: o.resultType, SideType: o.sideType}
+	}
+	j.Timeout, j.TimeoutPerElement = grid.Duration(o.timeout), grid.Duration(o.perElement)
+	j.Grace, j.Backoff = grid.Duration(o.grace), grid.Duration(o.backoff)
+	for _, c := range o.retryCodes {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 || n > 255 {
+			return j, usageError("--retry-exit-codes: %q is not an exit code", c)
+		}
+		j.RetryExitCodes = append(j.RetryExitCodes, n)
+	}
+	if o.maxMemory != "" {
+		n, err := parseBytes(o.maxMemory)
+		if err != nil {
+			return j, usageError("--max-memory: %v", err)
+		}
+		j.Limits.Memory = n
+	}
+	j.Limits.CPU = o.maxCPU
+	return j, nil
+}
+
+// parseBytes reads sizes such as 512MiB, 2GiB, 1.5G or 1048576.
+func parseBytes(s string) (int64, error) {
+	units := map[string]float64{
+		"": 1, "b": 1,
+		"k": 1e3, "kb": 1e3, "kib": 1 << 10,
+		"m": 1e6, "mb": 1e6, "mib": 1 << 20,
+		"g": 1e9, "gb": 1e9, "gib": 1 << 30,
+		"t": 1e12, "tb": 1e12, "tib": 1 << 40,
+	}
+	t := strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	mult, ok := units[unit]
+	v, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || v <= 0 {
+		return 0, errors.New(strconv.Quote(s) + " is not a size such as 512MiB or 2GiB")
+	}
+	return int64(v * mult), nil
+}
+
+func printSummary(w io.Writer, m *grid.Manifest, out string) {
+	fmt.Fprintf(w, "job %s: %s\n", m.JobID, m.Status)
+	fmt.Fprintf(w, "  %d elements: %d results, %d dead letters", m.Elements, m.Results, m.DeadLetters)
+	if len(m.DeadLettersByKind) > 0 {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(m.DeadLettersByKind)) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m.DeadLettersByKind[k]))
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  %d batches, %d subprocess calls, %.2fs, %.0f elements/s\n", m.Batches, m.Calls, m.WallSeconds, m.ThroughputPerSecond)
+	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, m.Binary.SHA256)
+	if m.Join != nil {
+		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits\n", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits)
+	}
+	fmt.Fprintf(w, "  output %s\n", out)
+}

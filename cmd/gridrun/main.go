@@ -1,0 +1,119 @@
+// Command gridrun runs a compiled binary over millions of elements.
+//
+// Exit codes:
+//
+//	0  every element has a result
+//	1  the job failed or was interrupted (committed output stays; rerun with --resume)
+//	2  usage or configuration error; no subprocess ran
+//	3  the job finished, but some elements are dead letters
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gridrun/gridrun/grid"
+)
+
+// Exit codes, as documented above and in --help.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitDeadLetters = 3
+)
+
+// exitError carries an exit code to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks errors in how gridrun was called.
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) && ee.err == nil {
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "gridrun:", err)
+	var ce *grid.ConfigError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ce):
+		return exitUsage
+	}
+	return exitFailed
+}
+
+func newRootCmd() *cobra.Command {
+	var logFormat, logLevel string
+	root := &cobra.Command{
+		Use:   "gridrun",
+		Short: "Run a compiled binary over millions of elements, in batches, without losing one",
+		Long: `gridrun runs an external binary (a C++ pricing or risk library, say) over every
+element of its inputs: 50-100 elements per subprocess call, as protobuf files,
+at most --parallelism calls at once, market data joined per batch. Every
+element ends in exactly one place: the results, or the dead letters with the
+reason. A killed job resumes where it stopped.
+
+Exit codes:
+  0  every element has a result
+  1  the job failed or was interrupted (rerun with --resume to continue)
+  2  usage or configuration error; no subprocess ran
+  3  the job finished, but some elements are dead letters`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return setupLogging(logFormat, logLevel)
+		},
+	}
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
+	root.AddCommand(newRunCmd(), newDescribeCmd(), newVersionCmd())
+	return root
+}
+
+func setupLogging(format, level string) error {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return usageError("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, opts)))
+	case "json":
+		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, opts)))
+	default:
+		return usageError("--log-format %q: want text or json", format)
+	}
+	return nil
+}

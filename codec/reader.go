@@ -1,0 +1,219 @@
+package codec
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// MaxRowSize bounds one input row. A longer JSON line is a bad row; a longer
+// protobuf record ends the input, since the stream cannot be resynchronised.
+const MaxRowSize = 64 << 20
+
+// Row is one record of an input, not yet decoded.
+type Row struct {
+	// Index is the 0-based number of the record in its file. Together with
+	// the file it names the element for resuming a job.
+	Index int64
+	// Line is the 1-based line where a JSONL or CSV row starts, or the
+	// 1-based record number in a delimited protobuf file.
+	Line int64
+	// Data is the JSON line or the protobuf message.
+	Data []byte
+	// Cells are the values of a CSV row, named by Header.
+	Cells  []string
+	Header []string
+	// Err is a problem found while reading this row, such as a CSV row
+	// with the wrong number of cells; the row is a bad input, the rest of
+	// the file is fine.
+	Err error
+}
+
+// Reader reads the rows of one input.
+type Reader interface {
+	// Read returns the next row, or io.EOF after the last. Any other error
+	// means the rest of the input cannot be read.
+	Read() (Row, error)
+	// Name is the input's name in messages.
+	Name() string
+	// Header returns the field names of a CSV input, nil otherwise.
+	Header() []string
+}
+
+// NewReader reads rows in format f from r. name is used in messages.
+func NewReader(r io.Reader, name string, f Format, gzipped bool) (Reader, error) {
+	if gzipped {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		r = zr
+	}
+	switch f {
+	case JSONL:
+		return &jsonlReader{name: name, br: bufio.NewReaderSize(r, 1<<20)}, nil
+	case CSV:
+		return newCSVReader(r, name)
+	case Delimited:
+		return &pbReader{name: name, br: bufio.NewReaderSize(r, 1<<20)}, nil
+	}
+	return nil, fmt.Errorf("%s: unknown format %q", name, f)
+}
+
+type jsonlReader struct {
+	name  string
+	br    *bufio.Reader
+	line  int64
+	index int64
+}
+
+func (r *jsonlReader) Name() string     { return r.name }
+func (r *jsonlReader) Header() []string { return nil }
+
+func (r *jsonlReader) Read() (Row, error) {
+	for {
+		line, tooLong, err := r.readLine()
+		if err != nil && (err != io.EOF || len(line) == 0 && !tooLong) {
+			return Row{}, err
+		}
+		r.line++
+		if tooLong {
+			row := Row{Index: r.index, Line: r.line, Err: fmt.Errorf("line longer than %d bytes", MaxRowSize)}
+			r.index++
+			return row, nil
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue // blank lines are not rows
+		}
+		row := Row{Index: r.index, Line: r.line, Data: line}
+		r.index++
+		return row, nil
+	}
+}
+
+// readLine returns the next line without its newline, in a fresh slice.
+func (r *jsonlReader) readLine() (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > MaxRowSize+1 {
+				tooLong, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return line, tooLong, err
+		}
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		return line, tooLong, nil
+	}
+}
+
+type csvReader struct {
+	name   string
+	cr     *csv.Reader
+	header []string
+	index  int64
+}
+
+func newCSVReader(r io.Reader, name string) (*csvReader, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1 // we report the count ourselves, with both numbers
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%s: empty file; a CSV input needs a header row", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: header: %w", name, err)
+	}
+	if len(header) > 0 {
+		header[0] = string(bytes.TrimPrefix([]byte(header[0]), []byte("\ufeff")))
+	}
+	for i, h := range header {
+		if h == "" {
+			return nil, fmt.Errorf("%s:1: column %d has no name", name, i+1)
+		}
+		if j := slices.Index(header[:i], h); j >= 0 {
+			return nil, fmt.Errorf("%s:1: columns %d and %d are both named %q", name, j+1, i+1, h)
+		}
+	}
+	return &csvReader{name: name, cr: cr, header: header}, nil
+}
+
+func (r *csvReader) Name() string     { return r.name }
+func (r *csvReader) Header() []string { return r.header }
+
+func (r *csvReader) Read() (Row, error) {
+	cells, err := r.cr.Read()
+	if err == io.EOF {
+		return Row{}, err
+	}
+	row := Row{Index: r.index, Cells: cells, Header: r.header}
+	if len(cells) > 0 {
+		line, _ := r.cr.FieldPos(0)
+		row.Line = int64(line)
+	}
+	var pe *csv.ParseError
+	switch {
+	case errors.As(err, &pe):
+		row.Line = int64(pe.StartLine)
+		row.Err = pe.Err
+	case err != nil:
+		return Row{}, fmt.Errorf("%s: %w", r.name, err)
+	case len(cells) != len(r.header):
+		row.Err = fmt.Errorf("row has %d cells, the header has %d", len(cells), len(r.header))
+	}
+	r.index++
+	return row, nil
+}
+
+type pbReader struct {
+	name  string
+	br    *bufio.Reader
+	index int64
+	off   int64
+}
+
+func (r *pbReader) Name() string     { return r.name }
+func (r *pbReader) Header() []string { return nil }
+
+func (r *pbReader) Read() (Row, error) {
+	size, err := binary.ReadUvarint(r.br)
+	if err == io.EOF {
+		return Row{}, io.EOF
+	}
+	if err != nil {
+		return Row{}, fmt.Errorf("%s: record %d at byte %d: bad length prefix: %w", r.name, r.index+1, r.off, err)
+	}
+	if size > MaxRowSize {
+		return Row{}, fmt.Errorf("%s: record %d at byte %d: length %d exceeds %d bytes", r.name, r.index+1, r.off, size, MaxRowSize)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r.br, data); err != nil {
+		return Row{}, fmt.Errorf("%s: record %d at byte %d: truncated: %w", r.name, r.index+1, r.off, err)
+	}
+	r.off += int64(uvarintLen(size)) + int64(size)
+	row := Row{Index: r.index, Line: r.index + 1, Data: data}
+	r.index++
+	return row, nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}

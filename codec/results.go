@@ -1,0 +1,59 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+)
+
+// ResultEncoder renders the binary's result messages as JSON lines.
+type ResultEncoder struct {
+	desc protoreflect.MessageDescriptor
+}
+
+// NewResultEncoder renders results of type desc.
+func NewResultEncoder(desc protoreflect.MessageDescriptor) *ResultEncoder {
+	return &ResultEncoder{desc: desc}
+}
+
+// resultJSON is the JSON mapping of results: the .proto's own field names,
+// and every field present, so that every line has the same columns.
+var resultJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+
+// AppendLine appends {"id": id, "result": {...}} and a newline to dst.
+func (e *ResultEncoder) AppendLine(dst []byte, id string, payload []byte) ([]byte, error) {
+	m := dynamicpb.NewMessage(e.desc)
+	if err := proto.Unmarshal(payload, m); err != nil {
+		return dst, fmt.Errorf("result for %q is not a %s: %w", id, e.desc.FullName(), err)
+	}
+	js, err := resultJSON.Marshal(m)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, id)
+	dst = append(dst, `,"result":`...)
+	dst = append(dst, compact(js)...)
+	return append(dst, '}', '\n'), nil
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
+}
+
+// compact removes the whitespace protojson adds at random (on purpose, so
+// that nobody depends on its byte layout): our output files are the same
+// bytes for the same results.
+func compact(b []byte) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return b
+	}
+	return buf.Bytes()
+}

@@ -1,0 +1,511 @@
+package grid
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/join"
+	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+	"github.com/gridrun/gridrun/wrapper"
+)
+
+// ExecConfig configures an Executor.
+type ExecConfig struct {
+	JobID  string
+	Binary wrapper.Binary
+	Schema *wrapper.Schema
+	// Join looks up the side rows; nil when the job joins nothing.
+	Join *join.Table
+	// JoinPass hands elements without a join row to the binary instead of
+	// the dead letters.
+	JoinPass bool
+	// Parallelism caps the subprocesses running at once. Defaults to 1.
+	Parallelism int
+	// Call configures each subprocess call.
+	Call wrapper.Options
+	// Timeout bounds one call, plus TimeoutPerElement for each element.
+	Timeout, TimeoutPerElement time.Duration
+	// Retries, RetryExitCodes and Backoff: see Job.
+	Retries        int
+	RetryExitCodes []int
+	Backoff        time.Duration
+	// LogRoot is the directory Call.LogDir is reported relative to.
+	LogRoot string
+	// LogSample keeps the logs of one good call in LogSample; 0 keeps
+	// none. A failed call's logs are always kept.
+	LogSample int
+	Logger  *slog.Logger
+	// OnCall, when set, is told of every call when it ends.
+	OnCall func(CallRecord)
+}
+
+// CallRecord is one subprocess call, for the timeline.
+type CallRecord struct {
+	Slot     int       `json:"slot"`
+	Batch    string    `json:"batch"`
+	Attempt  int       `json:"attempt"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Elements int       `json:"elements"`
+	Results  int       `json:"results"`
+	// Reason is why the call was made: "batch", "retry", "isolate" (a
+	// suspect alone or the rest of a failed call), "split" (the remainder
+	// of a stopped call).
+	Reason string `json:"reason"`
+	// Failure is the dead-letter kind of the call's failure, or "".
+	Failure string `json:"failure,omitempty"`
+	// Stopped reports a call stopped early to split it.
+	Stopped bool `json:"stopped,omitempty"`
+}
+
+// ExecStats counts what an Executor did.
+type ExecStats struct {
+	Calls      int64 `json:"subprocess_calls"`
+	Retries    int64 `json:"retries"`
+	Isolations int64 `json:"isolation_calls"`
+	Splits     int64 `json:"splits"`
+	// CPU is the user+system CPU time of all calls, in seconds.
+	CPU float64 `json:"subprocess_cpu_seconds"`
+}
+
+// Task is a set of elements to run in one call.
+type Task struct {
+	// Batch is the batch id: "b000017" for a batch of input, with a
+	// suffix for the calls that re-run part of it.
+	Batch    string
+	Elements []*Element
+	// Attempt counts the calls these elements have been in, from 1.
+	Attempt int
+	// NotBefore delays a retry.
+	NotBefore time.Time
+
+	reason  string
+	retried int  // transient failures retried so far
+	alone   bool // a suspect being isolated
+	rows    map[string]join.Row
+	joined  bool
+	subseq  *atomic.Int32 // names sub-tasks of the same batch
+}
+
+// NewTask makes the task of a fresh batch.
+func NewTask(batch string, elems []*Element) *Task {
+	return &Task{Batch: batch, Elements: elems, Attempt: 1, reason: "batch", subseq: new(atomic.Int32)}
+}
+
+func (t *Task) sub(elems []*Element, reason string) *Task {
+	n := t.subseq.Add(1)
+	return &Task{
+		Batch:    fmt.Sprintf("%s.%d", strings.SplitN(t.Batch, ".", 2)[0], n),
+		Elements: elems,
+		Attempt:  t.Attempt,
+		reason:   reason,
+		retried:  t.retried,
+		rows:     t.rows,
+		joined:   t.joined,
+		subseq:   t.subseq,
+	}
+}
+
+// Executor runs tasks through the binary. It is safe for concurrent use.
+type Executor struct {
+	cfg   ExecConfig
+	sem   *semaphore.Weighted
+	enc   *codec.ResultEncoder
+	slots slotPool
+
+	calls, retries, isolations, splits atomic.Int64
+	cpuMicros                          atomic.Int64
+	good                               atomic.Int64 // good calls, for log sampling
+}
+
+// NewExecutor returns an Executor.
+func NewExecutor(cfg ExecConfig) *Executor {
+	cfg.Parallelism = max(cfg.Parallelism, 1)
+	cfg.Backoff = cmp.Or(cfg.Backoff, time.Second)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Executor{
+		cfg:   cfg,
+		sem:   semaphore.NewWeighted(int64(cfg.Parallelism)),
+		enc:   codec.NewResultEncoder(cfg.Schema.Result),
+		slots: newSlotPool(cfg.Parallelism),
+	}
+}
+
+// Stats returns the counts so far.
+func (x *Executor) Stats() ExecStats {
+	return ExecStats{
+		Calls:      x.calls.Load(),
+		Retries:    x.retries.Load(),
+		Isolations: x.isolations.Load(),
+		Splits:     x.splits.Load(),
+		CPU:        float64(x.cpuMicros.Load()) / 1e6,
+	}
+}
+
+// RunTask runs a task and its follow-ups to the end, one call at a time,
+// sleeping through retry backoffs: the whole of a batch's work for a caller
+// without a scheduler of its own, such as a Beam DoFn.
+func (x *Executor) RunTask(ctx context.Context, t *Task, emit func(Outcome)) error {
+	todo := []*Task{t}
+	for len(todo) > 0 {
+		t := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if d := time.Until(t.NotBefore); d > 0 {
+			tm := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				tm.Stop()
+				return ctx.Err()
+			case <-tm.C:
+			}
+		}
+		todo = append(todo, x.Call(ctx, t, emit, nil)...)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Call runs one task as one subprocess call, emits the outcomes it settles
+// and returns the tasks that must follow: the suspect of a failure alone and
+// the rest without it, a retry, or the remainder of a stopped call. started,
+// when set, is told of the running call (the scheduler uses it to split and
+// watch calls). When ctx is cancelled, the elements not settled are left
+// without outcomes.
+func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), started func(*wrapper.Call)) []*Task {
+	if x.cfg.Join != nil && !t.joined {
+		x.join(ctx, t, emit)
+	}
+	if len(t.Elements) == 0 || ctx.Err() != nil {
+		return nil
+	}
+	if err := x.sem.Acquire(ctx, 1); err != nil {
+		return nil
+	}
+	slot := x.slots.take()
+	rec := CallRecord{Slot: slot, Batch: t.Batch, Attempt: t.Attempt, Elements: len(t.Elements), Reason: t.reason}
+	out, err := x.run(ctx, t, started)
+	x.slots.put(slot)
+	x.sem.Release(1)
+
+	x.calls.Add(1)
+	if out == nil { // the binary did not start: every element is pending
+		out = &wrapper.Outcome{Start: time.Now(), End: time.Now()}
+		for i := range t.Elements {
+			out.Pending = append(out.Pending, i)
+		}
+	}
+	x.cpuMicros.Add((out.UserCPU + out.SysCPU).Microseconds())
+	rec.Start, rec.End, rec.Results, rec.Stopped = out.Start, out.End, len(out.Results), out.Stopped
+
+	byID := make(map[string]*Element, len(t.Elements))
+	for _, e := range t.Elements {
+		byID[e.ID] = e
+	}
+	for _, r := range out.Results {
+		emit(x.settle(byID[r.GetId()], r, t))
+	}
+	pending := make([]*Element, len(out.Pending))
+	for i, p := range out.Pending {
+		pending[i] = t.Elements[p]
+	}
+	next, failure := x.follow(ctx, t, pending, out, err, emit)
+	rec.Failure = failure
+	if failure == "" && !x.sampled() {
+		removeLogs(out)
+	}
+	if x.cfg.OnCall != nil {
+		x.cfg.OnCall(rec)
+	}
+	return next
+}
+
+func (x *Executor) run(ctx context.Context, t *Task, started func(*wrapper.Call)) (*wrapper.Outcome, error) {
+	callCtx := ctx
+	if x.cfg.Timeout > 0 || x.cfg.TimeoutPerElement > 0 {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithTimeout(ctx, x.cfg.Timeout+time.Duration(len(t.Elements))*x.cfg.TimeoutPerElement)
+		defer cancel()
+	}
+	c, err := wrapper.Start(callCtx, x.cfg.Binary, x.batch(t), &x.cfg.Call)
+	if err != nil {
+		return nil, err
+	}
+	if started != nil {
+		started(c)
+	}
+	out, err := c.Wait()
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = errTimeout
+	}
+	return out, err
+}
+
+var errTimeout = errors.New("call timed out")
+
+// batch builds the protocol's Batch: each distinct side row once, shared
+// by the elements that reference it.
+func (x *Executor) batch(t *Task) *gridrunv1.Batch {
+	b := &gridrunv1.Batch{
+		JobId:       x.cfg.JobID,
+		BatchId:     t.Batch,
+		Attempt:     uint32(t.Attempt),
+		MaxAttempts: uint32(t.Attempt + x.cfg.Retries - t.retried),
+		Elements:    make([]*gridrunv1.Element, len(t.Elements)),
+	}
+	if !t.alone {
+		b.MaxAttempts++ // a failure is followed by the suspect's call alone
+	}
+	var index map[string]uint32
+	if t.rows != nil {
+		index = map[string]uint32{}
+	}
+	for i, e := range t.Elements {
+		pe := &gridrunv1.Element{Id: e.ID, Payload: e.Payload}
+		if row, ok := t.rows[e.Key]; ok {
+			n, seen := index[e.Key]
+			if !seen {
+				n = uint32(len(b.SideRows))
+				index[e.Key] = n
+				b.SideRows = append(b.SideRows, &gridrunv1.SideRow{Key: row.Key, Payload: row.Payload})
+			}
+			pe.SideRows = []uint32{n}
+		}
+		b.Elements[i] = pe
+	}
+	return b
+}
+
+// join looks up the task's distinct keys in one read and settles the
+// elements it cannot run: no row (unless passed through) or no source.
+func (x *Executor) join(ctx context.Context, t *Task, emit func(Outcome)) {
+	keys := make([]string, 0, len(t.Elements))
+	seen := map[string]bool{}
+	for _, e := range t.Elements {
+		if !seen[e.Key] {
+			seen[e.Key] = true
+			keys = append(keys, e.Key)
+		}
+	}
+	rows, err := x.cfg.Join.Lookup(ctx, keys)
+	if err != nil {
+		if ctx.Err() != nil {
+			t.Elements = nil
+			return
+		}
+		x.cfg.Logger.Error("join failed", "batch", t.Batch, "elements", len(t.Elements), "err", err)
+		for _, e := range t.Elements {
+			emit(deadOutcome(e, &DeadLetter{Kind: KindJoinUnavailable, Message: err.Error(), Batch: t.Batch}))
+		}
+		t.Elements = nil
+		return
+	}
+	kept := t.Elements[:0:0]
+	for _, e := range t.Elements {
+		if _, ok := rows[e.Key]; ok || x.cfg.JoinPass {
+			kept = append(kept, e)
+			continue
+		}
+		emit(deadOutcome(e, &DeadLetter{
+			Kind:    KindMissingJoin,
+			Message: fmt.Sprintf("no row for key %q in %s", e.Key, x.cfg.Join.Source()),
+			Batch:   t.Batch,
+		}))
+	}
+	t.Elements, t.rows, t.joined = kept, rows, true
+}
+
+// settle turns one result into an outcome.
+func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task) Outcome {
+	if ee := r.GetError(); ee != nil {
+		return deadOutcome(e, &DeadLetter{Kind: KindElementError, Message: ee.GetMessage(), ErrorType: ee.GetType(), Batch: t.Batch, Attempts: t.Attempt})
+	}
+	line, err := x.enc.AppendLine(nil, e.ID, r.GetPayload())
+	if err != nil {
+		return deadOutcome(e, &DeadLetter{Kind: KindBadOutput, Message: err.Error(), Batch: t.Batch, Attempts: t.Attempt})
+	}
+	return Outcome{Source: e.Source, Line: line}
+}
+
+func deadOutcome(e *Element, d *DeadLetter) Outcome {
+	d.ID = e.ID
+	if e.Raw != nil {
+		d.Element = e.Raw()
+	}
+	return Outcome{Source: e.Source, Dead: d}
+}
+
+// follow decides what happens to the elements a call left pending, and
+// returns the dead-letter kind of the call's failure, if it failed.
+func (x *Executor) follow(ctx context.Context, t *Task, pending []*Element, out *wrapper.Outcome, err error, emit func(Outcome)) ([]*Task, string) {
+	if ctx.Err() != nil {
+		return nil, "" // cancelled: the journal does not hold them, a resume will
+	}
+	kind, transient := x.classify(err)
+	if kind != "" {
+		x.logFailure(t, out, err, kind)
+	}
+	if len(pending) == 0 {
+		return nil, kind
+	}
+	if kind == "" {
+		if out.Stopped {
+			x.splits.Add(1)
+			return []*Task{t.sub(pending, "split")}, ""
+		}
+		// Exit 0 without a result: the binary broke the protocol for the
+		// first pending element (or, not streaming, for one of them).
+		kind, err = KindBadOutput, errors.New("binary exited 0 without a result for the element")
+	}
+	if transient && t.retried < x.cfg.Retries {
+		r := t.sub(pending, "retry")
+		r.Batch = t.Batch // the same call again
+		r.Attempt, r.retried, r.alone = t.Attempt+1, t.retried+1, t.alone
+		r.NotBefore = time.Now().Add(x.backoff(t.retried))
+		x.retries.Add(1)
+		return []*Task{r}, kind
+	}
+	if len(pending) == 1 {
+		e := pending[0]
+		d := &DeadLetter{Kind: kind, Message: err.Error(), Batch: t.Batch, Attempts: t.Attempt}
+		var ee *wrapper.ExitError
+		if errors.As(err, &ee) {
+			d.Message = ee.Error()
+			if i := strings.Index(d.Message, "; stderr ends:"); i >= 0 {
+				d.Message = d.Message[:i]
+			}
+			d.ExitCode, d.Stderr = ee.Code, string(ee.Stderr)
+		}
+		if out.Stderr.Path != "" && x.cfg.LogRoot != "" {
+			d.Log, _ = filepath.Rel(x.cfg.LogRoot, out.Stderr.Path)
+		}
+		emit(deadOutcome(e, d))
+		return nil, kind
+	}
+	// Isolate. A streaming binary got as far as the first pending element:
+	// that is the suspect; run it alone and the rest without it, O(1) extra
+	// calls. Otherwise bisect, O(log n).
+	var parts [][]*Element
+	if x.cfg.Schema.StreamsResults {
+		parts = [][]*Element{pending[:1], pending[1:]}
+	} else {
+		parts = [][]*Element{pending[:len(pending)/2], pending[len(pending)/2:]}
+	}
+	next := make([]*Task, 0, 2)
+	for _, p := range parts {
+		s := t.sub(p, "isolate")
+		s.Attempt = t.Attempt + 1
+		s.alone = len(p) == 1
+		next = append(next, s)
+	}
+	x.isolations.Add(int64(len(next)))
+	return next, kind
+}
+
+// classify maps a call's error to a dead-letter kind, and says whether the
+// user declared it transient.
+func (x *Executor) classify(err error) (kind string, transient bool) {
+	var (
+		ee *wrapper.ExitError
+		oe *wrapper.OutputError
+		se *wrapper.StartError
+	)
+	switch {
+	case err == nil:
+		return "", false
+	case errors.Is(err, errTimeout):
+		return KindTimeout, false
+	case errors.As(err, &ee):
+		return KindCrash, slices.Contains(x.cfg.RetryExitCodes, ee.Code)
+	case errors.As(err, &oe):
+		return KindBadOutput, false
+	case errors.As(err, &se):
+		return KindCrash, true // our side: no disk, no fds; worth another go
+	}
+	return KindCrash, false
+}
+
+func (x *Executor) backoff(retried int) time.Duration {
+	d := min(x.cfg.Backoff<<retried, time.Minute)
+	return time.Duration(rand.Int64N(int64(d)) + 1) // full jitter
+}
+
+func (x *Executor) logFailure(t *Task, out *wrapper.Outcome, err error, kind string) {
+	ids := make([]string, 0, min(len(out.Pending), 5))
+	for _, p := range out.Pending[:min(len(out.Pending), 5)] {
+		ids = append(ids, t.Elements[p].ID)
+	}
+	attrs := []any{"batch", t.Batch, "attempt", t.Attempt, "kind", kind, "elements", len(t.Elements),
+		"results", len(out.Results), "pending", len(out.Pending), "first_pending", ids, "err", firstLine(err.Error())}
+	if out.Stderr.Path != "" {
+		attrs = append(attrs, "stderr", out.Stderr.Path)
+	}
+	x.cfg.Logger.Warn("call failed", attrs...)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}
+
+// sampled says whether a good call's logs are kept: one call in
+// LogSample. A failed call's logs are always kept.
+func (x *Executor) sampled() bool {
+	return x.cfg.LogSample > 0 && x.good.Add(1)%int64(x.cfg.LogSample) == 1%int64(x.cfg.LogSample)
+}
+
+func removeLogs(out *wrapper.Outcome) {
+	for _, p := range []string{out.Stdout.Path, out.Stderr.Path} {
+		if p != "" {
+			os.Remove(p)
+		}
+	}
+}
+
+// slotPool numbers the running calls 0..n-1 for the timeline.
+type slotPool struct {
+	mu   sync.Mutex
+	free []int
+}
+
+func newSlotPool(n int) slotPool {
+	free := make([]int, n)
+	for i := range free {
+		free[i] = n - 1 - i
+	}
+	return slotPool{free: free}
+}
+
+func (p *slotPool) take() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	return s
+}
+
+func (p *slotPool) put(s int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, s)
+	slices.SortFunc(p.free, func(a, b int) int { return b - a }) // lowest slot first
+}

@@ -1,0 +1,289 @@
+package grid
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gridrun/gridrun/batcher"
+	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/internal/rangeset"
+	"github.com/gridrun/gridrun/wrapper"
+)
+
+// input is one input file of the job.
+type input struct {
+	path    string
+	format  codec.Format
+	gzipped bool
+	opts    codec.DecoderOptions
+	schema  *wrapper.Schema
+}
+
+// expandInputs resolves globs and checks that every input exists and has a
+// known format.
+func expandInputs(j Job) ([]*input, error) {
+	var forced codec.Format
+	if j.InputFormat != "" {
+		f, err := codec.ParseFormat(j.InputFormat)
+		if err != nil {
+			return nil, &ConfigError{Err: err}
+		}
+		forced = f
+	}
+	var ins []*input
+	for _, pattern := range j.Inputs {
+		paths := []string{strings.TrimPrefix(pattern, "file://")}
+		if strings.ContainsAny(paths[0], "*?[") {
+			m, err := filepath.Glob(paths[0])
+			if err != nil {
+				return nil, configErr("input %s: %v", pattern, err)
+			}
+			if len(m) == 0 {
+				return nil, configErr("input %s: no file matches", pattern)
+			}
+			paths = m
+		}
+		for _, p := range paths {
+			st, err := os.Stat(p)
+			if err != nil {
+				return nil, configErr("input %s: %w", p, unwrapPath(err))
+			}
+			if st.IsDir() {
+				return nil, configErr("input %s: is a directory", p)
+			}
+			in := &input{path: p, format: forced}
+			_, in.gzipped, _ = codec.FormatOf(p)
+			if forced == "" {
+				if in.format, in.gzipped, err = codec.FormatOf(p); err != nil {
+					return nil, &ConfigError{Err: err}
+				}
+			}
+			ins = append(ins, in)
+		}
+	}
+	return ins, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// open opens the input and its decoder. The caller closes the file.
+func (in *input) open() (*os.File, codec.Reader, *codec.Decoder, error) {
+	f, err := os.Open(in.path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r, err := codec.NewReader(f, in.path, in.format, in.gzipped)
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	d, err := codec.NewDecoder(in.schema.Input, r, in.format, in.opts)
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	return f, r, d, nil
+}
+
+// check opens the input once, so that a bad header or a field the job
+// names but the schema lacks stops the job before any call.
+func (in *input) check() error {
+	f, _, _, err := in.open()
+	if err != nil {
+		return &ConfigError{Err: err}
+	}
+	return f.Close()
+}
+
+// feeder reads the inputs in order, decodes rows in parallel (keeping their
+// order, so that batches and duplicate detection are the same in every run)
+// and hands elements to the batcher and bad rows to the dead letters.
+type feeder struct {
+	inputs  []*input
+	done    map[int]*rangeset.Set // rows committed by an earlier run
+	workers int
+	batch   *batcher.Batcher[*Element]
+	dead    func(Outcome)
+
+	seed maphash.Seed
+	seen map[uint64]struct{} // hashes of the ids seen so far
+
+	rows []atomic.Int64 // rows read per input
+}
+
+// chunkSize is the number of rows decoded as one piece of work.
+const chunkSize = 256
+
+type chunk struct {
+	input int
+	rows  []codec.Row
+	out   []decoded
+	ready chan struct{}
+}
+
+// decoded is one row's fate: an element, or a dead letter.
+type decoded struct {
+	pos  Position
+	elem *Element
+	dead *DeadLetter
+}
+
+// run feeds every input and returns the first error that ended an input
+// early (a truncated protobuf file); rows read before it are fed.
+func (f *feeder) run(ctx context.Context) error {
+	f.seed = maphash.MakeSeed()
+	f.seen = map[uint64]struct{}{}
+	f.rows = make([]atomic.Int64, len(f.inputs))
+	work := make(chan *chunk, f.workers)
+	order := make(chan *chunk, 2*f.workers)
+	decs := make([]*codec.Decoder, len(f.inputs))
+	var readErr error
+	go func() {
+		defer close(work)
+		defer close(order)
+		readErr = f.read(ctx, work, order, decs)
+	}()
+	var wg sync.WaitGroup
+	for range f.workers {
+		wg.Go(func() {
+			for c := range work {
+				f.decode(c, decs[c.input])
+				close(c.ready)
+			}
+		})
+	}
+	for c := range order {
+		<-c.ready
+		f.deliver(c)
+	}
+	wg.Wait()
+	f.batch.Flush()
+	return readErr
+}
+
+// read reads all inputs into chunks; decs[i] is set before input i's first
+// chunk is sent.
+func (f *feeder) read(ctx context.Context, work, order chan<- *chunk, decs []*codec.Decoder) error {
+	for i, in := range f.inputs {
+		file, r, d, err := in.open()
+		if err != nil {
+			return err
+		}
+		decs[i] = d
+		err = f.readOne(ctx, i, r, work, order)
+		file.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *feeder) readOne(ctx context.Context, i int, r codec.Reader, work, order chan<- *chunk) error {
+	c := &chunk{input: i, ready: make(chan struct{})}
+	send := func() bool {
+		select {
+		case work <- c:
+		case <-ctx.Done():
+			return false
+		}
+		order <- c // never blocks longer than the decoders take
+		c = &chunk{input: i, ready: make(chan struct{})}
+		return true
+	}
+	for {
+		row, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if len(c.rows) > 0 {
+				send()
+			}
+			return err
+		}
+		f.rows[i].Add(1)
+		c.rows = append(c.rows, row)
+		if len(c.rows) == chunkSize && !send() {
+			return ctx.Err()
+		}
+	}
+	if len(c.rows) > 0 && !send() {
+		return ctx.Err()
+	}
+	return ctx.Err()
+}
+
+func (f *feeder) decode(c *chunk, d *codec.Decoder) {
+	c.out = make([]decoded, len(c.rows))
+	for k, row := range c.rows {
+		pos := Position{Input: c.input, Index: row.Index, Line: row.Line}
+		raw := func() json.RawMessage { return d.ElementJSON(row) }
+		e, err := d.Decode(row)
+		if err != nil {
+			dl := &DeadLetter{Kind: KindBadInput, Message: err.Error(), Element: raw()}
+			var re *codec.RowError
+			if errors.As(err, &re) {
+				dl.Field = re.Field
+			}
+			c.out[k] = decoded{pos: pos, dead: dl}
+			continue
+		}
+		c.out[k] = decoded{pos: pos, elem: &Element{ID: e.ID, Key: e.Key, Payload: e.Payload, Source: pos, Raw: raw}}
+	}
+}
+
+func (f *feeder) deliver(c *chunk) {
+	done := f.done[c.input]
+	in := f.inputs[c.input]
+	for _, r := range c.out {
+		skip := done != nil && done.Contains(r.pos.Index)
+		if r.dead != nil {
+			if !skip {
+				f.dead(Outcome{Source: r.pos, Dead: r.dead})
+			}
+			continue
+		}
+		// Ids committed by an earlier run count too: the same row is a
+		// duplicate whether or not the job was interrupted before it.
+		h := maphash.String(f.seed, r.elem.ID)
+		if _, dup := f.seen[h]; dup {
+			if !skip {
+				f.dead(deadOutcome(r.elem, &DeadLetter{
+					Kind:    KindBadInput,
+					Message: fmt.Sprintf("%s:%d: field %s: duplicate id %q", in.path, r.pos.Line, in.opts.IDField, r.elem.ID),
+					Field:   in.opts.IDField,
+				}))
+			}
+			continue
+		}
+		f.seen[h] = struct{}{}
+		if !skip {
+			f.batch.Add(r.elem)
+		}
+	}
+}
+
+// rowsRead returns the rows read per input.
+func (f *feeder) rowsRead() []int64 {
+	out := make([]int64, len(f.rows))
+	for i := range f.rows {
+		out[i] = f.rows[i].Load()
+	}
+	return out
+}

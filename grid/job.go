@@ -1,0 +1,217 @@
+package grid
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/gridrun/gridrun/wrapper"
+)
+
+// Job describes one run of a binary over inputs. Run fills in the defaults
+// the fields name; the Job is recorded in the manifest as run.
+type Job struct {
+	// ID names the job in batch files, logs and the manifest. Defaults to a
+	// new random id; a resumed job keeps its first id.
+	ID string `json:"id,omitempty"`
+
+	// Binary is the binary to run: a local path or a file:// URI. It is
+	// staged (hashed and copied into the cache) and only the staged copy
+	// is executed. Required.
+	Binary string `json:"binary"`
+	// SHA256 pins the binary's expected hash; a mismatch stops the job
+	// before any subprocess starts.
+	SHA256 string `json:"sha256,omitempty"`
+	// CacheDir is where staged binaries are kept. Defaults to binstage's.
+	CacheDir string `json:"cache_dir,omitempty"`
+	// Args are passed to the binary after the protocol's flags.
+	Args []string `json:"args,omitempty"`
+	// Env adds KEY=VALUE pairs to the binary's environment, which is
+	// otherwise only PATH, HOME, LANG, LC_*, TZ and USER of the runner.
+	Env []string `json:"env,omitempty"`
+	// Proto gives the message types of a binary that cannot describe
+	// itself (not built with the SDK). Nil asks the binary.
+	Proto *ProtoSchema `json:"proto,omitempty"`
+
+	// Inputs are the files to read. Required.
+	Inputs []string `json:"inputs"`
+	// InputFormat is jsonl, csv or pb. Defaults to guessing from each
+	// input's name.
+	InputFormat string `json:"input_format,omitempty"`
+	// IDField names the field holding each element's id. Defaults to "id".
+	IDField string `json:"id_field,omitempty"`
+	// IgnoreUnknownFields accepts input fields the input message lacks.
+	IgnoreUnknownFields bool `json:"ignore_unknown_fields,omitempty"`
+
+	// Join attaches market data to the elements. Nil joins nothing.
+	Join *JoinSpec `json:"join,omitempty"`
+
+	// Output is the directory for results, dead letters and the manifest.
+	// Required; it must be empty or absent unless Resume is set.
+	Output string `json:"output"`
+	// Resume continues a job that stopped, from its journal in Output.
+	Resume bool `json:"resume,omitempty"`
+
+	// BatchSize is the number of elements per call. Defaults to 100.
+	BatchSize int `json:"batch_size,omitempty"`
+	// BatchBytes bounds the payload bytes per call. Defaults to 64 MiB.
+	BatchBytes int `json:"batch_bytes,omitempty"`
+	// PartitionByKey batches elements that share a join key together.
+	PartitionByKey bool `json:"partition_by_key,omitempty"`
+	// Parallelism caps the subprocesses running at once. Defaults to the
+	// number of CPUs.
+	Parallelism int `json:"parallelism,omitempty"`
+
+	// Timeout bounds one call; TimeoutPerElement adds to it per element.
+	// Zero means no bound.
+	Timeout           Duration `json:"timeout,omitempty"`
+	TimeoutPerElement Duration `json:"timeout_per_element,omitempty"`
+	// Grace is how long a binary has to exit after SIGTERM before it and
+	// its children are killed. Defaults to 5s.
+	Grace Duration `json:"grace,omitempty"`
+	// Retries is how many times a call that failed with one of
+	// RetryExitCodes is retried, with exponential backoff from Backoff
+	// (default 1s) and jitter.
+	Retries        int      `json:"retries,omitempty"`
+	RetryExitCodes []int    `json:"retry_exit_codes,omitempty"`
+	Backoff        Duration `json:"backoff,omitempty"`
+	// Limits constrain each subprocess.
+	Limits wrapper.Limits `json:"limits,omitzero"`
+
+	// KeepBatchFiles keeps each call's batch and results files under
+	// Output/calls for inspection.
+	KeepBatchFiles bool `json:"keep_batch_files,omitempty"`
+
+	// Logger receives the job's structured log. Defaults to slog.Default().
+	Logger *slog.Logger `json:"-"`
+}
+
+// ProtoSchema names the message types of a binary from .proto files.
+type ProtoSchema struct {
+	Files       []string `json:"files"`
+	ImportPaths []string `json:"import_paths,omitempty"`
+	InputType   string   `json:"input_type"`
+	ResultType  string   `json:"result_type"`
+	SideType    string   `json:"side_type,omitempty"`
+}
+
+// JoinSpec says where an element's market data comes from.
+type JoinSpec struct {
+	// Source is a table: a CSV or JSONL path or file:// URI, or any scheme
+	// registered with package join (bigtable://...).
+	Source string `json:"source"`
+	// Key renders an element's key from its fields, e.g. "{underlying}".
+	// The same template finds the rows of a file table.
+	Key string `json:"key"`
+	// Missing says what happens to an element whose key has no row:
+	// "dead-letter" (the default, kind missing_join) or "pass" (the binary
+	// gets the element without a row).
+	Missing string `json:"missing,omitempty"`
+	// CacheBytes bounds the cached rows. Defaults to 256 MiB.
+	CacheBytes int64 `json:"cache_bytes,omitempty"`
+	// Family narrows a Bigtable read to one column family.
+	Family string `json:"family,omitempty"`
+	// AsOf reads the latest cells at or before this time, so that a rerun
+	// prices against the same snapshot. Zero reads the latest.
+	AsOf time.Time `json:"as_of,omitzero"`
+}
+
+// Duration is a time.Duration written as "30s" in job files and manifests.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ConfigError is a problem with the job itself, found before any
+// subprocess starts: the CLI exits with status 2.
+type ConfigError struct {
+	Err error
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErr(format string, args ...any) error {
+	return &ConfigError{Err: fmt.Errorf(format, args...)}
+}
+
+// withDefaults returns a copy of the job with its defaults filled in, or a
+// ConfigError.
+func (j Job) withDefaults() (Job, error) {
+	if j.Binary == "" {
+		return j, configErr("no binary given")
+	}
+	if len(j.Inputs) == 0 {
+		return j, configErr("no input given")
+	}
+	if j.Output == "" {
+		return j, configErr("no output directory given")
+	}
+	if j.IDField == "" {
+		j.IDField = "id"
+	}
+	if j.BatchSize == 0 {
+		j.BatchSize = 100
+	}
+	if j.BatchBytes == 0 {
+		j.BatchBytes = 64 << 20
+	}
+	if j.Parallelism == 0 {
+		j.Parallelism = runtime.NumCPU()
+	}
+	if j.Grace == 0 {
+		j.Grace = Duration(5 * time.Second)
+	}
+	if j.Backoff == 0 {
+		j.Backoff = Duration(time.Second)
+	}
+	switch {
+	case j.BatchSize < 0:
+		return j, configErr("batch size %d: must be positive", j.BatchSize)
+	case j.Parallelism < 0:
+		return j, configErr("parallelism %d: must be positive", j.Parallelism)
+	case j.Retries < 0:
+		return j, configErr("retries %d: must not be negative", j.Retries)
+	case j.Timeout < 0 || j.TimeoutPerElement < 0:
+		return j, configErr("timeouts must not be negative")
+	}
+	if j.Join != nil {
+		if j.Join.Source == "" || j.Join.Key == "" {
+			return j, configErr("a join needs both a source and a key template")
+		}
+		switch j.Join.Missing {
+		case "":
+			j.Join.Missing = MissingDeadLetter
+		case MissingDeadLetter, MissingPass:
+		default:
+			return j, configErr("join missing %q: want %q or %q", j.Join.Missing, MissingDeadLetter, MissingPass)
+		}
+	}
+	if j.Logger == nil {
+		j.Logger = slog.Default()
+	}
+	return j, nil
+}
+
+// What an element without a join row becomes.
+const (
+	MissingDeadLetter = "dead-letter"
+	MissingPass       = "pass"
+)
+
+func (j Job) String() string {
+	b, _ := json.Marshal(j)
+	return string(b)
+}

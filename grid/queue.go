@@ -1,0 +1,113 @@
+package grid
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// queue hands tasks to the pool's workers: the follow-ups of earlier calls
+// (suspects, the rest of failed calls, retries whose time has come, split
+// remainders) before fresh batches, so that a batch's leftovers never wait
+// behind the rest of the input. Workers pull; nothing is assigned ahead.
+type queue struct {
+	fresh <-chan *Task
+
+	mu        sync.Mutex
+	ready     []*Task
+	delayed   int // retries waiting for their time
+	active    int // tasks handed out and not finished
+	freshDone bool
+	wake      chan struct{} // closed and replaced to wake every waiter
+	done      chan struct{}
+	closed    bool
+}
+
+func newQueue(fresh <-chan *Task) *queue {
+	return &queue{fresh: fresh, wake: make(chan struct{}), done: make(chan struct{})}
+}
+
+// next returns the next task, or false when every task is finished or ctx
+// is done.
+func (q *queue) next(ctx context.Context) (*Task, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.ready) > 0 {
+			t := q.ready[0]
+			q.ready = q.ready[1:]
+			q.active++
+			q.mu.Unlock()
+			return t, true
+		}
+		q.maybeDone()
+		fresh := q.fresh
+		if q.freshDone {
+			fresh = nil
+		}
+		wake := q.wake
+		q.mu.Unlock()
+
+		select {
+		case t, ok := <-fresh:
+			q.mu.Lock()
+			if !ok {
+				q.freshDone = true
+				q.broadcast()
+				q.mu.Unlock()
+				continue
+			}
+			q.active++
+			q.mu.Unlock()
+			return t, true
+		case <-wake:
+		case <-q.done:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// finish ends a task handed out by next and queues its follow-ups.
+func (q *queue) finish(next []*Task) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.active--
+	now := time.Now()
+	for _, t := range next {
+		if d := t.NotBefore.Sub(now); d > 0 {
+			q.delayed++
+			time.AfterFunc(d, func() {
+				q.mu.Lock()
+				defer q.mu.Unlock()
+				q.delayed--
+				q.ready = append(q.ready, t)
+				q.broadcast()
+			})
+			continue
+		}
+		q.ready = append(q.ready, t)
+	}
+	q.broadcast()
+}
+
+// idle reports whether workers are waiting for work: nothing ready and no
+// fresh batch to come. The scheduler splits running calls then.
+func (q *queue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.freshDone && len(q.ready) == 0
+}
+
+func (q *queue) broadcast() {
+	close(q.wake)
+	q.wake = make(chan struct{})
+}
+
+// maybeDone closes done when nothing is left anywhere. q.mu is held.
+func (q *queue) maybeDone() {
+	if !q.closed && q.freshDone && q.active == 0 && q.delayed == 0 && len(q.ready) == 0 {
+		q.closed = true
+		close(q.done)
+	}
+}

@@ -1,0 +1,304 @@
+package grid
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gridrun/gridrun/internal/rangeset"
+)
+
+// sink writes outcomes to shard files and commits them. Outcomes go to the
+// open shards (temporary names) as they arrive; a commit closes the shards,
+// fsyncs and renames them into place and appends a journal record naming
+// the rows they hold. A reader never sees half a file, and a crash loses
+// only uncommitted rows, which a resume recomputes.
+type sink struct {
+	dir     string
+	inputs  []string
+	journal *journal
+	// commit when a results shard reaches maxBytes or has been open maxAge.
+	maxBytes int64
+	maxAge   time.Duration
+	batches  func() int64
+
+	run int // this run's number
+
+	mu       sync.Mutex
+	seq      int
+	mine     []commit // this run's commits
+	results  *shard
+	dead     *shard
+	rows     map[int]*rangeset.Set
+	epoch    commit    // counts of the open shards
+	opened   time.Time // when the open shards got their first line
+	total    commit    // counts of everything committed, earlier runs included
+	timeline *bufio.Writer
+	tlFile   *os.File
+	err      error
+}
+
+type shard struct {
+	final string
+	f     *os.File
+	w     *bufio.Writer
+	bytes int64
+}
+
+func newSink(dir string, inputs []string, j *journal, prior []commit, batches func() int64) (*sink, error) {
+	s := &sink{
+		dir:      dir,
+		inputs:   inputs,
+		journal:  j,
+		maxBytes: 64 << 20,
+		maxAge:   10 * time.Second,
+		batches:  batches,
+		rows:     map[int]*rangeset.Set{},
+		epoch:    commit{Kinds: map[string]int64{}},
+		total:    commit{Kinds: map[string]int64{}},
+	}
+	for _, c := range prior {
+		s.total.Results += c.Results
+		s.total.DeadLetters += c.DeadLetters
+		for k, n := range c.Kinds {
+			s.total.Kinds[k] += n
+		}
+		s.seq = max(s.seq, c.Seq+1)
+		s.run = max(s.run, c.Run)
+	}
+	s.run++
+	f, err := os.OpenFile(filepath.Join(dir, stateDir, "timeline.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	s.tlFile, s.timeline = f, bufio.NewWriter(f)
+	return s, nil
+}
+
+// emit writes one outcome. A write error fails the job; nothing after it
+// is committed.
+func (s *sink) emit(o Outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	if s.opened.IsZero() {
+		s.opened = time.Now()
+	}
+	var err error
+	if o.Dead != nil {
+		d := o.Dead
+		d.Input, d.Line = s.inputs[o.Source.Input], o.Source.Line
+		if d.Element == nil {
+			d.Element = json.RawMessage("null")
+		}
+		var b []byte
+		if b, err = json.Marshal(d); err == nil {
+			err = s.write(&s.dead, deadLettersName(s.seq), append(b, '\n'))
+		}
+		s.epoch.DeadLetters++
+		s.epoch.Kinds[d.Kind]++
+	} else {
+		err = s.write(&s.results, resultsName(s.seq), o.Line)
+		s.epoch.Results++
+	}
+	if err != nil {
+		s.err = fmt.Errorf("write output: %w", err)
+		return
+	}
+	rs := s.rows[o.Source.Input]
+	if rs == nil {
+		rs = new(rangeset.Set)
+		s.rows[o.Source.Input] = rs
+	}
+	rs.Add(o.Source.Index, o.Source.Index+1)
+	if s.results != nil && s.results.bytes >= s.maxBytes {
+		s.commitLocked()
+	}
+}
+
+func (s *sink) write(sh **shard, name string, line []byte) error {
+	if *sh == nil {
+		final := filepath.Join(s.dir, name)
+		f, err := os.OpenFile(final+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		*sh = &shard{final: final, f: f, w: bufio.NewWriterSize(f, 256<<10)}
+	}
+	n, err := (*sh).w.Write(line)
+	(*sh).bytes += int64(n)
+	return err
+}
+
+// call records one call in the timeline.
+func (s *sink) call(r CallRecord) {
+	b, _ := json.Marshal(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timeline.Write(append(b, '\n'))
+}
+
+// commitIfOld commits the open shards if they have been open long enough,
+// so that a slow job still commits regularly.
+func (s *sink) commitIfOld() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.opened.IsZero() && time.Since(s.opened) >= s.maxAge {
+		s.commitLocked()
+	}
+}
+
+// commit commits the open shards and returns the first error the sink met.
+func (s *sink) commit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commitLocked()
+	return s.err
+}
+
+func (s *sink) commitLocked() {
+	if s.err != nil || (s.epoch.Results == 0 && s.epoch.DeadLetters == 0) {
+		return
+	}
+	for _, sh := range []*shard{s.results, s.dead} {
+		if sh == nil {
+			continue
+		}
+		err := sh.w.Flush()
+		if err == nil {
+			err = sh.f.Sync()
+		}
+		if cerr := sh.f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(sh.f.Name(), sh.final)
+		}
+		if err != nil {
+			s.err = fmt.Errorf("commit output: %w", err)
+			return
+		}
+	}
+	s.timeline.Flush()
+	if err := syncDir(s.dir); err != nil {
+		s.err = fmt.Errorf("commit output: %w", err)
+		return
+	}
+	c := s.epoch
+	c.Seq, c.Run, c.Rows, c.Batches, c.Time = s.seq, s.run, rowsOf(s.rows), s.batches(), time.Now().UTC()
+	if err := s.journal.append(c); err != nil {
+		s.err = fmt.Errorf("commit journal: %w", err)
+		return
+	}
+	s.total.Results += c.Results
+	s.total.DeadLetters += c.DeadLetters
+	for k, n := range c.Kinds {
+		s.total.Kinds[k] += n
+	}
+	s.mine = append(s.mine, c)
+	s.seq++
+	s.results, s.dead, s.opened = nil, nil, time.Time{}
+	s.rows = map[int]*rangeset.Set{}
+	s.epoch = commit{Kinds: map[string]int64{}}
+}
+
+// failed returns the error that stopped the sink, if any.
+func (s *sink) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// committed returns this run's commits.
+func (s *sink) committed() []commit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.mine)
+}
+
+// totals returns the committed counts, earlier runs included.
+func (s *sink) totals() commit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.total
+	t.Kinds = maps.Clone(t.Kinds)
+	return t
+}
+
+// close commits nothing; it releases the files. Uncommitted shards stay as
+// .tmp files for a resume to discard.
+func (s *sink) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sh := range []*shard{s.results, s.dead} {
+		if sh != nil {
+			sh.f.Close()
+		}
+	}
+	s.timeline.Flush()
+	s.tlFile.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// prepareOutput makes the output directory ready: new and empty, or, with
+// resume, cleared of everything the journal does not hold. It returns the
+// journal and its commits.
+func prepareOutput(dir string, resume bool) (*journal, []commit, error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, &ConfigError{Err: err}
+		}
+	case err != nil:
+		return nil, nil, &ConfigError{Err: err}
+	case len(entries) > 0 && !resume:
+		return nil, nil, configErr("output directory %s is not empty: use --resume to continue the job that wrote it, or choose a new directory", dir)
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(dir, stateDir, "journal.jsonl")); err != nil {
+			return nil, nil, configErr("output directory %s holds no gridrun journal (%s/journal.jsonl); there is nothing to resume", dir, stateDir)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, stateDir), 0o755); err != nil {
+		return nil, nil, err
+	}
+	j, commits, err := openJournal(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Shards the journal does not name were never committed.
+	committed := map[string]bool{}
+	for _, c := range commits {
+		committed[resultsName(c.Seq)] = true
+		committed[deadLettersName(c.Seq)] = true
+	}
+	for _, e := range entries {
+		n := e.Name()
+		shardFile := strings.HasPrefix(n, "results-") || strings.HasPrefix(n, "dead-letters-")
+		if shardFile && !committed[n] || n == "manifest.json" || strings.HasSuffix(n, ".tmp") {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				j.close()
+				return nil, nil, err
+			}
+		}
+	}
+	return j, commits, nil
+}

@@ -1,0 +1,748 @@
+// gridrun.h: the gridrun C++ SDK, header-only.
+//
+// Turns a function (element, side rows) -> result into a binary that speaks
+// the gridrun subprocess protocol (proto/gridrun/v1/gridrun.proto):
+//
+//   #include "gridrun/gridrun.h"
+//   #include "pricer.pb.h"
+//
+//   pricer::Price Price(const pricer::Trade& t,
+//                       const gridrun::Side<pricer::Quote>& quotes) { ... }
+//
+//   int main(int argc, char** argv) {
+//     return gridrun::Serve<pricer::Trade, pricer::Price, pricer::Quote>(
+//         argc, argv, Price, {"pricer", "1.4.2"});
+//   }
+//
+// Build with the system's protobuf: g++ -std=c++17 ... $(pkg-config --cflags
+// --libs protobuf). The SDK reads and writes the protocol's few messages with
+// protobuf's wire-format primitives rather than generated code, so it stays
+// one header and links against any libprotobuf 3.x without a generation step
+// for the protocol itself; the field numbers below are those of
+// gridrun.proto, and the runner's tests exercise every one of them.
+//
+// What Serve does for you:
+//   * parses --gridrun-batch FILE --gridrun-results FILE and keeps the rest of
+//     the command line for you (Context::args);
+//   * reads the batch and calls your function once per element, with the
+//     element's side rows parsed once per batch;
+//   * turns an exception thrown for one element into that element's error,
+//     and goes on with the batch;
+//   * writes each result to the results file as soon as it is produced, so a
+//     crash costs only the element it happened on;
+//   * on SIGTERM, finishes the current element, flushes and exits 0;
+//   * answers --gridrun-describe FILE with the message types it consumes and
+//     produces, so the runner needs no schema flags;
+//   * answers --gridrun-lines with a line mode for tools that pipe JSON
+//     (one {"id", "element", "side"} object per line in, one {"id", "result"}
+//     or {"id", "error"} per line out), e.g. GNU parallel --pipe.
+#ifndef GRIDRUN_GRIDRUN_H_
+#define GRIDRUN_GRIDRUN_H_
+
+#include <cxxabi.h>
+#include <fcntl.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+namespace gridrun {
+
+// Info names the binary in the job manifest.
+struct Info {
+  std::string name;
+  std::string version;
+};
+
+// NoSide is the side-row type of binaries that join no market data.
+struct NoSide {};
+
+namespace internal {
+
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
+using google::protobuf::io::StringOutputStream;
+
+// Field numbers and wire types of gridrun.proto.
+enum : uint32_t {
+  kVarint = 0,
+  kLen = 2,
+  // Batch
+  kBatchJobID = 1,
+  kBatchBatchID = 2,
+  kBatchAttempt = 3,
+  kBatchMaxAttempts = 4,
+  kBatchElements = 5,
+  kBatchSideRows = 6,
+  // Element
+  kElementID = 1,
+  kElementPayload = 2,
+  kElementSideRows = 3,
+  // SideRow
+  kSideRowKey = 1,
+  kSideRowPayload = 2,
+  // Result
+  kResultID = 1,
+  kResultPayload = 2,
+  kResultError = 3,
+  // ElementError
+  kErrorMessage = 1,
+  kErrorType = 2,
+  // Description
+  kDescProtocol = 1,
+  kDescInputType = 2,
+  kDescResultType = 3,
+  kDescSideType = 4,
+  kDescFiles = 5,
+  kDescName = 6,
+  kDescVersion = 7,
+  kDescStreamsResults = 8,
+  kDescHonorsSigterm = 9,
+};
+
+constexpr uint32_t Tag(uint32_t field, uint32_t wire) { return field << 3 | wire; }
+
+struct RawElement {
+  std::string_view id;
+  std::string_view payload;
+  std::vector<uint32_t> side_rows;
+};
+
+struct RawSideRow {
+  std::string_view key;
+  std::string_view payload;
+};
+
+struct RawBatch {
+  std::string data;  // the file's bytes; the views below point into it
+  std::string_view job_id, batch_id;
+  uint32_t attempt = 0, max_attempts = 0;
+  std::vector<RawElement> elements;
+  std::vector<RawSideRow> side_rows;
+};
+
+[[noreturn]] inline void Fail(const std::string& msg) {
+  std::cerr << "gridrun: " << msg << std::endl;
+  std::exit(2);
+}
+
+inline bool ReadView(CodedInputStream& in, const std::string& data, std::string_view* out) {
+  uint32_t len;
+  if (!in.ReadVarint32(&len)) return false;
+  int pos = in.CurrentPosition();
+  if (static_cast<size_t>(pos) + len > data.size() || !in.Skip(static_cast<int>(len))) return false;
+  *out = std::string_view(data.data() + pos, len);
+  return true;
+}
+
+// Unknown fields are skipped, so a newer runner can add fields.
+inline bool SkipUnknown(CodedInputStream& in, uint32_t tag) {
+  return google::protobuf::internal::WireFormatLite::SkipField(&in, tag);
+}
+
+inline bool ParseElement(CodedInputStream& in, const std::string& data, RawElement* e) {
+  uint32_t len;
+  if (!in.ReadVarint32(&len)) return false;
+  auto limit = in.PushLimit(static_cast<int>(len));
+  while (uint32_t tag = in.ReadTag()) {
+    switch (tag) {
+      case Tag(kElementID, kLen):
+        if (!ReadView(in, data, &e->id)) return false;
+        break;
+      case Tag(kElementPayload, kLen):
+        if (!ReadView(in, data, &e->payload)) return false;
+        break;
+      case Tag(kElementSideRows, kLen): {  // packed
+        uint32_t n;
+        if (!in.ReadVarint32(&n)) return false;
+        auto packed = in.PushLimit(static_cast<int>(n));
+        while (in.BytesUntilLimit() > 0) {
+          uint32_t v;
+          if (!in.ReadVarint32(&v)) return false;
+          e->side_rows.push_back(v);
+        }
+        in.PopLimit(packed);
+        break;
+      }
+      case Tag(kElementSideRows, kVarint): {  // unpacked, also valid proto3
+        uint32_t v;
+        if (!in.ReadVarint32(&v)) return false;
+        e->side_rows.push_back(v);
+        break;
+      }
+      default:
+        if (!SkipUnknown(in, tag)) return false;
+    }
+  }
+  if (!in.ConsumedEntireMessage()) return false;
+  in.PopLimit(limit);
+  return true;
+}
+
+inline bool ParseSideRow(CodedInputStream& in, const std::string& data, RawSideRow* r) {
+  uint32_t len;
+  if (!in.ReadVarint32(&len)) return false;
+  auto limit = in.PushLimit(static_cast<int>(len));
+  while (uint32_t tag = in.ReadTag()) {
+    switch (tag) {
+      case Tag(kSideRowKey, kLen):
+        if (!ReadView(in, data, &r->key)) return false;
+        break;
+      case Tag(kSideRowPayload, kLen):
+        if (!ReadView(in, data, &r->payload)) return false;
+        break;
+      default:
+        if (!SkipUnknown(in, tag)) return false;
+    }
+  }
+  if (!in.ConsumedEntireMessage()) return false;
+  in.PopLimit(limit);
+  return true;
+}
+
+inline bool ParseBatch(RawBatch* b) {
+  const std::string& data = b->data;
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(data.data()), static_cast<int>(data.size()));
+  in.SetTotalBytesLimit(INT32_MAX);
+  while (uint32_t tag = in.ReadTag()) {
+    switch (tag) {
+      case Tag(kBatchJobID, kLen):
+        if (!ReadView(in, data, &b->job_id)) return false;
+        break;
+      case Tag(kBatchBatchID, kLen):
+        if (!ReadView(in, data, &b->batch_id)) return false;
+        break;
+      case Tag(kBatchAttempt, kVarint):
+        if (!in.ReadVarint32(&b->attempt)) return false;
+        break;
+      case Tag(kBatchMaxAttempts, kVarint):
+        if (!in.ReadVarint32(&b->max_attempts)) return false;
+        break;
+      case Tag(kBatchElements, kLen):
+        b->elements.emplace_back();
+        if (!ParseElement(in, data, &b->elements.back())) return false;
+        break;
+      case Tag(kBatchSideRows, kLen):
+        b->side_rows.emplace_back();
+        if (!ParseSideRow(in, data, &b->side_rows.back())) return false;
+        break;
+      default:
+        if (!SkipUnknown(in, tag)) return false;
+    }
+  }
+  return in.ConsumedEntireMessage();
+}
+
+inline std::string ReadFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Fail("cannot open " + path + ": " + std::strerror(errno));
+  std::string data;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) data.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) Fail("cannot read " + path + ": " + std::strerror(errno));
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return data;
+}
+
+inline void WriteAll(int fd, const std::string& bytes, const char* what) {
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) Fail(std::string("cannot write ") + what + ": " + std::strerror(errno));
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+inline void PutString(CodedOutputStream& out, uint32_t field, std::string_view s) {
+  out.WriteTag(Tag(field, kLen));
+  out.WriteVarint32(static_cast<uint32_t>(s.size()));
+  out.WriteRaw(s.data(), static_cast<int>(s.size()));
+}
+
+inline void PutBool(CodedOutputStream& out, uint32_t field, bool v) {
+  out.WriteTag(Tag(field, kVarint));
+  out.WriteVarint32(v ? 1 : 0);
+}
+
+// DelimitedResult encodes one Result with its varint length prefix.
+inline std::string DelimitedResult(std::string_view id, const std::string* payload,
+                                   std::string_view err_msg, std::string_view err_type) {
+  std::string body;
+  {
+    StringOutputStream sink(&body);
+    CodedOutputStream out(&sink);
+    PutString(out, kResultID, id);
+    if (payload != nullptr) {
+      PutString(out, kResultPayload, *payload);
+    } else {
+      std::string e;
+      {
+        StringOutputStream esink(&e);
+        CodedOutputStream eout(&esink);
+        PutString(eout, kErrorMessage, err_msg);
+        if (!err_type.empty()) PutString(eout, kErrorType, err_type);
+      }
+      PutString(out, kResultError, e);
+    }
+  }
+  std::string framed;
+  {
+    StringOutputStream sink(&framed);
+    CodedOutputStream out(&sink);
+    out.WriteVarint32(static_cast<uint32_t>(body.size()));
+    out.WriteRaw(body.data(), static_cast<int>(body.size()));
+  }
+  return framed;
+}
+
+inline std::string JsonQuote(std::string_view s) {
+  std::string q = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': q += "\\\""; break;
+      case '\\': q += "\\\\"; break;
+      case '\n': q += "\\n"; break;
+      case '\t': q += "\\t"; break;
+      case '\r': q += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          q += buf;
+        } else {
+          q += c;
+        }
+    }
+  }
+  return q + "\"";
+}
+
+inline std::string Demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  return status == 0 && d ? std::string(d.get()) : std::string(name);
+}
+
+// Set from the SIGTERM handler; checked between elements.
+inline volatile std::sig_atomic_t stop_requested = 0;
+
+inline void OnSigterm(int) { stop_requested = 1; }
+
+inline void InstallSigterm() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = OnSigterm;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+// AddFile appends f and, first, everything it imports, once each, so the set
+// can be loaded into a descriptor pool in order.
+inline void AddFile(const google::protobuf::FileDescriptor* f, std::set<std::string>* seen,
+                    google::protobuf::FileDescriptorSet* set) {
+  if (!seen->insert(f->name()).second) return;
+  for (int i = 0; i < f->dependency_count(); i++) AddFile(f->dependency(i), seen, set);
+  f->CopyTo(set->add_file());
+}
+
+template <class In, class Out, class Row>
+std::string Describe(const Info& info) {
+  google::protobuf::FileDescriptorSet files;
+  std::set<std::string> seen;
+  AddFile(In::descriptor()->file(), &seen, &files);
+  AddFile(Out::descriptor()->file(), &seen, &files);
+  std::string side_type;
+  if constexpr (!std::is_same_v<Row, NoSide>) {
+    AddFile(Row::descriptor()->file(), &seen, &files);
+    side_type = Row::descriptor()->full_name();
+  }
+  std::string body;
+  {
+    StringOutputStream sink(&body);
+    CodedOutputStream out(&sink);
+    PutString(out, kDescProtocol, "gridrun.v1");
+    PutString(out, kDescInputType, In::descriptor()->full_name());
+    PutString(out, kDescResultType, Out::descriptor()->full_name());
+    if (!side_type.empty()) PutString(out, kDescSideType, side_type);
+    PutString(out, kDescFiles, files.SerializeAsString());
+    if (!info.name.empty()) PutString(out, kDescName, info.name);
+    if (!info.version.empty()) PutString(out, kDescVersion, info.version);
+    PutBool(out, kDescStreamsResults, true);
+    PutBool(out, kDescHonorsSigterm, true);
+  }
+  return body;
+}
+
+}  // namespace internal
+
+// Context tells your function which batch it is working on.
+class Context {
+ public:
+  const std::string& job_id() const { return job_id_; }
+  const std::string& batch_id() const { return batch_id_; }
+  // element_id is the id of the element being computed.
+  const std::string& element_id() const { return element_id_; }
+  // attempt is 1 on the first call of these elements; last_attempt tells
+  // when a failure will not be retried, e.g. to dump diagnostics.
+  uint32_t attempt() const { return attempt_; }
+  uint32_t max_attempts() const { return max_attempts_; }
+  bool last_attempt() const { return max_attempts_ != 0 && attempt_ >= max_attempts_; }
+  // args holds the command-line arguments that are not the protocol's.
+  const std::vector<std::string>& args() const { return args_; }
+
+ private:
+  template <class, class, class, class>
+  friend class Server;
+  std::string job_id_, batch_id_, element_id_;
+  uint32_t attempt_ = 0, max_attempts_ = 0;
+  std::vector<std::string> args_;
+};
+
+// Side is the view of the side rows one element references, e.g. the quote
+// of its underlying. Rows are parsed once per batch and shared.
+template <class Row>
+class Side {
+ public:
+  size_t size() const { return index_.size(); }
+  bool empty() const { return index_.empty(); }
+  const Row& operator[](size_t i) const { return *(*rows_)[index_[i]]; }
+  const std::string& key(size_t i) const { return (*keys_)[index_[i]]; }
+  // find returns the row joined under key, or nullptr.
+  const Row* find(std::string_view key) const {
+    for (uint32_t i : index_) {
+      if ((*keys_)[i] == key) return &*(*rows_)[i];
+    }
+    return nullptr;
+  }
+  // at is operator[] that throws when the element has fewer rows, so a
+  // missing quote becomes that element's error.
+  const Row& at(size_t i) const {
+    if (i >= index_.size()) throw std::out_of_range("element has " + std::to_string(index_.size()) + " side rows");
+    return (*this)[i];
+  }
+
+  class iterator {
+   public:
+    iterator(const Side* s, size_t i) : s_(s), i_(i) {}
+    const Row& operator*() const { return (*s_)[i_]; }
+    iterator& operator++() { ++i_; return *this; }
+    bool operator!=(const iterator& o) const { return i_ != o.i_; }
+
+   private:
+    const Side* s_;
+    size_t i_;
+  };
+  iterator begin() const { return iterator(this, 0); }
+  iterator end() const { return iterator(this, index_.size()); }
+
+ private:
+  template <class, class, class, class>
+  friend class Server;
+  const std::vector<std::optional<Row>>* rows_ = nullptr;
+  const std::vector<std::string>* keys_ = nullptr;
+  std::vector<uint32_t> index_;
+};
+
+template <>
+class Side<NoSide> {};
+
+// Server runs one process's worth of the protocol; use Serve.
+template <class In, class Out, class Row, class Fn>
+class Server {
+ public:
+  Server(Fn fn, Info info) : fn_(std::move(fn)), info_(std::move(info)) {}
+
+  int Main(int argc, char** argv) {
+    std::string batch_path, results_path, describe_path;
+    bool lines = false;
+    for (int i = 1; i < argc; i++) {
+      std::string_view a = argv[i];
+      auto value = [&](std::string* dst) {
+        if (i + 1 >= argc) internal::Fail(std::string(a) + " needs a value");
+        *dst = argv[++i];
+      };
+      if (a == "--gridrun-batch") {
+        value(&batch_path);
+      } else if (a == "--gridrun-results") {
+        value(&results_path);
+      } else if (a == "--gridrun-describe") {
+        value(&describe_path);
+      } else if (a == "--gridrun-lines") {
+        lines = true;
+      } else {
+        ctx_.args_.emplace_back(a);
+      }
+    }
+    if (!describe_path.empty()) return DescribeTo(describe_path);
+    if (lines) return Lines();
+    if (batch_path.empty() || results_path.empty()) {
+      std::cerr << "usage: " << argv[0]
+                << " --gridrun-batch FILE --gridrun-results FILE [args...]\n"
+                   "       "
+                << argv[0] << " --gridrun-describe FILE|-\n       " << argv[0]
+                << " --gridrun-lines < elements.jsonl\n"
+                   "This is a gridrun binary; run it with `gridrun run --binary "
+                << argv[0] << "`." << std::endl;
+      return 2;
+    }
+    return RunBatch(batch_path, results_path);
+  }
+
+ private:
+  int DescribeTo(const std::string& path) {
+    std::string d = internal::Describe<In, Out, Row>(info_);
+    if (path == "-") {
+      internal::WriteAll(STDOUT_FILENO, d, "description");
+      return 0;
+    }
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) internal::Fail("cannot create " + path + ": " + std::strerror(errno));
+    internal::WriteAll(fd, d, path.c_str());
+    return ::close(fd) == 0 ? 0 : 1;
+  }
+
+  int RunBatch(const std::string& batch_path, const std::string& results_path) {
+    internal::InstallSigterm();
+    internal::RawBatch batch;
+    batch.data = internal::ReadFile(batch_path);
+    if (!internal::ParseBatch(&batch)) internal::Fail(batch_path + ": not a gridrun.v1.Batch");
+    ctx_.job_id_ = std::string(batch.job_id);
+    ctx_.batch_id_ = std::string(batch.batch_id);
+    ctx_.attempt_ = batch.attempt;
+    ctx_.max_attempts_ = batch.max_attempts;
+    PrepareSide(batch);
+
+    int fd = ::open(results_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) internal::Fail("cannot open " + results_path + ": " + std::strerror(errno));
+    In in;
+    std::string payload, err, type;
+    for (const internal::RawElement& e : batch.elements) {
+      if (internal::stop_requested) break;
+      ctx_.element_id_ = std::string(e.id);
+      payload.clear();
+      err.clear();
+      type.clear();
+      bool ok;
+      if (in.ParseFromArray(e.payload.data(), static_cast<int>(e.payload.size()))) {
+        ok = Call(in, e.side_rows, &payload, &err, &type);
+      } else {
+        ok = false;
+        err = "payload does not parse as " + In::descriptor()->full_name();
+        type = "gridrun.BadPayload";
+      }
+      internal::WriteAll(fd, internal::DelimitedResult(e.id, ok ? &payload : nullptr, err, type),
+                         results_path.c_str());
+    }
+    return ::close(fd) == 0 ? 0 : 1;
+  }
+
+  // Call runs the user's function on one element; false with *err set when
+  // it threw.
+  bool Call(const In& in, const std::vector<uint32_t>& side_rows, std::string* payload, std::string* err,
+            std::string* type) {
+    try {
+      Out out = Invoke(in, side_rows);
+      if (!out.SerializeToString(payload)) {
+        *err = "cannot serialize " + Out::descriptor()->full_name();
+        return false;
+      }
+      return true;
+    } catch (const std::exception& ex) {
+      *err = ex.what();
+      *type = internal::Demangle(typeid(ex).name());
+    } catch (...) {
+      *err = "unknown exception";
+      const std::type_info* t = abi::__cxa_current_exception_type();
+      if (t != nullptr) *type = internal::Demangle(t->name());
+    }
+    return false;
+  }
+
+  Out Invoke(const In& in, const std::vector<uint32_t>& index) {
+    if constexpr (std::is_same_v<Row, NoSide>) {
+      (void)index;
+      if constexpr (std::is_invocable_v<Fn&, const In&, const Context&>) {
+        return fn_(in, ctx_);
+      } else {
+        return fn_(in);
+      }
+    } else {
+      Side<Row> side;
+      side.rows_ = &rows_;
+      side.keys_ = &keys_;
+      side.index_.reserve(index.size());
+      for (uint32_t i : index) {
+        if (i >= rows_.size()) throw std::out_of_range("side row index " + std::to_string(i) + " out of range");
+        if (!rows_[i]) {
+          throw std::runtime_error("side row " + keys_[i] + " does not parse as " + Row::descriptor()->full_name());
+        }
+        side.index_.push_back(i);
+      }
+      if constexpr (std::is_invocable_v<Fn&, const In&, const Side<Row>&, const Context&>) {
+        return fn_(in, side, ctx_);
+      } else {
+        return fn_(in, side);
+      }
+    }
+  }
+
+  void PrepareSide(const internal::RawBatch& batch) {
+    if constexpr (!std::is_same_v<Row, NoSide>) {
+      rows_.clear();
+      keys_.clear();
+      rows_.reserve(batch.side_rows.size());
+      keys_.reserve(batch.side_rows.size());
+      for (const internal::RawSideRow& r : batch.side_rows) {
+        keys_.emplace_back(r.key);
+        Row row;
+        if (row.ParseFromArray(r.payload.data(), static_cast<int>(r.payload.size()))) {
+          rows_.emplace_back(std::move(row));
+        } else {
+          rows_.emplace_back(std::nullopt);
+        }
+      }
+    } else {
+      (void)batch;
+    }
+  }
+
+  // Lines serves JSON lines on stdin: {"id": ..., "element": {...},
+  // "side": [{...}, ...]} in, {"id": ..., "result": {...}} or {"id": ...,
+  // "error": "..."} out, one per line. It exists so that line-oriented tools
+  // (GNU parallel --pipe, shell pipelines) can drive the same function; the
+  // protocol proper never uses stdout.
+  int Lines() {
+    std::ios::sync_with_stdio(false);
+    google::protobuf::util::JsonPrintOptions wopts;
+    wopts.preserve_proto_field_names = true;
+    std::string line, json, payload, err, type;
+    google::protobuf::Struct obj;
+    In in;
+    Out res;
+    while (std::getline(std::cin, line)) {
+      if (line.empty()) continue;
+      payload.clear();
+      err.clear();
+      type.clear();
+      obj.Clear();
+      bool ok = false;
+      std::string id;
+      if (!google::protobuf::util::JsonStringToMessage(line, &obj).ok()) {
+        err = "line is not a JSON object";
+      } else {
+        id = obj.fields().count("id") ? obj.fields().at("id").string_value() : "";
+        ctx_.element_id_ = id;
+        ok = ParseLine(obj, &in, &err) && Call(in, lines_index_, &payload, &err, &type);
+      }
+      std::cout << "{\"id\":" << internal::JsonQuote(id);
+      if (ok && res.ParseFromString(payload) &&
+          google::protobuf::util::MessageToJsonString(res, &json, wopts).ok()) {
+        std::cout << ",\"result\":" << json << "}\n";
+      } else {
+        std::cout << ",\"error\":" << internal::JsonQuote(err) << "}\n";
+      }
+      json.clear();
+    }
+    std::cout.flush();
+    return 0;
+  }
+
+  // ParseLine fills in from obj's "element" and the side rows from its "side".
+  bool ParseLine(const google::protobuf::Struct& obj, In* in, std::string* err) {
+    std::string json;
+    auto field = [&](const char* name) -> const google::protobuf::Value* {
+      auto it = obj.fields().find(name);
+      return it == obj.fields().end() ? nullptr : &it->second;
+    };
+    const google::protobuf::Value* element = field("element");
+    if (element == nullptr) {
+      *err = "line has no \"element\"";
+      return false;
+    }
+    (void)google::protobuf::util::MessageToJsonString(*element, &json);
+    in->Clear();
+    if (auto st = google::protobuf::util::JsonStringToMessage(json, in); !st.ok()) {
+      *err = "element: " + std::string(st.message());
+      return false;
+    }
+    lines_index_.clear();
+    if constexpr (!std::is_same_v<Row, NoSide>) {
+      rows_.clear();
+      keys_.clear();
+      if (const google::protobuf::Value* side = field("side")) {
+        for (const google::protobuf::Value& v : side->list_value().values()) {
+          json.clear();
+          (void)google::protobuf::util::MessageToJsonString(v, &json);
+          Row row;
+          if (auto st = google::protobuf::util::JsonStringToMessage(json, &row); !st.ok()) {
+            *err = "side row: " + std::string(st.message());
+            return false;
+          }
+          lines_index_.push_back(static_cast<uint32_t>(rows_.size()));
+          keys_.emplace_back();
+          rows_.emplace_back(std::move(row));
+        }
+      }
+    }
+    return true;
+  }
+
+  Fn fn_;
+  Info info_;
+  Context ctx_;
+  std::vector<std::optional<Row>> rows_;
+  std::vector<std::string> keys_;
+  std::vector<uint32_t> lines_index_;
+};
+
+// Serve runs fn over the batch the runner passed on the command line and
+// returns the process's exit code. fn is called as fn(element), fn(element,
+// context), fn(element, side) or fn(element, side, context), and returns Out;
+// side is a Side<Row> when Row is given.
+template <class In, class Out, class Row = NoSide, class Fn>
+int Serve(int argc, char** argv, Fn&& fn, Info info = {}) {
+  static_assert(std::is_base_of_v<google::protobuf::Message, In>, "In must be a protobuf message");
+  static_assert(std::is_base_of_v<google::protobuf::Message, Out>, "Out must be a protobuf message");
+  Server<In, Out, Row, std::decay_t<Fn>> server(std::forward<Fn>(fn), std::move(info));
+  return server.Main(argc, argv);
+}
+
+}  // namespace gridrun
+
+#endif  // GRIDRUN_GRIDRUN_H_

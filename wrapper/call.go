@@ -1,0 +1,491 @@
+package wrapper
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gridrun/gridrun/internal/caplog"
+	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+)
+
+// Binary is an executable that speaks the gridrun protocol.
+type Binary struct {
+	// Path is the executable. It is exec'd directly, never through a shell.
+	Path string
+	// Args are passed after the protocol's own flags.
+	Args []string
+	// Env is the binary's whole environment; nil means an empty one, never
+	// the runner's.
+	Env []string
+}
+
+// Options configure calls. The zero value is usable.
+type Options struct {
+	// Dir is where each call's private directory (mode 0700) is made.
+	// Defaults to os.TempDir().
+	Dir string
+	// Grace is how long a binary has to exit after SIGTERM before SIGKILL
+	// goes to its process group. Defaults to 5s.
+	Grace time.Duration
+	// LogHead and LogTail are the bytes of each of stdout and stderr kept,
+	// from the start and from the end of the stream. Default to 64 KiB each.
+	LogHead, LogTail int
+	// LogDir receives the stdout and stderr files of each call, named after
+	// the batch id and attempt. Empty means the call's private directory,
+	// removed with it.
+	LogDir string
+	// KeepDir keeps the call's private directory, with its batch and
+	// results files, for inspection.
+	KeepDir bool
+	// Limits constrain the binary's resources. Nil means none.
+	Limits *Limits
+	// MaxPoll is the longest wait between two reads of the results file
+	// while the binary runs. Defaults to 20ms.
+	MaxPoll time.Duration
+}
+
+// Outcome is what a call produced, whether or not it failed.
+type Outcome struct {
+	// Results holds the valid results in the order the binary wrote them.
+	Results []*gridrunv1.Result
+	// Pending holds the indexes, in batch order, of the elements that got no
+	// result.
+	Pending []int
+	// Stopped reports that Stop was called.
+	Stopped bool
+	// PID is the binary's process id.
+	PID        int
+	Start, End time.Time
+	UserCPU    time.Duration
+	SysCPU     time.Duration
+	// MaxRSS is the peak resident set size of the binary, in bytes.
+	MaxRSS int64
+	// Stdout and Stderr are the captured streams; a Path is empty when the
+	// binary wrote nothing there or the file was removed with the call's
+	// directory.
+	Stdout, Stderr Log
+	// Dir is the call's directory when Options.KeepDir kept it.
+	Dir string
+}
+
+// Log is one captured output stream.
+type Log struct {
+	Path string
+	// Size is the length of the whole stream, including dropped bytes.
+	Size int64
+}
+
+// Call is one running invocation of a binary over one batch.
+type Call struct {
+	bin       Binary
+	batch     *gridrunv1.Batch
+	opts      Options
+	ctx       context.Context
+	dir       string
+	cmd       *exec.Cmd
+	startedAt time.Time
+
+	stdout, stderr *caplog.Writer
+	drains         []*drain
+
+	index   map[string]int // element id -> index in batch
+	done    []bool
+	results []*gridrunv1.Result
+	count   atomic.Int64
+
+	stopOnce sync.Once
+	stopped  atomic.Bool
+	stop     chan struct{}
+	exited   chan struct{} // closed when the binary has exited
+	readDone chan struct{}
+
+	mu      sync.Mutex
+	outErr  error // first protocol violation seen in the results file
+	waitErr error // from waitExited
+}
+
+// Run is Start followed by Wait.
+func Run(ctx context.Context, bin Binary, batch *gridrunv1.Batch, opts *Options) (*Outcome, error) {
+	c, err := Start(ctx, bin, batch, opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.Wait()
+}
+
+// Start writes the batch file and starts the binary. Cancelling ctx stops
+// the binary: SIGTERM to its process group, SIGKILL after the grace period.
+func Start(ctx context.Context, bin Binary, batch *gridrunv1.Batch, opts *Options) (*Call, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := &Call{
+		bin:      bin,
+		batch:    batch,
+		ctx:      ctx,
+		index:    make(map[string]int, len(batch.GetElements())),
+		done:     make([]bool, len(batch.GetElements())),
+		stop:     make(chan struct{}),
+		exited:   make(chan struct{}),
+		readDone: make(chan struct{}),
+	}
+	if opts != nil {
+		c.opts = *opts
+	}
+	c.opts.Grace = cmp.Or(c.opts.Grace, 5*time.Second)
+	c.opts.LogHead = cmp.Or(c.opts.LogHead, 64<<10)
+	c.opts.LogTail = cmp.Or(c.opts.LogTail, 64<<10)
+	c.opts.MaxPoll = cmp.Or(c.opts.MaxPoll, 20*time.Millisecond)
+	for i, e := range batch.GetElements() {
+		c.index[e.GetId()] = i
+	}
+	if err := c.launch(); err != nil {
+		c.cleanup()
+		return nil, &StartError{Path: bin.Path, Err: err}
+	}
+	return c, nil
+}
+
+func (c *Call) launch() error {
+	var err error
+	if c.dir, err = os.MkdirTemp(c.opts.Dir, "call-*"); err != nil {
+		return err
+	}
+	batchPath := filepath.Join(c.dir, "batch.pb")
+	resultsPath := filepath.Join(c.dir, "results.pb")
+	data, err := proto.Marshal(c.batch)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(batchPath, data, 0o600); err != nil {
+		return err
+	}
+	results, err := os.OpenFile(resultsPath, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	logDir, logName := c.dir, "call"
+	if c.opts.LogDir != "" {
+		logDir, logName = c.opts.LogDir, logBaseName(c.batch)
+	}
+	if c.stdout, err = caplog.Create(filepath.Join(logDir, logName+".stdout.log"), c.opts.LogHead, c.opts.LogTail); err != nil {
+		results.Close()
+		return err
+	}
+	if c.stderr, err = caplog.Create(filepath.Join(logDir, logName+".stderr.log"), c.opts.LogHead, c.opts.LogTail); err != nil {
+		results.Close()
+		return err
+	}
+
+	args := append([]string{"--gridrun-batch", batchPath, "--gridrun-results", resultsPath}, c.bin.Args...)
+	cmd := exec.Command(c.bin.Path, args...)
+	cmd.Dir = c.dir
+	cmd.Env = c.bin.Env
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	cmd.SysProcAttr = sysProcAttr()
+	// Our own pipes rather than exec's: exec.Cmd.Wait would wait for the
+	// copies to finish, which a grandchild holding the pipe can delay
+	// forever; we reap first, kill the group, then drain with a bound.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		results.Close()
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		results.Close()
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	c.startedAt = time.Now()
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		results.Close()
+		outR.Close()
+		errR.Close()
+		return err
+	}
+	c.cmd = cmd
+	if c.opts.Limits != nil {
+		if err := c.opts.Limits.apply(cmd.Process.Pid); err != nil {
+			signalGroup(cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+			results.Close()
+			outR.Close()
+			errR.Close()
+			return fmt.Errorf("set limits: %w", err)
+		}
+	}
+	c.drains = []*drain{startDrain(outR, c.stdout), startDrain(errR, c.stderr)}
+	go c.supervise()
+	go c.readResults(results)
+	go func() {
+		err := waitExited(cmd.Process.Pid)
+		c.mu.Lock()
+		c.waitErr = err
+		c.mu.Unlock()
+		close(c.exited)
+	}()
+	return nil
+}
+
+// logBaseName names a call's log files after its batch id and attempt. Ids
+// are the runner's own, never input values, but are still reduced to a
+// safe alphabet.
+func logBaseName(b *gridrunv1.Batch) string {
+	safe := []byte(b.GetBatchId())
+	for i, ch := range safe {
+		if !('a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || ch == '-' || ch == '.' || ch == '_') {
+			safe[i] = '_'
+		}
+	}
+	return fmt.Sprintf("%s-a%d", safe, b.GetAttempt())
+}
+
+// supervise turns cancellation into signals: SIGTERM to the group, and
+// SIGKILL if the binary is still there after the grace period.
+func (c *Call) supervise() {
+	pid := c.cmd.Process.Pid
+	select {
+	case <-c.exited:
+		return
+	case <-c.stop:
+		// A split: the binary finishes its element and exits on its own.
+		signalGroup(pid, syscall.SIGTERM)
+		select {
+		case <-c.exited:
+			return
+		case <-c.ctx.Done():
+		}
+	case <-c.ctx.Done():
+	}
+	signalGroup(pid, syscall.SIGTERM)
+	t := time.NewTimer(c.opts.Grace)
+	defer t.Stop()
+	select {
+	case <-c.exited:
+	case <-t.C:
+		signalGroup(pid, syscall.SIGKILL)
+	}
+}
+
+func (c *Call) readResults(f *os.File) {
+	defer close(c.readDone)
+	defer f.Close()
+	r := newResultReader(f)
+	const minPoll = time.Millisecond
+	wait := minPoll
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		exited := false
+		select {
+		case <-c.exited:
+			exited = true
+		default:
+		}
+		n, err := r.poll(c.accept)
+		if err == nil && exited {
+			err = r.finish()
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.outErr = err
+			c.mu.Unlock()
+			// Nothing after a protocol violation can be trusted.
+			signalGroup(c.cmd.Process.Pid, syscall.SIGKILL)
+			return
+		}
+		if exited {
+			return
+		}
+		if n > 0 {
+			wait = minPoll
+		} else {
+			wait = min(2*wait, c.opts.MaxPoll)
+		}
+		t.Reset(wait)
+		select {
+		case <-t.C:
+		case <-c.exited:
+		}
+	}
+}
+
+// accept checks one result against the batch.
+func (c *Call) accept(res *gridrunv1.Result, off int64) error {
+	i, ok := c.index[res.GetId()]
+	switch {
+	case !ok:
+		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result for an id that is not in the batch"}
+	case c.done[i]:
+		return &OutputError{Offset: off, ID: res.GetId(), Reason: "second result for the same id"}
+	case res.GetOutcome() == nil:
+		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result has neither a payload nor an error"}
+	}
+	c.done[i] = true
+	c.results = append(c.results, res)
+	c.count.Add(1)
+	return nil
+}
+
+// Completed returns the number of results read so far; safe to call while
+// the binary runs.
+func (c *Call) Completed() int { return int(c.count.Load()) }
+
+// Started returns when the binary was started.
+func (c *Call) Started() time.Time { return c.startedAt }
+
+// Stop asks the binary to finish the element it is on and exit: SIGTERM to
+// its group. The elements it did not start are Pending in the Outcome, and
+// no error is reported for stopping.
+func (c *Call) Stop() {
+	c.stopOnce.Do(func() {
+		c.stopped.Store(true)
+		close(c.stop)
+	})
+}
+
+// Wait waits for the binary to exit and returns what it produced. The
+// Outcome is never nil: results flushed before a failure are in it. The
+// error is the context's error if the call was cancelled, an *OutputError
+// if the results file broke the protocol, an *ExitError if the binary
+// failed, or nil.
+func (c *Call) Wait() (*Outcome, error) {
+	<-c.exited
+	pid := c.cmd.Process.Pid
+	// Whatever the binary left behind dies with it.
+	signalGroup(pid, syscall.SIGKILL)
+	state, werr := c.cmd.Process.Wait()
+	end := time.Now()
+	<-c.readDone
+	c.waitDrains()
+	c.stdout.Close()
+	c.stderr.Close()
+
+	out := &Outcome{
+		Results: c.results,
+		Stopped: c.stopped.Load(),
+		PID:     pid,
+		Start:   c.startedAt,
+		End:     end,
+	}
+	for i, d := range c.done {
+		if !d {
+			out.Pending = append(out.Pending, i)
+		}
+	}
+	if state != nil {
+		out.UserCPU, out.SysCPU = state.UserTime(), state.SystemTime()
+		if ru, ok := state.SysUsage().(*syscall.Rusage); ok {
+			out.MaxRSS = ru.Maxrss * 1024
+		}
+	}
+	out.Stdout = c.keepLog(c.stdout)
+	out.Stderr = c.keepLog(c.stderr)
+	err := c.verdict(state, werr)
+	if c.opts.KeepDir {
+		out.Dir = c.dir
+	} else {
+		c.cleanup()
+		if c.opts.LogDir == "" {
+			out.Stdout.Path, out.Stderr.Path = "", ""
+		}
+	}
+	return out, err
+}
+
+func (c *Call) verdict(state *os.ProcessState, werr error) error {
+	c.mu.Lock()
+	outErr, waitErr := c.outErr, c.waitErr
+	c.mu.Unlock()
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	if outErr != nil {
+		return outErr
+	}
+	if werr != nil {
+		return werr
+	}
+	if waitErr != nil {
+		return waitErr
+	}
+	ws, _ := state.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled():
+		if c.stopped.Load() && ws.Signal() == syscall.SIGTERM {
+			return nil // a binary without a SIGTERM handler, stopped as asked
+		}
+		return &ExitError{Code: 128 + int(ws.Signal()), Signal: ws.Signal(), Stderr: c.stderr.Tail(stderrTail)}
+	case ws.ExitStatus() != 0:
+		return &ExitError{Code: ws.ExitStatus(), Stderr: c.stderr.Tail(stderrTail)}
+	}
+	return nil
+}
+
+// stderrTail is how much of stderr an ExitError carries.
+const stderrTail = 2 << 10
+
+func (c *Call) keepLog(w *caplog.Writer) Log {
+	if w.Size() == 0 {
+		os.Remove(w.Path())
+		return Log{}
+	}
+	return Log{Path: w.Path(), Size: w.Size()}
+}
+
+func (c *Call) cleanup() {
+	if c.dir != "" {
+		os.RemoveAll(c.dir)
+	}
+}
+
+// drain copies one of the binary's output pipes into its capped log.
+type drain struct {
+	r    *os.File
+	done chan struct{}
+}
+
+func startDrain(r *os.File, w io.Writer) *drain {
+	d := &drain{r: r, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		_, _ = io.Copy(w, r)
+	}()
+	return d
+}
+
+// waitDrains waits for the output pipes to reach EOF. The group has been
+// killed, so EOF is immediate unless a process escaped the group (setsid)
+// and still holds a pipe; after the grace period we stop listening to it.
+func (c *Call) waitDrains() {
+	t := time.NewTimer(c.opts.Grace)
+	defer t.Stop()
+	for _, d := range c.drains {
+		select {
+		case <-d.done:
+		case <-t.C:
+			d.r.Close()
+			<-d.done
+		}
+		d.r.Close()
+	}
+}

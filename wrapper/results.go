@@ -1,0 +1,87 @@
+package wrapper
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+)
+
+// maxResultSize bounds one length-delimited result, so that garbage read as
+// a length cannot make the runner allocate gigabytes.
+const maxResultSize = 256 << 20
+
+// resultReader parses the length-delimited Results a binary appends to its
+// results file, as far as they are complete. It is fed by polling the file,
+// so the binary may write however it likes (buffered, in pieces, all at the
+// end) and the runner still sees each result as soon as it is flushed.
+type resultReader struct {
+	f    *os.File
+	buf  []byte // bytes read but not yet parsed
+	off  int64  // file offset of buf[0]
+	read []byte // scratch for reads
+}
+
+func newResultReader(f *os.File) *resultReader {
+	return &resultReader{f: f, read: make([]byte, 64<<10)}
+}
+
+// poll reads whatever the binary has appended and returns the complete
+// results in it. An incomplete last message stays buffered for the next poll.
+func (r *resultReader) poll(emit func(*gridrunv1.Result, int64) error) (n int, err error) {
+	for {
+		m, rerr := r.f.Read(r.read)
+		r.buf = append(r.buf, r.read[:m]...)
+		if rerr == io.EOF || m == 0 {
+			break
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+	for len(r.buf) > 0 {
+		size, sn := protowire.ConsumeVarint(r.buf)
+		if sn < 0 {
+			if len(r.buf) < binaryMaxVarintLen {
+				break // the length itself may still be coming
+			}
+			return n, &OutputError{Offset: r.off, Reason: "bad length prefix"}
+		}
+		if size > maxResultSize {
+			return n, &OutputError{Offset: r.off, Reason: fmt.Sprintf("result of %d bytes exceeds the %d-byte limit", size, maxResultSize)}
+		}
+		end := sn + int(size)
+		if len(r.buf) < end {
+			break
+		}
+		res := new(gridrunv1.Result)
+		if err := proto.Unmarshal(r.buf[sn:end], res); err != nil {
+			return n, &OutputError{Offset: r.off, Reason: "not a gridrun.v1.Result: " + err.Error()}
+		}
+		if err := emit(res, r.off); err != nil {
+			return n, err
+		}
+		n++
+		r.buf = r.buf[end:]
+		r.off += int64(end)
+	}
+	if len(r.buf) == 0 {
+		r.buf = r.buf[:0:0] // let a large drained buffer go
+	}
+	return n, nil
+}
+
+// finish is called after the binary has exited: a partial message left
+// over is a truncated results file.
+func (r *resultReader) finish() error {
+	if len(r.buf) > 0 {
+		return &OutputError{Offset: r.off, Reason: fmt.Sprintf("truncated: %d trailing bytes do not form a whole result", len(r.buf))}
+	}
+	return nil
+}
+
+const binaryMaxVarintLen = 10

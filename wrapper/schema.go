@@ -1,0 +1,195 @@
+package wrapper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/bufbuild/protocompile"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/gridrun/gridrun/internal/caplog"
+	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+)
+
+// Schema is what a binary consumes and produces.
+type Schema struct {
+	// Input is the element payload's message type.
+	Input protoreflect.MessageDescriptor
+	// Result is the result payload's message type.
+	Result protoreflect.MessageDescriptor
+	// Side is the side rows' message type, or nil when the binary takes none.
+	Side protoreflect.MessageDescriptor
+	// Name and Version are the binary's own, when it says.
+	Name, Version string
+	// StreamsResults reports that results are flushed one by one in batch
+	// order; HonorsSigterm that SIGTERM stops the binary between elements.
+	StreamsResults, HonorsSigterm bool
+}
+
+// Describe asks a binary built with the SDK for its Schema by running it with
+// --gridrun-describe.
+func Describe(ctx context.Context, bin Binary) (*Schema, error) {
+	dir, err := os.MkdirTemp("", "describe-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "description.pb")
+	stderr, err := caplog.Create(filepath.Join(dir, "stderr"), 0, stderrTail)
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+	cmd := exec.CommandContext(ctx, bin.Path, append([]string{"--gridrun-describe", out}, bin.Args...)...)
+	cmd.Dir = dir
+	cmd.Env = bin.Env
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = sysProcAttr()
+	cmd.Cancel = func() error { signalGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("describe %s: %w", bin.Path, ctx.Err())
+		}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("describe %s: %w (is it a gridrun binary? binaries built without the SDK need --proto and --input-type/--result-type)",
+				bin.Path, &ExitError{Code: ee.ExitCode(), Stderr: stderr.Tail(stderrTail)})
+		}
+		return nil, &StartError{Path: bin.Path, Err: err}
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: the binary wrote no description: %w", bin.Path, err)
+	}
+	d := new(gridrunv1.Description)
+	if err := proto.Unmarshal(data, d); err != nil {
+		return nil, fmt.Errorf("describe %s: not a gridrun.v1.Description: %w", bin.Path, err)
+	}
+	s, err := SchemaFromDescription(d)
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", bin.Path, err)
+	}
+	return s, nil
+}
+
+// SchemaFromDescription resolves the message types a Description names
+// against the descriptors it carries.
+func SchemaFromDescription(d *gridrunv1.Description) (*Schema, error) {
+	if d.GetProtocol() != "gridrun.v1" {
+		return nil, fmt.Errorf("protocol %q, want gridrun.v1", d.GetProtocol())
+	}
+	files, err := protodesc.NewFiles(d.GetFiles())
+	if err != nil {
+		return nil, fmt.Errorf("bad descriptors: %w", err)
+	}
+	s := &Schema{
+		Name:           d.GetName(),
+		Version:        d.GetVersion(),
+		StreamsResults: d.GetStreamsResults(),
+		HonorsSigterm:  d.GetHonorsSigterm(),
+	}
+	if err := resolveTypes(files, s, d.GetInputType(), d.GetResultType(), d.GetSideType()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SchemaFromProtoFiles compiles .proto files (with the well-known types
+// available to import) for a binary that was not built with the SDK and so
+// cannot describe itself. Such a binary is assumed not to stream its results
+// nor to honour SIGTERM.
+func SchemaFromProtoFiles(ctx context.Context, files, importPaths []string, input, result, side string) (*Schema, error) {
+	if len(importPaths) == 0 {
+		seen := map[string]bool{}
+		for _, f := range files {
+			if d := filepath.Dir(f); !seen[d] {
+				seen[d] = true
+				importPaths = append(importPaths, d)
+			}
+		}
+	}
+	rel := make([]string, len(files))
+	for i, f := range files {
+		rel[i] = f
+		for _, ip := range importPaths {
+			if r, err := filepath.Rel(ip, f); err == nil && !filepath.IsAbs(r) && r != ".." && !startsWithDotDot(r) {
+				rel[i] = r
+				break
+			}
+		}
+	}
+	c := protocompile.Compiler{
+		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{ImportPaths: importPaths}),
+	}
+	compiled, err := c.Compile(ctx, rel...)
+	if err != nil {
+		return nil, err
+	}
+	reg := new(protoregistry.Files)
+	for _, f := range compiled {
+		if err := registerWithDeps(reg, f); err != nil {
+			return nil, err
+		}
+	}
+	s := new(Schema)
+	if err := resolveTypes(reg, s, input, result, side); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func startsWithDotDot(p string) bool {
+	return len(p) >= 3 && p[:3] == ".."+string(filepath.Separator)
+}
+
+func registerWithDeps(reg *protoregistry.Files, f protoreflect.FileDescriptor) error {
+	if _, err := reg.FindFileByPath(f.Path()); err == nil {
+		return nil
+	}
+	imports := f.Imports()
+	for i := range imports.Len() {
+		if err := registerWithDeps(reg, imports.Get(i).FileDescriptor); err != nil {
+			return err
+		}
+	}
+	return reg.RegisterFile(f)
+}
+
+func resolveTypes(files *protoregistry.Files, s *Schema, input, result, side string) error {
+	find := func(role, name string, dst *protoreflect.MessageDescriptor) error {
+		if name == "" {
+			if role == "side" {
+				return nil
+			}
+			return fmt.Errorf("no %s message type given", role)
+		}
+		d, err := files.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			return fmt.Errorf("%s message type %q: not found in the descriptors", role, name)
+		}
+		md, ok := d.(protoreflect.MessageDescriptor)
+		if !ok {
+			return fmt.Errorf("%s type %q is not a message", role, name)
+		}
+		*dst = md
+		return nil
+	}
+	return errors.Join(
+		find("input", input, &s.Input),
+		find("result", result, &s.Result),
+		find("side", side, &s.Side),
+	)
+}
