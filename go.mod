@@ -1,6 +1,6 @@
 module github.com/gridrun/gridrun
 
-go 1.26
+go 1.26.0
 
 tool (
 	google.golang.org/protobuf/cmd/protoc-gen-go

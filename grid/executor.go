@@ -128,8 +128,14 @@ type Executor struct {
 	slots slotPool
 
 	calls, retries, isolations, splits atomic.Int64
+	running                            atomic.Int64 // calls in flight
 	cpuMicros                          atomic.Int64
 	good                               atomic.Int64 // good calls, for log sampling
+
+	// elementTime holds the binary's time per element (its own measure,
+	// or the call's time per element when it gives none); callTime the
+	// calls' wall times.
+	elementTime, callTime Histogram
 }
 
 // NewExecutor returns an Executor.
@@ -201,7 +207,9 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	}
 	slot := x.slots.take()
 	rec := CallRecord{Slot: slot, Batch: t.Batch, Attempt: t.Attempt, Elements: len(t.Elements), Reason: t.reason}
+	x.running.Add(1)
 	out, err := x.run(ctx, t, started)
+	x.running.Add(-1)
 	x.slots.put(slot)
 	x.sem.Release(1)
 
@@ -214,6 +222,7 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	}
 	x.cpuMicros.Add((out.UserCPU + out.SysCPU).Microseconds())
 	rec.Start, rec.End, rec.Results, rec.Stopped = out.Start, out.End, len(out.Results), out.Stopped
+	x.measure(out)
 
 	byID := make(map[string]*Element, len(t.Elements))
 	for _, e := range t.Elements {
@@ -235,6 +244,31 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 		x.cfg.OnCall(rec)
 	}
 	return next
+}
+
+// measure records the call's time and its elements' times.
+func (x *Executor) measure(out *wrapper.Outcome) {
+	wall := out.End.Sub(out.Start).Seconds()
+	x.callTime.Add(wall)
+	if len(out.Results) == 0 {
+		return
+	}
+	perElement := wall / float64(len(out.Results))
+	for _, r := range out.Results {
+		if ns := r.GetDurationNanos(); ns > 0 {
+			x.elementTime.Add(float64(ns) / 1e9)
+		} else {
+			x.elementTime.Add(perElement)
+		}
+	}
+}
+
+// Running returns the number of calls in flight.
+func (x *Executor) Running() int { return int(x.running.Load()) }
+
+// Times returns the histograms of element and call durations.
+func (x *Executor) Times() (element, call HistogramSummary) {
+	return x.elementTime.Summary(), x.callTime.Summary()
 }
 
 func (x *Executor) run(ctx context.Context, t *Task, started func(*wrapper.Call)) (*wrapper.Outcome, error) {

@@ -86,6 +86,10 @@ type Job struct {
 
 	// Logger receives the job's structured log. Defaults to slog.Default().
 	Logger *slog.Logger `json:"-"`
+	// OnProgress, when set, is called every ProgressInterval (default 1s)
+	// while the job runs, and once when it ends.
+	OnProgress       func(Progress) `json:"-"`
+	ProgressInterval time.Duration  `json:"-"`
 }
 
 // ProtoSchema names the message types of a binary from .proto files.
@@ -201,6 +205,9 @@ func (j Job) withDefaults() (Job, error) {
 	}
 	if j.Logger == nil {
 		j.Logger = slog.Default()
+	}
+	if j.ProgressInterval <= 0 {
+		j.ProgressInterval = time.Second
 	}
 	return j, nil
 }

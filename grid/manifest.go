@@ -34,6 +34,13 @@ type Manifest struct {
 	ExecStats
 	// ThroughputPerSecond is the elements settled by this run per second.
 	ThroughputPerSecond float64 `json:"throughput_per_second"`
+	// ElementTimes and CallTimes are this run's durations: the binary's
+	// time per element, and the wall time of each call.
+	ElementTimes HistogramSummary `json:"element_times"`
+	CallTimes    HistogramSummary `json:"call_times"`
+	// Timeline is the file, relative to the output directory, with one
+	// line per call (CallRecord): slot, start, end, elements, reason.
+	Timeline string `json:"timeline"`
 
 	Binary BinaryInfo  `json:"binary"`
 	Inputs []InputInfo `json:"inputs"`

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/gridrun/gridrun/batcher"
 	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
@@ -110,6 +112,15 @@ func prepare(ctx context.Context, j Job) (p *plan, err error) {
 		return nil, err
 	}
 	if err := p.loadState(); err != nil {
+		return nil, err
+	}
+	// The binary's types, so that gridrun inspect can read kept batch and
+	// results files without the binary.
+	desc, err := proto.Marshal(p.schema.Description())
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(j.Output, stateDir, "description.pb"), desc); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -289,10 +300,14 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		dead: s.emit,
 		rows: make([]atomic.Int64, len(p.inputs)),
 	}
-	var inputErr error
+	var (
+		inputErr  error
+		inputDone atomic.Bool
+	)
 	go func() {
 		defer close(fresh)
 		inputErr = f.run(ctx)
+		inputDone.Store(inputErr == nil && ctx.Err() == nil)
 	}()
 
 	q := newQueue(fresh)
@@ -311,14 +326,36 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 			}
 		})
 	}
+	progress := func() {
+		if j.OnProgress == nil {
+			return
+		}
+		res, dead, before := s.counts()
+		st := x.Stats()
+		var rows int64
+		for _, n := range f.rowsRead() {
+			rows += n
+		}
+		j.OnProgress(Progress{
+			Elapsed: time.Since(started), RowsRead: rows, InputDone: inputDone.Load(),
+			Settled: res + dead, Results: res, DeadLetters: dead, Resumed: before,
+			Running: x.Running(), Calls: st.Calls, Retries: st.Retries,
+		})
+	}
 	stopTicker := make(chan struct{})
+	tickerDone := make(chan struct{})
 	go func() {
-		tk := time.NewTicker(time.Second)
-		defer tk.Stop()
+		defer close(tickerDone)
+		commitTick := time.NewTicker(time.Second)
+		defer commitTick.Stop()
+		progressTick := time.NewTicker(j.ProgressInterval)
+		defer progressTick.Stop()
 		for {
 			select {
-			case <-tk.C:
+			case <-commitTick.C:
 				s.commitIfOld()
+			case <-progressTick.C:
+				progress()
 			case <-stopTicker:
 				return
 			}
@@ -326,9 +363,11 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	}()
 	wg.Wait()
 	close(stopTicker)
+	<-tickerDone
 	for range fresh { // the feeder stops once ctx is done; let it
 	}
 	commitErr := s.commit()
+	progress()
 
 	m := p.manifest(started, s, x, f)
 	switch {
@@ -369,6 +408,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		DeadLettersByKind: t.Kinds,
 		Batches:           s.batches(),
 		ExecStats:         x.Stats(),
+		Timeline:          filepath.Join(stateDir, "timeline.jsonl"),
 		Binary: BinaryInfo{
 			URI: p.staged.Source, Path: p.staged.Path, SHA256: p.staged.SHA256, Size: p.staged.Size,
 			Name: p.schema.Name, Version: cmpOr(p.staged.Version, p.schema.Version),
@@ -378,6 +418,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		ResultFiles:     []string{},
 		DeadLetterFiles: []string{},
 	}
+	m.ElementTimes, m.CallTimes = x.Times()
 	if p.schema.Side != nil {
 		m.Binary.SideType = string(p.schema.Side.FullName())
 	}

@@ -30,7 +30,8 @@ type sink struct {
 	maxAge   time.Duration
 	batches  func() int64
 
-	run int // this run's number
+	run    int   // this run's number
+	before int64 // outcomes committed by earlier runs
 
 	mu       sync.Mutex
 	seq      int
@@ -75,6 +76,7 @@ func newSink(dir string, inputs []string, j *journal, prior []commit, batches fu
 		s.run = max(s.run, c.Run)
 	}
 	s.run++
+	s.before = s.total.Results + s.total.DeadLetters
 	f, err := os.OpenFile(filepath.Join(dir, stateDir, "timeline.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -210,6 +212,14 @@ func (s *sink) commitLocked() {
 	s.results, s.dead, s.opened = nil, nil, time.Time{}
 	s.rows = map[int]*rangeset.Set{}
 	s.epoch = commit{Kinds: map[string]int64{}}
+}
+
+// counts returns the outcomes written so far, committed or not, and the
+// outcomes committed before this run.
+func (s *sink) counts() (results, dead, before int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total.Results + s.epoch.Results, s.total.DeadLetters + s.epoch.DeadLetters, s.before
 }
 
 // failed returns the error that stopped the sink, if any.

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/gridrun/gridrun/internal/caplog"
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
@@ -192,4 +193,41 @@ func resolveTypes(files *protoregistry.Files, s *Schema, input, result, side str
 		find("result", result, &s.Result),
 		find("side", side, &s.Side),
 	)
+}
+
+// Description returns the Schema as the protocol's Description, with the
+// files that define its types, so that it can be saved and the payloads of
+// batch and results files read back without the binary.
+func (s *Schema) Description() *gridrunv1.Description {
+	d := &gridrunv1.Description{
+		Protocol:       "gridrun.v1",
+		Name:           s.Name,
+		Version:        s.Version,
+		StreamsResults: s.StreamsResults,
+		HonorsSigterm:  s.HonorsSigterm,
+		Files:          new(descriptorpb.FileDescriptorSet),
+	}
+	seen := map[string]bool{}
+	var add func(f protoreflect.FileDescriptor)
+	add = func(f protoreflect.FileDescriptor) {
+		if seen[f.Path()] {
+			return
+		}
+		seen[f.Path()] = true
+		imports := f.Imports()
+		for i := range imports.Len() {
+			add(imports.Get(i).FileDescriptor)
+		}
+		d.Files.File = append(d.Files.File, protodesc.ToFileDescriptorProto(f))
+	}
+	for _, m := range []struct {
+		md  protoreflect.MessageDescriptor
+		dst *string
+	}{{s.Input, &d.InputType}, {s.Result, &d.ResultType}, {s.Side, &d.SideType}} {
+		if m.md != nil {
+			*m.dst = string(m.md.FullName())
+			add(m.md.ParentFile())
+		}
+	}
+	return d
 }

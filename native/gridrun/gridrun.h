@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -110,6 +111,7 @@ enum : uint32_t {
   kResultID = 1,
   kResultPayload = 2,
   kResultError = 3,
+  kResultDurationNanos = 4,
   // ElementError
   kErrorMessage = 1,
   kErrorType = 2,
@@ -301,7 +303,7 @@ inline void PutBool(CodedOutputStream& out, uint32_t field, bool v) {
 
 // DelimitedResult encodes one Result with its varint length prefix.
 inline std::string DelimitedResult(std::string_view id, const std::string* payload,
-                                   std::string_view err_msg, std::string_view err_type) {
+                                   std::string_view err_msg, std::string_view err_type, uint64_t nanos) {
   std::string body;
   {
     StringOutputStream sink(&body);
@@ -318,6 +320,10 @@ inline std::string DelimitedResult(std::string_view id, const std::string* paylo
         if (!err_type.empty()) PutString(eout, kErrorType, err_type);
       }
       PutString(out, kResultError, e);
+    }
+    if (nanos > 0) {
+      out.WriteTag(Tag(kResultDurationNanos, kVarint));
+      out.WriteVarint64(nanos);
     }
   }
   std::string framed;
@@ -559,6 +565,7 @@ class Server {
       err.clear();
       type.clear();
       bool ok;
+      const auto start = std::chrono::steady_clock::now();
       if (in.ParseFromArray(e.payload.data(), static_cast<int>(e.payload.size()))) {
         ok = Call(in, e.side_rows, &payload, &err, &type);
       } else {
@@ -566,7 +573,10 @@ class Server {
         err = "payload does not parse as " + In::descriptor()->full_name();
         type = "gridrun.BadPayload";
       }
-      internal::WriteAll(fd, internal::DelimitedResult(e.id, ok ? &payload : nullptr, err, type),
+      const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
+      internal::WriteAll(fd,
+                         internal::DelimitedResult(e.id, ok ? &payload : nullptr, err, type,
+                                                   static_cast<uint64_t>(nanos.count())),
                          results_path.c_str());
     }
     return ::close(fd) == 0 ? 0 : 1;

@@ -257,7 +257,11 @@ type Result struct {
 	//
 	//	*Result_Payload
 	//	*Result_Error
-	Outcome       isResult_Outcome `protobuf_oneof:"outcome"`
+	Outcome isResult_Outcome `protobuf_oneof:"outcome"`
+	// DurationNanos is the time the binary spent on this element, if it
+	// measures it (the SDK does). The runner sizes batches and spots
+	// stragglers from it; without it, it uses the call's time per element.
+	DurationNanos uint64 `protobuf:"varint,4,opt,name=duration_nanos,json=durationNanos,proto3" json:"duration_nanos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +326,13 @@ func (x *Result) GetError() *ElementError {
 		}
 	}
 	return nil
+}
+
+func (x *Result) GetDurationNanos() uint64 {
+	if x != nil {
+		return x.DurationNanos
+	}
+	return 0
 }
 
 type isResult_Outcome interface {
@@ -536,11 +547,12 @@ const file_gridrun_v1_gridrun_proto_rawDesc = "" +
 	"\tside_rows\x18\x03 \x03(\rR\bsideRows\"5\n" +
 	"\aSideRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"q\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"\x98\x01\n" +
 	"\x06Result\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\apayload\x18\x02 \x01(\fH\x00R\apayload\x120\n" +
-	"\x05error\x18\x03 \x01(\v2\x18.gridrun.v1.ElementErrorH\x00R\x05errorB\t\n" +
+	"\x05error\x18\x03 \x01(\v2\x18.gridrun.v1.ElementErrorH\x00R\x05error\x12%\n" +
+	"\x0eduration_nanos\x18\x04 \x01(\x04R\rdurationNanosB\t\n" +
 	"\aoutcome\"<\n" +
 	"\fElementError\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x12\n" +
