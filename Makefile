@@ -9,8 +9,10 @@ CXXFLAGS ?= -std=c++17 -O2 -Wall -Wextra -Werror
 GEN      := build/gen
 PROTOBUF  = $$(pkg-config --cflags --libs protobuf)
 
-.PHONY: all build deps demo test lint proto proto-check bench clean FORCE
+.PHONY: all build deps demo test test-binaries lint proto proto-check bench clean FORCE
 .DELETE_ON_ERROR:
+# Keep generated C++ between builds.
+.SECONDARY:
 
 all: build
 
@@ -22,13 +24,18 @@ deps:
 bin/gridrun: FORCE
 	$(GO) build -o $@ ./cmd/gridrun
 
-$(GEN)/%.pb.cc $(GEN)/%.pb.h: native/examples/pricer/%.proto
+# bin/NAME is the example native/examples/NAME/NAME.cc with its NAME.proto.
+.SECONDEXPANSION:
+$(GEN)/%.pb.cc $(GEN)/%.pb.h: native/examples/$$*/$$*.proto
 	@mkdir -p $(GEN)
-	protoc -I native/examples/pricer --cpp_out=$(GEN) $<
+	protoc -I $(dir $<) --cpp_out=$(GEN) $<
 
-bin/pricer: native/examples/pricer/pricer.cc native/gridrun/gridrun.h $(GEN)/pricer.pb.cc
+bin/%: native/examples/$$*/$$*.cc native/gridrun/gridrun.h $(GEN)/%.pb.cc
 	@mkdir -p bin
-	$(CXX) $(CXXFLAGS) -Inative -I$(GEN) $< $(GEN)/pricer.pb.cc $(PROTOBUF) -o $@
+	$(CXX) $(CXXFLAGS) -Inative -I$(GEN) $< $(GEN)/$*.pb.cc $(PROTOBUF) -o $@
+
+# faulty is the fault-injection binary of the tests.
+test-binaries: bin/faulty
 
 DEMO_OUT := out/demo
 
@@ -42,7 +49,7 @@ demo: build
 	  if [ "$$got" != "$$want" ]; then echo "demo: $$got results for $$want trades" >&2; exit 1; fi; \
 	  echo "demo: $$got results for $$want trades, in $(DEMO_OUT)"
 
-test: build proto-check lint
+test: build test-binaries proto-check lint
 	$(GO) test -race -count=1 ./...
 
 lint:

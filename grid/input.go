@@ -123,7 +123,8 @@ type feeder struct {
 	seed maphash.Seed
 	seen map[uint64]struct{} // hashes of the ids seen so far
 
-	rows []atomic.Int64 // rows read per input
+	rows    []atomic.Int64 // rows read per input
+	skipped atomic.Int64   // rows an earlier run committed
 }
 
 // chunkSize is the number of rows decoded as one piece of work.
@@ -253,6 +254,9 @@ func (f *feeder) deliver(c *chunk) {
 	in := f.inputs[c.input]
 	for _, r := range c.out {
 		skip := done != nil && done.Contains(r.pos.Index)
+		if skip {
+			f.skipped.Add(1)
+		}
 		if r.dead != nil {
 			if !skip {
 				f.dead(Outcome{Source: r.pos, Dead: r.dead})

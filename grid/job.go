@@ -80,6 +80,11 @@ type Job struct {
 	// Limits constrain each subprocess.
 	Limits wrapper.Limits `json:"limits,omitzero"`
 
+	// CommitInterval is the longest time outcomes wait before they are
+	// committed (made visible and journaled). A killed job recomputes at
+	// most this much work. Defaults to 10s.
+	CommitInterval Duration `json:"commit_interval,omitempty"`
+
 	// KeepBatchFiles keeps each call's batch and results files under
 	// Output/calls for inspection.
 	KeepBatchFiles bool `json:"keep_batch_files,omitempty"`
@@ -177,6 +182,9 @@ func (j Job) withDefaults() (Job, error) {
 	}
 	if j.Grace == 0 {
 		j.Grace = Duration(5 * time.Second)
+	}
+	if j.CommitInterval <= 0 {
+		j.CommitInterval = Duration(10 * time.Second)
 	}
 	if j.Backoff == 0 {
 		j.Backoff = Duration(time.Second)

@@ -17,6 +17,7 @@ type queue struct {
 	ready     []*Task
 	delayed   int // retries waiting for their time
 	active    int // tasks handed out and not finished
+	receiving int // workers that may be receiving a fresh task
 	freshDone bool
 	wake      chan struct{} // closed and replaced to wake every waiter
 	done      chan struct{}
@@ -43,26 +44,45 @@ func (q *queue) next(ctx context.Context) (*Task, bool) {
 		fresh := q.fresh
 		if q.freshDone {
 			fresh = nil
+		} else {
+			// Counted until the task it may receive is counted as active:
+			// a worker seeing the closed channel must not conclude that
+			// nothing is left while another holds the last task.
+			q.receiving++
 		}
 		wake := q.wake
 		q.mu.Unlock()
 
+		var (
+			t            *Task
+			gotFresh, ok bool
+			stop         bool
+		)
 		select {
-		case t, ok := <-fresh:
-			q.mu.Lock()
-			if !ok {
-				q.freshDone = true
-				q.broadcast()
-				q.mu.Unlock()
-				continue
-			}
-			q.active++
-			q.mu.Unlock()
-			return t, true
+		case t, ok = <-fresh:
+			gotFresh = true
 		case <-wake:
 		case <-q.done:
-			return nil, false
+			stop = true
 		case <-ctx.Done():
+			stop = true
+		}
+		q.mu.Lock()
+		if fresh != nil {
+			q.receiving--
+		}
+		switch {
+		case gotFresh && ok:
+			q.active++
+		case gotFresh:
+			q.freshDone = true
+			q.broadcast()
+		}
+		q.mu.Unlock()
+		if gotFresh && ok {
+			return t, true
+		}
+		if stop {
 			return nil, false
 		}
 	}
@@ -106,7 +126,7 @@ func (q *queue) broadcast() {
 
 // maybeDone closes done when nothing is left anywhere. q.mu is held.
 func (q *queue) maybeDone() {
-	if !q.closed && q.freshDone && q.active == 0 && q.delayed == 0 && len(q.ready) == 0 {
+	if !q.closed && q.freshDone && q.active == 0 && q.receiving == 0 && q.delayed == 0 && len(q.ready) == 0 {
 		q.closed = true
 		close(q.done)
 	}

@@ -64,11 +64,11 @@ type jobState struct {
 	Inputs []string `json:"inputs"`
 }
 
-func prepare(ctx context.Context, j Job) (p *plan, err error) {
+func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 	if err := checkOutput(j.Output, j.Resume); err != nil {
 		return nil, err
 	}
-	p = &plan{job: j}
+	p := &plan{job: j}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -240,7 +240,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	for i, in := range p.inputs {
 		names[i] = in.path
 	}
-	s, err := newSink(j.Output, names, p.journal, p.commits, batches.Load)
+	s, err := newSink(j.Output, names, p.journal, p.commits, batches.Load, time.Duration(j.CommitInterval))
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +346,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	tickerDone := make(chan struct{})
 	go func() {
 		defer close(tickerDone)
-		commitTick := time.NewTicker(time.Second)
+		commitTick := time.NewTicker(min(time.Second, time.Duration(j.CommitInterval)/2))
 		defer commitTick.Stop()
 		progressTick := time.NewTicker(j.ProgressInterval)
 		defer progressTick.Stop()
@@ -370,6 +370,11 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	progress()
 
 	m := p.manifest(started, s, x, f)
+	var read int64
+	for _, n := range f.rowsRead() {
+		read += n
+	}
+	lost := read - f.skipped.Load() - (m.Elements - s.before)
 	switch {
 	case commitErr != nil:
 		m.Status, m.Error = "failed", commitErr.Error()
@@ -377,6 +382,10 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		m.Status, m.Error = "failed", inputErr.Error()
 	case ctx.Err() != nil:
 		m.Status, m.Error = "cancelled", context.Cause(ctx).Error()
+	case lost != 0:
+		// Every row read must have an outcome; this is the engine's own
+		// check that none went missing.
+		m.Status, m.Error = "failed", fmt.Sprintf("internal error: %d of the %d rows read have no outcome", lost, read)
 	case m.DeadLetters > 0:
 		m.Status = "dead_letters"
 	default:

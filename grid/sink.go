@@ -54,13 +54,13 @@ type shard struct {
 	bytes int64
 }
 
-func newSink(dir string, inputs []string, j *journal, prior []commit, batches func() int64) (*sink, error) {
+func newSink(dir string, inputs []string, j *journal, prior []commit, batches func() int64, maxAge time.Duration) (*sink, error) {
 	s := &sink{
 		dir:      dir,
 		inputs:   inputs,
 		journal:  j,
 		maxBytes: 64 << 20,
-		maxAge:   10 * time.Second,
+		maxAge:   maxAge,
 		batches:  batches,
 		rows:     map[int]*rangeset.Set{},
 		epoch:    commit{Kinds: map[string]int64{}},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -191,9 +192,15 @@ func (c *Call) launch() error {
 	args := append([]string{"--gridrun-batch", batchPath, "--gridrun-results", resultsPath}, c.bin.Args...)
 	cmd := exec.Command(c.bin.Path, args...)
 	cmd.Dir = c.dir
-	cmd.Env = c.bin.Env
-	if cmd.Env == nil {
-		cmd.Env = []string{}
+	cmd.Env = append([]string{}, c.bin.Env...)
+	if spec := c.opts.Limits.spec(); spec != "" {
+		self, err := os.Executable()
+		if err != nil {
+			results.Close()
+			return fmt.Errorf("limits: %w", err)
+		}
+		cmd.Path = self // see trampolineEnv; Args[0] stays the binary
+		cmd.Env = append(cmd.Env, trampolineEnv+"="+spec)
 	}
 	cmd.SysProcAttr = sysProcAttr()
 	// Our own pipes rather than exec's: exec.Cmd.Wait would wait for the
@@ -223,16 +230,6 @@ func (c *Call) launch() error {
 		return err
 	}
 	c.cmd = cmd
-	if c.opts.Limits != nil {
-		if err := c.opts.Limits.apply(cmd.Process.Pid); err != nil {
-			signalGroup(cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-			results.Close()
-			outR.Close()
-			errR.Close()
-			return fmt.Errorf("set limits: %w", err)
-		}
-	}
 	c.drains = []*drain{startDrain(outR, c.stdout), startDrain(errR, c.stderr)}
 	go c.supervise()
 	go c.readResults(results)
@@ -336,6 +333,11 @@ func (c *Call) accept(res *gridrunv1.Result, off int64) error {
 	case !ok:
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result for an id that is not in the batch"}
 	case c.done[i]:
+		// Neither result can be trusted: the element goes back to pending,
+		// where it is the suspect.
+		c.done[i] = false
+		c.results = slices.DeleteFunc(c.results, func(r *gridrunv1.Result) bool { return r.GetId() == res.GetId() })
+		c.count.Add(-1)
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "second result for the same id"}
 	case res.GetOutcome() == nil:
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result has neither a payload nor an error"}

@@ -126,7 +126,7 @@ func TestProtocolViolationsAreOutputErrors(t *testing.T) {
 		{"garbage", 0, "", "bad length prefix"},
 		{"truncate", 1, "", "truncated"},
 		{"unknown-id", 1, "nobody", "not in the batch"},
-		{"dup-id", 1, "e000", "second result"},
+		{"dup-id", 0, "e000", "second result"}, // both results of e000 are dropped
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			t.Parallel()
@@ -304,5 +304,26 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 30s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Limits hold from the binary's first instruction: it sees them at once.
+func TestLimitsApplyFromTheStart(t *testing.T) {
+	t.Parallel()
+	out, err := run(t, fake(t, "rlimit"), batchOf(1), &Options{Limits: &Limits{OpenFiles: 77}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out.Results[0].GetPayload()); got != "77" {
+		t.Fatalf("the binary saw RLIMIT_NOFILE %s, want 77", got)
+	}
+}
+
+func TestACPULimitKillsASpinningBinary(t *testing.T) {
+	t.Parallel()
+	_, err := run(t, fake(t, "spin"), batchOf(1), &Options{Limits: &Limits{CPU: time.Second}})
+	var ee *ExitError
+	if !errors.As(err, &ee) || (ee.Signal != syscall.SIGXCPU && ee.Signal != syscall.SIGKILL) {
+		t.Fatalf("err = %v, want death by SIGXCPU or SIGKILL", err)
 	}
 }

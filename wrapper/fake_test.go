@@ -65,6 +65,8 @@ func batchOf(n int) *gridrunv1.Batch {
 //	hang             ignores SIGTERM and never finishes
 //	grandchild       starts a grandchild that sleeps, prints its pid, exits 0
 //	env              the payload of each result is the environment
+//	spin             burns CPU forever
+//	rlimit           the payload of each result is its RLIMIT_NOFILE
 //	stdout           writes to stdout as well as the results file
 //	describe         answers --gridrun-describe with Description
 func fakeBinary(mode string, args []string) int {
@@ -181,6 +183,16 @@ func fakeBinary(mode string, args []string) int {
 		fmt.Fprintf(os.Stderr, "grandchild %d\n", cmd.Process.Pid)
 		for _, e := range batch.GetElements() {
 			write(ok(e))
+		}
+	case "spin":
+		for x := 0; ; x++ {
+			_ = x * x
+		}
+	case "rlimit":
+		var lim syscall.Rlimit
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		for _, e := range batch.GetElements() {
+			write(&gridrunv1.Result{Id: e.GetId(), Outcome: &gridrunv1.Result_Payload{Payload: []byte(strconv.FormatUint(lim.Cur, 10))}})
 		}
 	case "env":
 		for _, e := range batch.GetElements() {

@@ -2,58 +2,97 @@ package wrapper
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // Limits constrain one call's binary. A zero field means no limit. A binary
-// that exceeds a limit fails like any crash (a signal or an allocation
-// failure), and the runner and its other calls go on unharmed.
-//
-// The limits are set with prlimit(2) on the binary's process right after it
-// starts, so the first microseconds of its exec (the dynamic loader) run
-// before them; everything the binary itself does runs under them, and so
-// does every process it forks.
+// that exceeds a limit fails like any crash (a signal, or an allocation that
+// fails), and the runner and its other calls go on unharmed.
 type Limits struct {
 	// Memory caps the binary's address space (RLIMIT_AS), in bytes.
-	Memory int64
-	// CPU caps the binary's CPU time (RLIMIT_CPU); SIGXCPU, then SIGKILL.
-	CPU time.Duration
+	Memory int64 `json:"memory,omitempty"`
+	// CPU caps the binary's CPU time (RLIMIT_CPU): SIGXCPU, then SIGKILL.
+	CPU time.Duration `json:"cpu,omitempty"`
 	// Processes caps the processes of the binary's user (RLIMIT_NPROC).
 	// Linux does not apply it to root.
-	Processes int
+	Processes int `json:"processes,omitempty"`
 	// OpenFiles caps the binary's file descriptors (RLIMIT_NOFILE).
-	OpenFiles int
+	OpenFiles int `json:"open_files,omitempty"`
 }
 
-func (l *Limits) apply(pid int) error {
-	set := func(res int, name string, v uint64) error {
-		if v == 0 {
-			return nil
-		}
-		if err := unix.Prlimit(pid, res, &unix.Rlimit{Cur: v, Max: v}, nil); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		return nil
+// Go cannot set resource limits between fork and exec, and setting them on
+// a running binary (prlimit) leaves a window in which a fast binary works
+// unlimited. So a call with limits starts the runner's own executable with
+// trampolineEnv set: this package's init sees it, sets the limits on its
+// own process and execs the binary, which starts under them. It costs one
+// start of the runner's executable per call, and only calls with limits.
+const trampolineEnv = "GRIDRUN_LIMITS_TRAMPOLINE"
+
+func init() {
+	spec, ok := os.LookupEnv(trampolineEnv)
+	if !ok {
+		return
 	}
-	cpu := uint64(0)
+	err := trampoline(spec)
+	fmt.Fprintf(os.Stderr, "gridrun: cannot start %s under limits: %v\n", os.Args[0], err)
+	os.Exit(127)
+}
+
+// trampoline applies the limits in spec and execs os.Args[0] with the
+// environment minus trampolineEnv. It returns only on failure.
+func trampoline(spec string) error {
+	for _, kv := range strings.Split(spec, ",") {
+		name, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("bad limit %q", kv)
+		}
+		res, ok := rlimits[name]
+		if !ok {
+			return fmt.Errorf("unknown limit %q", name)
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: n, Max: n}); err != nil {
+			return fmt.Errorf("limit %s: %w", name, err)
+		}
+	}
+	env := make([]string, 0, len(os.Environ()))
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, trampolineEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	return syscall.Exec(os.Args[0], os.Args, env)
+}
+
+var rlimits = map[string]int{
+	"as":     unix.RLIMIT_AS,
+	"cpu":    unix.RLIMIT_CPU,
+	"nproc":  unix.RLIMIT_NPROC,
+	"nofile": unix.RLIMIT_NOFILE,
+}
+
+// spec encodes the limits for the trampoline; "" when there are none.
+func (l *Limits) spec() string {
+	if l == nil {
+		return ""
+	}
+	var parts []string
+	add := func(name string, v int64) {
+		if v > 0 {
+			parts = append(parts, name+"="+strconv.FormatInt(v, 10))
+		}
+	}
+	add("as", l.Memory)
 	if l.CPU > 0 {
-		cpu = uint64(max(1, (l.CPU+time.Second-1)/time.Second))
+		add("cpu", int64(max(1, (l.CPU+time.Second-1)/time.Second)))
 	}
-	for _, r := range []struct {
-		res  int
-		name string
-		v    uint64
-	}{
-		{unix.RLIMIT_AS, "memory", uint64(max(l.Memory, 0))},
-		{unix.RLIMIT_CPU, "cpu", cpu},
-		{unix.RLIMIT_NPROC, "processes", uint64(max(l.Processes, 0))},
-		{unix.RLIMIT_NOFILE, "open files", uint64(max(l.OpenFiles, 0))},
-	} {
-		if err := set(r.res, r.name, r.v); err != nil {
-			return err
-		}
-	}
-	return nil
+	add("nproc", int64(l.Processes))
+	add("nofile", int64(l.OpenFiles))
+	return strings.Join(parts, ",")
 }

@@ -33,6 +33,7 @@ type runOptions struct {
 	retryCodes     []string
 	maxMemory      string
 	maxCPU         time.Duration
+	commitInterval time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -122,6 +123,7 @@ Arguments after -- are passed to the binary.`,
 	f.DurationVar(&o.maxCPU, "max-cpu-time", 0, "CPU-time limit of each subprocess")
 	f.IntVar(&j.Limits.Processes, "max-processes", 0, "process-count limit of the binary's user (not applied to root)")
 	f.IntVar(&j.Limits.OpenFiles, "max-open-files", 0, "open-file limit of each subprocess")
+	f.DurationVar(&o.commitInterval, "commit-interval", 10*time.Second, "longest time finished elements wait to be committed; a killed job redoes at most this much")
 	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
 	cmd.MarkFlagRequired("binary")
 	cmd.MarkFlagRequired("input")
@@ -160,6 +162,7 @@ func (o *runOptions) toJob() (grid.Job, error) {
 		j.Limits.Memory = n
 	}
 	j.Limits.CPU = o.maxCPU
+	j.CommitInterval = grid.Duration(o.commitInterval)
 	return j, nil
 }
 

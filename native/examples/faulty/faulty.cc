@@ -1,0 +1,107 @@
+// faulty: a gridrun binary that misbehaves on request, one element at a
+// time, for the runner's fault-matrix tests. Each Task names its fault:
+//
+//   ok             y = 2x
+//   throw          throws std::runtime_error (an element error)
+//   segv           dereferences null
+//   abort          std::abort()
+//   exit           exits with status arg
+//   hang           ignores SIGTERM and sleeps forever
+//   sleep          sleeps arg milliseconds, then y = 2x
+//   garbage        appends bytes that are not a Result to the results file
+//   truncate       appends half a Result, then exits 0
+//   unknown-id     appends a Result for an id not in the batch
+//   duplicate-id   appends a Result for this element before the SDK's own
+//   stderr-flood   writes arg MiB to stderr, then y = 2x
+//   grandchild     forks a process that sleeps forever, then y = 2x
+//   oom            mallocs arg MiB and writes to every page
+//   stdout         writes to stdout, then y = 2x
+//   fail-attempts  exits with status 75 unless the batch's attempt > arg
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "faulty.pb.h"
+#include "gridrun/gridrun.h"
+
+namespace {
+
+std::string results_path;
+
+void Append(const std::string& bytes) {
+  int fd = ::open(results_path.c_str(), O_WRONLY | O_APPEND);
+  if (fd < 0) std::abort();
+  if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) std::abort();
+  ::close(fd);
+}
+
+std::string ResultFor(const std::string& id) {
+  faulty::Output out;
+  out.set_y(-1);
+  std::string payload = out.SerializeAsString();
+  return gridrun::internal::DelimitedResult(id, &payload, {}, {}, 0);
+}
+
+faulty::Output Run(const faulty::Task& t, const gridrun::Context& ctx) {
+  const std::string& f = t.fault();
+  if (f == "throw") throw std::runtime_error("bad task " + t.id());
+  if (f == "segv") {
+    volatile int* p = nullptr;
+    *p = 1;
+  }
+  if (f == "abort") std::abort();
+  if (f == "exit") std::exit(static_cast<int>(t.arg()));
+  if (f == "hang") {
+    ::signal(SIGTERM, SIG_IGN);
+    for (;;) ::pause();
+  }
+  if (f == "sleep") std::this_thread::sleep_for(std::chrono::milliseconds(t.arg()));
+  if (f == "garbage") Append(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11));
+  if (f == "truncate") {
+    std::string r = ResultFor(t.id());
+    Append(r.substr(0, r.size() / 2));
+    std::_Exit(0);
+  }
+  if (f == "unknown-id") Append(ResultFor("no-such-element"));
+  if (f == "duplicate-id") Append(ResultFor(t.id()));
+  if (f == "stderr-flood") {
+    std::string mib(1 << 20, 'e');
+    mib.back() = '\n';
+    for (int64_t i = 0; i < t.arg(); i++) {
+      if (::write(STDERR_FILENO, mib.data(), mib.size()) < 0) break;
+    }
+  }
+  if (f == "grandchild") {
+    if (::fork() == 0) {
+      for (;;) ::pause();
+    }
+  }
+  if (f == "oom") {
+    const size_t n = static_cast<size_t>(t.arg()) << 20;
+    char* p = static_cast<char*>(std::malloc(n));  // NULL past the limit: the write below crashes
+    for (size_t i = 0; i < n; i += 4096) p[i] = 1;
+    std::free(p);
+  }
+  if (f == "stdout") std::cout << "chatter about " << t.id() << std::endl;
+  if (f == "fail-attempts" && ctx.attempt() <= t.arg()) std::exit(75);
+  faulty::Output out;
+  out.set_y(2 * t.x());
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; i++) {
+    if (std::strcmp(argv[i], "--gridrun-results") == 0) results_path = argv[i + 1];
+  }
+  return gridrun::Serve<faulty::Task, faulty::Output>(argc, argv, Run, {"faulty", "1"});
+}
