@@ -55,6 +55,9 @@ type ExecConfig struct {
 
 // CallRecord is one subprocess call, for the timeline.
 type CallRecord struct {
+	// Run is the job's run that made the call: 1, then 2 for its first
+	// resume, and so on.
+	Run      int       `json:"run,omitempty"`
 	Slot     int       `json:"slot"`
 	Batch    string    `json:"batch"`
 	Attempt  int       `json:"attempt"`

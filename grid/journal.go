@@ -27,7 +27,7 @@ const stateDir = "_gridrun"
 // the input rows whose outcomes they hold.
 type commit struct {
 	Seq int `json:"seq"`
-	// Run numbers the runs of a job from 1; a resume is a new run.
+	// Run is the run that made the commit: 1, 2 for the first resume...
 	Run         int              `json:"run"`
 	Results     int64            `json:"results"`
 	DeadLetters int64            `json:"dead_letters"`

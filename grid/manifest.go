@@ -21,8 +21,10 @@ type Manifest struct {
 	Started     time.Time `json:"started"`
 	Finished    time.Time `json:"finished"`
 	WallSeconds float64   `json:"wall_seconds"`
-	// Runs counts this run and the earlier ones it resumed.
-	Runs int `json:"runs"`
+	// Runs counts this run and the earlier ones it resumed; Resumed is the
+	// number of elements the earlier runs had committed.
+	Runs    int   `json:"runs"`
+	Resumed int64 `json:"resumed"`
 
 	// Elements is the number of input rows settled: Results + DeadLetters.
 	Elements          int64            `json:"elements"`

@@ -62,6 +62,8 @@ type jobState struct {
 	JobID  string   `json:"job_id"`
 	SHA256 string   `json:"binary_sha256"`
 	Inputs []string `json:"inputs"`
+	// Runs counts the runs started, this one included.
+	Runs int `json:"runs"`
 }
 
 func prepare(ctx context.Context, j Job) (_ *plan, err error) {
@@ -151,29 +153,27 @@ func (p *plan) loadState() error {
 		if want.JobID == "" {
 			want.JobID = newJobID()
 		}
-		b, _ := json.MarshalIndent(want, "", "  ")
-		if err := writeFileAtomic(path, b); err != nil {
-			return err
-		}
 		p.state = want
-		return nil
 	case err != nil:
 		return err
+	default:
+		var have jobState
+		if err := json.Unmarshal(b, &have); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		switch {
+		case have.SHA256 != want.SHA256:
+			return configErr("cannot resume: the output was produced by binary sha256 %s, this job runs %s", have.SHA256, want.SHA256)
+		case strings.Join(have.Inputs, "\n") != strings.Join(want.Inputs, "\n"):
+			return configErr("cannot resume: the output was produced from inputs %v, this job reads %v", have.Inputs, want.Inputs)
+		case want.JobID != "" && want.JobID != have.JobID:
+			return configErr("cannot resume: the output belongs to job %s, not %s", have.JobID, want.JobID)
+		}
+		p.state = have
 	}
-	var have jobState
-	if err := json.Unmarshal(b, &have); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	switch {
-	case have.SHA256 != want.SHA256:
-		return configErr("cannot resume: the output was produced by binary sha256 %s, this job runs %s", have.SHA256, want.SHA256)
-	case strings.Join(have.Inputs, "\n") != strings.Join(want.Inputs, "\n"):
-		return configErr("cannot resume: the output was produced from inputs %v, this job reads %v", have.Inputs, want.Inputs)
-	case want.JobID != "" && want.JobID != have.JobID:
-		return configErr("cannot resume: the output belongs to job %s, not %s", have.JobID, want.JobID)
-	}
-	p.state = have
-	return nil
+	p.state.Runs++
+	b, _ = json.MarshalIndent(p.state, "", "  ")
+	return writeFileAtomic(path, b)
 }
 
 func newJobID() string {
@@ -240,7 +240,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	for i, in := range p.inputs {
 		names[i] = in.path
 	}
-	s, err := newSink(j.Output, names, p.journal, p.commits, batches.Load, time.Duration(j.CommitInterval))
+	s, err := newSink(j.Output, p.state.Runs, names, p.journal, p.commits, batches.Load, time.Duration(j.CommitInterval))
 	if err != nil {
 		return nil, err
 	}
@@ -411,6 +411,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		Finished:          finished.UTC(),
 		WallSeconds:       finished.Sub(started).Seconds(),
 		Runs:              s.run,
+		Resumed:           s.before,
 		Elements:          t.Results + t.DeadLetters,
 		Results:           t.Results,
 		DeadLetters:       t.DeadLetters,

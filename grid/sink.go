@@ -54,8 +54,9 @@ type shard struct {
 	bytes int64
 }
 
-func newSink(dir string, inputs []string, j *journal, prior []commit, batches func() int64, maxAge time.Duration) (*sink, error) {
+func newSink(dir string, run int, inputs []string, j *journal, prior []commit, batches func() int64, maxAge time.Duration) (*sink, error) {
 	s := &sink{
+		run:      run,
 		dir:      dir,
 		inputs:   inputs,
 		journal:  j,
@@ -73,9 +74,7 @@ func newSink(dir string, inputs []string, j *journal, prior []commit, batches fu
 			s.total.Kinds[k] += n
 		}
 		s.seq = max(s.seq, c.Seq+1)
-		s.run = max(s.run, c.Run)
 	}
-	s.run++
 	s.before = s.total.Results + s.total.DeadLetters
 	f, err := os.OpenFile(filepath.Join(dir, stateDir, "timeline.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -144,6 +143,7 @@ func (s *sink) write(sh **shard, name string, line []byte) error {
 
 // call records one call in the timeline.
 func (s *sink) call(r CallRecord) {
+	r.Run = s.run
 	b, _ := json.Marshal(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()

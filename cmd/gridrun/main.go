@@ -52,6 +52,10 @@ func main() {
 
 func run(ctx context.Context, args []string) int {
 	root := newRootCmd()
+	// An error before a command's RunE starts is cobra's: a bad flag, a
+	// missing required flag, a wrong argument.
+	ran := false
+	markRun(root, &ran)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -66,10 +70,23 @@ func run(ctx context.Context, args []string) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), !ran:
 		return exitUsage
 	}
 	return exitFailed
+}
+
+// markRun sets *ran when any command's RunE starts.
+func markRun(c *cobra.Command, ran *bool) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			*ran = true
+			return run(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRun(sub, ran)
+	}
 }
 
 func newRootCmd() *cobra.Command {
