@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -51,6 +52,9 @@ type ExecConfig struct {
 	Logger    *slog.Logger
 	// OnCall, when set, is told of every call when it ends.
 	OnCall func(CallRecord)
+	// UploadLog, when set, copies a failed call's log file somewhere
+	// lasting (a --log-dir, a bucket) and returns where.
+	UploadLog func(ctx context.Context, path string) (string, error)
 }
 
 // CallRecord is one subprocess call, for the timeline.
@@ -238,7 +242,11 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	for i, p := range out.Pending {
 		pending[i] = t.Elements[p]
 	}
-	next, failure := x.follow(ctx, t, pending, out, err, emit)
+	logRef := ""
+	if err != nil && ctx.Err() == nil {
+		logRef = x.keepLogs(ctx, out)
+	}
+	next, failure := x.follow(ctx, t, pending, out, err, logRef, emit)
 	rec.Failure = failure
 	if failure == "" && !x.sampled() {
 		removeLogs(out)
@@ -391,7 +399,7 @@ func deadOutcome(e *Element, d *DeadLetter) Outcome {
 
 // follow decides what happens to the elements a call left pending, and
 // returns the dead-letter kind of the call's failure, if it failed.
-func (x *Executor) follow(ctx context.Context, t *Task, pending []*Element, out *wrapper.Outcome, err error, emit func(Outcome)) ([]*Task, string) {
+func (x *Executor) follow(ctx context.Context, t *Task, pending []*Element, out *wrapper.Outcome, err error, logRef string, emit func(Outcome)) ([]*Task, string) {
 	if ctx.Err() != nil {
 		return nil, "" // cancelled: the journal does not hold them, a resume will
 	}
@@ -430,9 +438,7 @@ func (x *Executor) follow(ctx context.Context, t *Task, pending []*Element, out 
 			}
 			d.ExitCode, d.Stderr = ee.Code, string(ee.Stderr)
 		}
-		if out.Stderr.Path != "" && x.cfg.LogRoot != "" {
-			d.Log, _ = filepath.Rel(x.cfg.LogRoot, out.Stderr.Path)
-		}
+		d.Log = logRef
 		emit(deadOutcome(e, d))
 		return nil, kind
 	}
@@ -492,9 +498,31 @@ func (x *Executor) logFailure(t *Task, out *wrapper.Outcome, err error, kind str
 	attrs := []any{"batch", t.Batch, "attempt", t.Attempt, "kind", kind, "elements", len(t.Elements),
 		"results", len(out.Results), "pending", len(out.Pending), "first_pending", ids, "err", firstLine(err.Error())}
 	if out.Stderr.Path != "" {
-		attrs = append(attrs, "stderr", out.Stderr.Path)
+		attrs = append(attrs, "stderr_head", head(out.Stderr.Path, 10, 2048), "stderr", out.Stderr.Path)
 	}
 	x.cfg.Logger.Warn("call failed", attrs...)
+}
+
+// head returns up to n lines, at most max bytes, from the start of a file:
+// the seed's advice for failure logs, the first lines to the log and the
+// whole file kept.
+func head(path string, n, max int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, max)
+	k, _ := io.ReadFull(f, b)
+	b = b[:k]
+	for i, c := range b {
+		if c == '\n' {
+			if n--; n == 0 {
+				return string(b[:i])
+			}
+		}
+	}
+	return strings.TrimRight(string(b), "\n")
 }
 
 func firstLine(s string) string {
@@ -502,6 +530,33 @@ func firstLine(s string) string {
 		return s[:i] + " ..."
 	}
 	return s
+}
+
+// keepLogs uploads a failed call's logs when the job says where, and
+// returns where its stderr is: the upload, or the kept file relative to the
+// output directory.
+func (x *Executor) keepLogs(ctx context.Context, out *wrapper.Outcome) string {
+	ref := ""
+	if out.Stderr.Path != "" && x.cfg.LogRoot != "" {
+		ref, _ = filepath.Rel(x.cfg.LogRoot, out.Stderr.Path)
+	}
+	if x.cfg.UploadLog == nil {
+		return ref
+	}
+	for _, l := range []wrapper.Log{out.Stdout, out.Stderr} {
+		if l.Path == "" {
+			continue
+		}
+		uri, err := x.cfg.UploadLog(ctx, l.Path)
+		if err != nil {
+			x.cfg.Logger.Error("cannot upload a failed call's log", "log", l.Path, "err", err)
+			continue
+		}
+		if l == out.Stderr {
+			ref = uri
+		}
+	}
+	return ref
 }
 
 // sampled says whether a good call's logs are kept: one call in

@@ -1,7 +1,9 @@
 package grid
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -85,6 +87,25 @@ type Job struct {
 	// most this much work. Defaults to 10s.
 	CommitInterval Duration `json:"commit_interval,omitempty"`
 
+	// LogSample keeps the stdout and stderr logs of one good call in
+	// LogSample under Output/logs; 0 keeps none. The logs of failed calls
+	// are always kept. Empty logs are never kept.
+	LogSample int `json:"log_sample,omitempty"`
+	// LogDir, when set, also receives the logs of failed calls: a local
+	// directory (gs:// when the CLI provides an uploader).
+	LogDir string `json:"log_dir,omitempty"`
+	// UploadLog copies a failed call's log into LogDir and returns where
+	// it went. Defaults to copying into a local LogDir.
+	UploadLog func(ctx context.Context, path string) (string, error) `json:"-"`
+
+	// MaxDeadLetters stops the job early once more elements than this are
+	// dead letters; 0 never stops. MaxDeadLetterPercent stops it once more
+	// than this percentage of the elements settled (at least 100) are.
+	// In-flight calls finish; the job ends with ErrHalted, and a resume
+	// goes on from there.
+	MaxDeadLetters       int64   `json:"max_dead_letters,omitempty"`
+	MaxDeadLetterPercent float64 `json:"max_dead_letter_percent,omitempty"`
+
 	// KeepBatchFiles keeps each call's batch and results files under
 	// Output/calls for inspection.
 	KeepBatchFiles bool `json:"keep_batch_files,omitempty"`
@@ -143,6 +164,9 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// ErrHalted is the error of a job stopped by its dead-letter limits.
+var ErrHalted = errors.New("halted: too many dead letters")
+
 // ConfigError is a problem with the job itself, found before any
 // subprocess starts: the CLI exits with status 2.
 type ConfigError struct {
@@ -198,6 +222,10 @@ func (j Job) withDefaults() (Job, error) {
 		return j, configErr("retries %d: must not be negative", j.Retries)
 	case j.Timeout < 0 || j.TimeoutPerElement < 0:
 		return j, configErr("timeouts must not be negative")
+	case j.MaxDeadLetters < 0 || j.MaxDeadLetterPercent < 0 || j.MaxDeadLetterPercent > 100:
+		return j, configErr("dead-letter limits must be a count or a percentage between 0 and 100")
+	case j.LogSample < 0:
+		return j, configErr("log sample %d: must not be negative", j.LogSample)
 	}
 	if j.Join != nil {
 		if j.Join.Source == "" || j.Join.Key == "" {

@@ -14,7 +14,8 @@ import (
 type Manifest struct {
 	JobID string `json:"job_id"`
 	// Status is "ok" (every element has a result), "dead_letters" (the job
-	// finished; some elements are dead letters), "failed" or "cancelled".
+	// finished; some elements are dead letters), "halted" (stopped by its
+	// dead-letter limits), "failed" or "cancelled".
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,6 +220,10 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	j := p.job
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// Halting stops the reading and the starting of calls, not the calls
+	// in flight: their outcomes are worth keeping.
+	haltCtx, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
 
 	var prior int64
 	done := map[int]*rangeset.Set{}
@@ -258,6 +263,19 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 			}
 		}
 	}
+	s.onDead = func(results, dead int64) {
+		settled := results + dead
+		switch {
+		case j.MaxDeadLetters > 0 && dead > j.MaxDeadLetters:
+			halt(fmt.Errorf("%w: %d dead letters exceed --max-dead-letters %d", ErrHalted, dead, j.MaxDeadLetters))
+		case j.MaxDeadLetterPercent > 0 && settled >= 100 && float64(dead) > j.MaxDeadLetterPercent/100*float64(settled):
+			halt(fmt.Errorf("%w: %d dead letters of %d elements exceed --max-dead-letters %g%%", ErrHalted, dead, settled, j.MaxDeadLetterPercent))
+		}
+	}
+	upload := j.UploadLog
+	if upload == nil && j.LogDir != "" {
+		upload = copyLogInto(filepath.Join(j.LogDir, p.state.JobID))
+	}
 	x := NewExecutor(ExecConfig{
 		JobID:             p.state.JobID,
 		Binary:            p.bin,
@@ -274,6 +292,8 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		LogRoot:           j.Output,
 		Logger:            j.Logger,
 		OnCall:            s.call,
+		UploadLog:         upload,
+		LogSample:         j.LogSample,
 	})
 
 	j.Logger.Info("job started", "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
@@ -284,7 +304,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		t := NewTask(fmt.Sprintf("b%06d", batches.Add(1)-1), elems)
 		select {
 		case fresh <- t:
-		case <-ctx.Done():
+		case <-haltCtx.Done():
 		}
 	}
 	var partitions int
@@ -306,7 +326,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	)
 	go func() {
 		defer close(fresh)
-		inputErr = f.run(ctx)
+		inputErr = f.run(haltCtx)
 		inputDone.Store(inputErr == nil && ctx.Err() == nil)
 	}()
 
@@ -315,7 +335,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	for range j.Parallelism + 1 { // one more than the cap: it joins the next batch while the others run
 		wg.Go(func() {
 			for {
-				t, ok := q.next(ctx)
+				t, ok := q.next(haltCtx)
 				if !ok {
 					return
 				}
@@ -382,6 +402,8 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		m.Status, m.Error = "failed", inputErr.Error()
 	case ctx.Err() != nil:
 		m.Status, m.Error = "cancelled", context.Cause(ctx).Error()
+	case haltCtx.Err() != nil:
+		m.Status, m.Error = "halted", context.Cause(haltCtx).Error()
 	case lost != 0:
 		// Every row read must have an outcome; this is the engine's own
 		// check that none went missing.
@@ -396,10 +418,33 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	}
 	j.Logger.Info("job finished", "job", m.JobID, "status", m.Status, "elements", m.Elements, "results", m.Results,
 		"dead_letters", m.DeadLetters, "calls", m.Calls, "wall_seconds", m.WallSeconds)
-	if m.Error != "" {
+	switch {
+	case m.Status == "halted":
+		return m, context.Cause(haltCtx)
+	case m.Error != "":
 		return m, errors.New(m.Error)
 	}
 	return m, nil
+}
+
+// copyLogInto returns an UploadLog that copies logs into a local directory.
+func copyLogInto(dir string) func(context.Context, string) (string, error) {
+	return func(_ context.Context, path string) (string, error) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		dst := filepath.Join(dir, filepath.Base(path))
+		src, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		defer src.Close()
+		b, err := io.ReadAll(src)
+		if err != nil {
+			return "", err
+		}
+		return dst, writeFileAtomic(dst, b)
+	}
 }
 
 func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Manifest {

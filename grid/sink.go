@@ -45,6 +45,8 @@ type sink struct {
 	timeline *bufio.Writer
 	tlFile   *os.File
 	err      error
+	// onDead, when set, is told the outcome counts after each dead letter.
+	onDead func(results, dead int64)
 }
 
 type shard struct {
@@ -108,6 +110,9 @@ func (s *sink) emit(o Outcome) {
 		}
 		s.epoch.DeadLetters++
 		s.epoch.Kinds[d.Kind]++
+		if s.onDead != nil {
+			s.onDead(s.total.Results+s.epoch.Results, s.total.DeadLetters+s.epoch.DeadLetters)
+		}
 	} else {
 		err = s.write(&s.results, resultsName(s.seq), o.Line)
 		s.epoch.Results++

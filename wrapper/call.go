@@ -190,19 +190,16 @@ func (c *Call) launch() error {
 	}
 
 	args := append([]string{"--gridrun-batch", batchPath, "--gridrun-results", resultsPath}, c.bin.Args...)
-	cmd := exec.Command(c.bin.Path, args...)
-	cmd.Dir = c.dir
-	cmd.Env = append([]string{}, c.bin.Env...)
+	path, env := c.bin.Path, append([]string{}, c.bin.Env...)
 	if spec := c.opts.Limits.spec(); spec != "" {
 		self, err := os.Executable()
 		if err != nil {
 			results.Close()
 			return fmt.Errorf("limits: %w", err)
 		}
-		cmd.Path = self // see trampolineEnv; Args[0] stays the binary
-		cmd.Env = append(cmd.Env, trampolineEnv+"="+spec)
+		path = self // see trampolineEnv; Args[0] stays the binary
+		env = append(env, trampolineEnv+"="+spec)
 	}
-	cmd.SysProcAttr = sysProcAttr()
 	// Our own pipes rather than exec's: exec.Cmd.Wait would wait for the
 	// copies to finish, which a grandchild holding the pipe can delay
 	// forever; we reap first, kill the group, then drain with a bound.
@@ -218,9 +215,14 @@ func (c *Call) launch() error {
 		outW.Close()
 		return err
 	}
-	cmd.Stdout, cmd.Stderr = outW, errW
 	c.startedAt = time.Now()
-	err = cmd.Start()
+	cmd, err := startRetryingBusy(func() *exec.Cmd {
+		cmd := exec.Command(c.bin.Path, args...)
+		cmd.Path, cmd.Env, cmd.Dir = path, env, c.dir
+		cmd.Stdout, cmd.Stderr = outW, errW
+		cmd.SysProcAttr = sysProcAttr()
+		return cmd
+	})
 	outW.Close()
 	errW.Close()
 	if err != nil {

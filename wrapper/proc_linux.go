@@ -2,7 +2,9 @@ package wrapper
 
 import (
 	"errors"
+	"os/exec"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,4 +32,22 @@ func waitExited(pid int) error {
 // signalGroup sends sig to every process in the group led by pid.
 func signalGroup(pid int, sig syscall.Signal) {
 	_ = syscall.Kill(-pid, sig) // ESRCH: the group is already gone
+}
+
+// startRetryingBusy starts the command newCmd makes, retrying with a fresh
+// one while exec fails with ETXTBSY. A freshly staged binary can be "busy"
+// for a moment after it was written and closed: a process forked
+// concurrently by this runner may still hold the write descriptor between
+// its fork and its exec (golang/go#22315).
+func startRetryingBusy(newCmd func() *exec.Cmd) (*exec.Cmd, error) {
+	wait := 100 * time.Microsecond
+	for try := 0; ; try++ {
+		cmd := newCmd()
+		err := cmd.Start()
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || try == 20 {
+			return cmd, err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 50*time.Millisecond)
+	}
 }

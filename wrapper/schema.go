@@ -50,17 +50,20 @@ func Describe(ctx context.Context, bin Binary) (*Schema, error) {
 		return nil, err
 	}
 	defer stderr.Close()
-	cmd := exec.CommandContext(ctx, bin.Path, append([]string{"--gridrun-describe", out}, bin.Args...)...)
-	cmd.Dir = dir
-	cmd.Env = bin.Env
-	if cmd.Env == nil {
-		cmd.Env = []string{}
+	cmd, err := startRetryingBusy(func() *exec.Cmd {
+		cmd := exec.CommandContext(ctx, bin.Path, append([]string{"--gridrun-describe", out}, bin.Args...)...)
+		cmd.Dir = dir
+		cmd.Env = append([]string{}, bin.Env...)
+		cmd.Stderr = stderr
+		cmd.SysProcAttr = sysProcAttr()
+		cmd.Cancel = func() error { signalGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
+		cmd.WaitDelay = time.Second
+		return cmd
+	})
+	if err == nil {
+		err = cmd.Wait()
 	}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.Cancel = func() error { signalGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
-	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("describe %s: %w", bin.Path, ctx.Err())
 		}

@@ -34,6 +34,7 @@ type runOptions struct {
 	maxMemory      string
 	maxCPU         time.Duration
 	commitInterval time.Duration
+	maxDead        string
 }
 
 func newRunCmd() *cobra.Command {
@@ -76,6 +77,9 @@ Arguments after -- are passed to the binary.`,
 			m, err := grid.Run(cmd.Context(), job)
 			if m != nil {
 				printSummary(cmd.OutOrStdout(), m, job.Output)
+			}
+			if errors.Is(err, grid.ErrHalted) {
+				return &exitError{code: exitDeadLetters, err: err}
 			}
 			if err != nil {
 				return err
@@ -124,6 +128,9 @@ Arguments after -- are passed to the binary.`,
 	f.IntVar(&j.Limits.Processes, "max-processes", 0, "process-count limit of the binary's user (not applied to root)")
 	f.IntVar(&j.Limits.OpenFiles, "max-open-files", 0, "open-file limit of each subprocess")
 	f.DurationVar(&o.commitInterval, "commit-interval", 10*time.Second, "longest time finished elements wait to be committed; a killed job redoes at most this much")
+	f.IntVar(&j.LogSample, "log-sample", 0, "keep the stdout/stderr logs of one good call in N (failed calls' logs are always kept)")
+	f.StringVar(&j.LogDir, "log-dir", "", "also copy the logs of failed calls here")
+	f.StringVar(&o.maxDead, "max-dead-letters", "", "stop early after N dead letters, or P% of the elements (e.g. 100 or 5%); exit 3")
 	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
 	cmd.MarkFlagRequired("binary")
 	cmd.MarkFlagRequired("input")
@@ -163,6 +170,21 @@ func (o *runOptions) toJob() (grid.Job, error) {
 	}
 	j.Limits.CPU = o.maxCPU
 	j.CommitInterval = grid.Duration(o.commitInterval)
+	if o.maxDead != "" {
+		if pct, ok := strings.CutSuffix(o.maxDead, "%"); ok {
+			v, err := strconv.ParseFloat(pct, 64)
+			if err != nil || v <= 0 || v > 100 {
+				return j, usageError("--max-dead-letters: %q is not a percentage", o.maxDead)
+			}
+			j.MaxDeadLetterPercent = v
+		} else {
+			n, err := strconv.ParseInt(o.maxDead, 10, 64)
+			if err != nil || n <= 0 {
+				return j, usageError("--max-dead-letters: %q is not a count or a percentage", o.maxDead)
+			}
+			j.MaxDeadLetters = n
+		}
+	}
 	return j, nil
 }
 

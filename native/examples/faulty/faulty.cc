@@ -17,6 +17,7 @@
 //   oom            mallocs arg MiB and writes to every page
 //   stdout         writes to stdout, then y = 2x
 //   fail-attempts  exits with status 75 unless the batch's attempt > arg
+//   shout          writes a line to stderr and aborts
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -92,6 +93,10 @@ faulty::Output Run(const faulty::Task& t, const gridrun::Context& ctx) {
   }
   if (f == "stdout") std::cout << "chatter about " << t.id() << std::endl;
   if (f == "fail-attempts" && ctx.attempt() <= t.arg()) std::exit(75);
+  if (f == "shout") {
+    std::cerr << "something broke in " << t.id() << std::endl;
+    std::abort();
+  }
   faulty::Output out;
   out.set_y(2 * t.x());
   return out;

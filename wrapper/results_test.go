@@ -1,0 +1,72 @@
+package wrapper
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protodelim"
+
+	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+)
+
+// FuzzResultStream feeds arbitrary bytes, in two pieces as a binary might
+// flush them, to the results-file parser: it must never panic, must return
+// every whole result before a break exactly once, and must report any
+// leftover as an OutputError.
+func FuzzResultStream(f *testing.F) {
+	good := func(ids ...string) []byte {
+		var b bytes.Buffer
+		for _, id := range ids {
+			protodelim.MarshalTo(&b, &gridrunv1.Result{Id: id, Outcome: &gridrunv1.Result_Payload{Payload: []byte("p-" + id)}})
+		}
+		return b.Bytes()
+	}
+	f.Add(good("a", "b", "c"), 3)
+	f.Add(good("a", "b"), 0)
+	f.Add(append(good("a"), 0xff, 0xff, 0xff), 2)
+	f.Add([]byte{0x05, 0x0a}, 1)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 5)
+	f.Fuzz(func(t *testing.T, data []byte, cut int) {
+		path := filepath.Join(t.TempDir(), "results.pb")
+		cut = min(max(cut, 0), len(data))
+		if err := os.WriteFile(path, data[:cut], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		r := newResultReader(fh)
+		var got int
+		emit := func(res *gridrunv1.Result, off int64) error {
+			if off < 0 || off >= int64(len(data)) {
+				t.Fatalf("offset %d outside the %d bytes", off, len(data))
+			}
+			got++
+			return nil
+		}
+		n1, err1 := r.poll(emit)
+		if err1 == nil {
+			wf, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			wf.Write(data[cut:])
+			wf.Close()
+			n2, err2 := r.poll(emit)
+			if err2 == nil {
+				err2 = r.finish()
+			}
+			err1 = err2
+			n1 += n2
+		}
+		if n1 != got {
+			t.Fatalf("poll counted %d results, emitted %d", n1, got)
+		}
+		var oe *OutputError
+		if err1 != nil && !errors.As(err1, &oe) {
+			t.Fatalf("error %v is not an OutputError", err1)
+		}
+	})
+}
