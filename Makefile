@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO       ?= go
 CXX      ?= g++
-CXXFLAGS ?= -std=c++17 -O2 -Wall -Wextra -Werror
+CXXFLAGS ?= -std=c++17 -O2 -pthread -Wall -Wextra -Werror
 # Generated C++ must match the installed libprotobuf, so it is generated
 # here, at build time, never committed.
 GEN      := build/gen

@@ -16,6 +16,10 @@ import (
 // protobuf record ends the input, since the stream cannot be resynchronised.
 const MaxRowSize = 64 << 20
 
+// readBuffer is the read-ahead of a reader: large enough for throughput,
+// small enough that the bytes read from a file say how far the rows are.
+const readBuffer = 64 << 10
+
 // Row is one record of an input, not yet decoded.
 type Row struct {
 	// Index is the 0-based number of the record in its file. Together with
@@ -57,11 +61,11 @@ func NewReader(r io.Reader, name string, f Format, gzipped bool) (Reader, error)
 	}
 	switch f {
 	case JSONL:
-		return &jsonlReader{name: name, br: bufio.NewReaderSize(r, 1<<20)}, nil
+		return &jsonlReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}, nil
 	case CSV:
 		return newCSVReader(r, name)
 	case Delimited:
-		return &pbReader{name: name, br: bufio.NewReaderSize(r, 1<<20)}, nil
+		return &pbReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}, nil
 	}
 	return nil, fmt.Errorf("%s: unknown format %q", name, f)
 }

@@ -2,6 +2,7 @@ package grid
 
 import (
 	"encoding/json"
+	"sync/atomic"
 )
 
 // Element is one unit of work on its way through the engine.
@@ -15,7 +16,14 @@ type Element struct {
 	Source Position
 	// Raw renders the row as given, for a dead letter; nil renders null.
 	Raw func() json.RawMessage
+
+	// settled is set by the first outcome: an element that runs twice (a
+	// backup call) still has one.
+	settled atomic.Bool
 }
+
+// claim reports whether this is the element's first outcome.
+func (e *Element) claim() bool { return e.settled.CompareAndSwap(false, true) }
 
 // Position names an input row: the input's index in the job and the row's
 // 0-based index in it, plus its 1-based line for messages.

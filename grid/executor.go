@@ -77,6 +77,9 @@ type CallRecord struct {
 	Failure string `json:"failure,omitempty"`
 	// Stopped reports a call stopped early to split it.
 	Stopped bool `json:"stopped,omitempty"`
+	// ElementSeconds is the time the binary reported for its elements;
+	// 0 when it reports none.
+	ElementSeconds float64 `json:"element_seconds,omitempty"`
 }
 
 // ExecStats counts what an Executor did.
@@ -85,6 +88,7 @@ type ExecStats struct {
 	Retries    int64 `json:"retries"`
 	Isolations int64 `json:"isolation_calls"`
 	Splits     int64 `json:"splits"`
+	Backups    int64 `json:"backups"`
 	// CPU is the user+system CPU time of all calls, in seconds.
 	CPU float64 `json:"subprocess_cpu_seconds"`
 }
@@ -103,9 +107,11 @@ type Task struct {
 	reason  string
 	retried int  // transient failures retried so far
 	alone   bool // a suspect being isolated
-	rows    map[string]join.Row
-	joined  bool
-	subseq  *atomic.Int32 // names sub-tasks of the same batch
+	// backup, for a backup call, is the call it backs up.
+	backup *wrapper.Call
+	rows   map[string]join.Row
+	joined bool
+	subseq *atomic.Int32 // names sub-tasks of the same batch
 }
 
 // NewTask makes the task of a fresh batch.
@@ -134,10 +140,10 @@ type Executor struct {
 	enc   *codec.ResultEncoder
 	slots slotPool
 
-	calls, retries, isolations, splits atomic.Int64
-	running                            atomic.Int64 // calls in flight
-	cpuMicros                          atomic.Int64
-	good                               atomic.Int64 // good calls, for log sampling
+	calls, retries, isolations, splits, backups atomic.Int64
+	running                                     atomic.Int64 // calls in flight
+	cpuMicros                                   atomic.Int64
+	good                                        atomic.Int64 // good calls, for log sampling
 
 	// elementTime holds the binary's time per element (its own measure,
 	// or the call's time per element when it gives none); callTime the
@@ -152,12 +158,20 @@ func NewExecutor(cfg ExecConfig) *Executor {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Executor{
-		cfg:   cfg,
+	x := &Executor{
 		sem:   semaphore.NewWeighted(int64(cfg.Parallelism)),
 		enc:   codec.NewResultEncoder(cfg.Schema.Result),
 		slots: newSlotPool(cfg.Parallelism),
 	}
+	// Element times are learned as results stream, so that a straggler
+	// is recognised while its call still runs.
+	cfg.Call.OnResult = func(r *gridrunv1.Result) {
+		if ns := r.GetDurationNanos(); ns > 0 {
+			x.elementTime.Add(float64(ns) / 1e9)
+		}
+	}
+	x.cfg = cfg
+	return x
 }
 
 // Stats returns the counts so far.
@@ -167,6 +181,7 @@ func (x *Executor) Stats() ExecStats {
 		Retries:    x.retries.Load(),
 		Isolations: x.isolations.Load(),
 		Splits:     x.splits.Load(),
+		Backups:    x.backups.Load(),
 		CPU:        float64(x.cpuMicros.Load()) / 1e6,
 	}
 }
@@ -229,18 +244,31 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	}
 	x.cpuMicros.Add((out.UserCPU + out.SysCPU).Microseconds())
 	rec.Start, rec.End, rec.Results, rec.Stopped = out.Start, out.End, len(out.Results), out.Stopped
-	x.measure(out)
+	rec.ElementSeconds = x.measure(out)
 
 	byID := make(map[string]*Element, len(t.Elements))
 	for _, e := range t.Elements {
 		byID[e.ID] = e
 	}
 	for _, r := range out.Results {
-		emit(x.settle(byID[r.GetId()], r, t))
+		if e := byID[r.GetId()]; e.claim() {
+			emit(x.settle(e, r, t))
+		}
 	}
-	pending := make([]*Element, len(out.Pending))
-	for i, p := range out.Pending {
-		pending[i] = t.Elements[p]
+	if t.backup != nil {
+		// A backup settles its element if it wins; if it fails, the
+		// original call still owns the element.
+		if x.cfg.OnCall != nil {
+			x.cfg.OnCall(rec)
+		}
+		removeLogs(out)
+		return nil
+	}
+	pending := make([]*Element, 0, len(out.Pending))
+	for _, p := range out.Pending {
+		if e := t.Elements[p]; !e.settled.Load() {
+			pending = append(pending, e)
+		}
 	}
 	logRef := ""
 	if err != nil && ctx.Err() == nil {
@@ -257,21 +285,24 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	return next
 }
 
-// measure records the call's time and its elements' times.
-func (x *Executor) measure(out *wrapper.Outcome) {
+// measure records the call's time and its elements' times, and returns
+// the time the binary reported for its elements.
+func (x *Executor) measure(out *wrapper.Outcome) float64 {
 	wall := out.End.Sub(out.Start).Seconds()
 	x.callTime.Add(wall)
 	if len(out.Results) == 0 {
-		return
+		return 0
 	}
 	perElement := wall / float64(len(out.Results))
+	var busy float64
 	for _, r := range out.Results {
 		if ns := r.GetDurationNanos(); ns > 0 {
-			x.elementTime.Add(float64(ns) / 1e9)
+			busy += float64(ns) / 1e9 // in elementTime already, see NewExecutor
 		} else {
 			x.elementTime.Add(perElement)
 		}
 	}
+	return busy
 }
 
 // Running returns the number of calls in flight.
@@ -357,7 +388,7 @@ func (x *Executor) join(ctx context.Context, t *Task, emit func(Outcome)) {
 		}
 		x.cfg.Logger.Error("join failed", "batch", t.Batch, "elements", len(t.Elements), "err", err)
 		for _, e := range t.Elements {
-			emit(deadOutcome(e, &DeadLetter{Kind: KindJoinUnavailable, Message: err.Error(), Batch: t.Batch}))
+			emitDead(emit, e, &DeadLetter{Kind: KindJoinUnavailable, Message: err.Error(), Batch: t.Batch})
 		}
 		t.Elements = nil
 		return
@@ -368,11 +399,11 @@ func (x *Executor) join(ctx context.Context, t *Task, emit func(Outcome)) {
 			kept = append(kept, e)
 			continue
 		}
-		emit(deadOutcome(e, &DeadLetter{
+		emitDead(emit, e, &DeadLetter{
 			Kind:    KindMissingJoin,
 			Message: fmt.Sprintf("no row for key %q in %s", e.Key, x.cfg.Join.Source()),
 			Batch:   t.Batch,
-		}))
+		})
 	}
 	t.Elements, t.rows, t.joined = kept, rows, true
 }
@@ -387,6 +418,13 @@ func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task) Outcome {
 		return deadOutcome(e, &DeadLetter{Kind: KindBadOutput, Message: err.Error(), Batch: t.Batch, Attempts: t.Attempt})
 	}
 	return Outcome{Source: e.Source, Line: line}
+}
+
+// emitDead emits a dead letter for e unless e already has an outcome.
+func emitDead(emit func(Outcome), e *Element, d *DeadLetter) {
+	if e.claim() {
+		emit(deadOutcome(e, d))
+	}
 }
 
 func deadOutcome(e *Element, d *DeadLetter) Outcome {
@@ -439,7 +477,7 @@ func (x *Executor) follow(ctx context.Context, t *Task, pending []*Element, out 
 			d.ExitCode, d.Stderr = ee.Code, string(ee.Stderr)
 		}
 		d.Log = logRef
-		emit(deadOutcome(e, d))
+		emitDead(emit, e, d)
 		return nil, kind
 	}
 	// Isolate. A streaming binary got as far as the first pending element:

@@ -66,6 +66,16 @@ func (h *Histogram) Quantile(q float64) float64 {
 	return h.max
 }
 
+// Mean returns the mean duration, or 0 when empty.
+func (h *Histogram) Mean() float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		return 0
+	}
+	return h.sum / float64(h.n)
+}
+
 // Count returns the number of durations recorded.
 func (h *Histogram) Count() int64 {
 	h.mu.Lock()

@@ -22,6 +22,7 @@ import (
 // input is one input file of the job.
 type input struct {
 	path    string
+	size    int64 // bytes on disk
 	format  codec.Format
 	gzipped bool
 	opts    codec.DecoderOptions
@@ -60,7 +61,7 @@ func expandInputs(j Job) ([]*input, error) {
 			if st.IsDir() {
 				return nil, configErr("input %s: is a directory", p)
 			}
-			in := &input{path: p, format: forced}
+			in := &input{path: p, size: st.Size(), format: forced}
 			_, in.gzipped, _ = codec.FormatOf(p)
 			if forced == "" {
 				if in.format, in.gzipped, err = codec.FormatOf(p); err != nil {
@@ -81,13 +82,18 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// open opens the input and its decoder. The caller closes the file.
-func (in *input) open() (*os.File, codec.Reader, *codec.Decoder, error) {
+// open opens the input and its decoder, counting the file's bytes read
+// into consumed when it is not nil. The caller closes the file.
+func (in *input) open(consumed *atomic.Int64) (*os.File, codec.Reader, *codec.Decoder, error) {
 	f, err := os.Open(in.path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r, err := codec.NewReader(f, in.path, in.format, in.gzipped)
+	var src io.Reader = f
+	if consumed != nil {
+		src = countingReader{f, consumed}
+	}
+	r, err := codec.NewReader(src, in.path, in.format, in.gzipped)
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, err
@@ -103,7 +109,7 @@ func (in *input) open() (*os.File, codec.Reader, *codec.Decoder, error) {
 // check opens the input once, so that a bad header or a field the job
 // names but the schema lacks stops the job before any call.
 func (in *input) check() error {
-	f, _, _, err := in.open()
+	f, _, _, err := in.open(nil)
 	if err != nil {
 		return &ConfigError{Err: err}
 	}
@@ -123,8 +129,40 @@ type feeder struct {
 	seed maphash.Seed
 	seen map[uint64]struct{} // hashes of the ids seen so far
 
-	rows    []atomic.Int64 // rows read per input
-	skipped atomic.Int64   // rows an earlier run committed
+	rows      []atomic.Int64 // rows read per input
+	skipped   atomic.Int64   // rows an earlier run committed
+	consumed  atomic.Int64   // input bytes read from disk
+	delivered atomic.Int64   // rows handed on: to a batch, a dead letter, or skipped
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// remaining estimates the rows not yet handed on: the rows read and not
+// delivered, plus the unread bytes at the bytes-per-row seen so far.
+func (f *feeder) remaining() (int64, bool) {
+	var read, total int64
+	for i := range f.rows {
+		read += f.rows[i].Load()
+	}
+	for _, in := range f.inputs {
+		total += in.size
+	}
+	consumed := f.consumed.Load()
+	if read == 0 || consumed == 0 {
+		return 0, false
+	}
+	unread := max(total-consumed, 0) * read / consumed
+	return unread + read - f.delivered.Load(), true
 }
 
 // chunkSize is the number of rows decoded as one piece of work.
@@ -181,7 +219,7 @@ func (f *feeder) run(ctx context.Context) error {
 // chunk is sent.
 func (f *feeder) read(ctx context.Context, work, order chan<- *chunk, decs []*codec.Decoder) error {
 	for i, in := range f.inputs {
-		file, r, d, err := in.open()
+		file, r, d, err := in.open(&f.consumed)
 		if err != nil {
 			return err
 		}
@@ -253,6 +291,7 @@ func (f *feeder) deliver(c *chunk) {
 	done := f.done[c.input]
 	in := f.inputs[c.input]
 	for _, r := range c.out {
+		f.delivered.Add(1)
 		skip := done != nil && done.Contains(r.pos.Index)
 		if skip {
 			f.skipped.Add(1)

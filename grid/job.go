@@ -56,12 +56,24 @@ type Job struct {
 	// Resume continues a job that stopped, from its journal in Output.
 	Resume bool `json:"resume,omitempty"`
 
-	// BatchSize is the number of elements per call. Defaults to 100.
-	BatchSize int `json:"batch_size,omitempty"`
+	// BatchSize is the number of elements of the first calls. Defaults to
+	// 100. Later batches are sized to last about TargetCallDuration
+	// (default 2s), within MinBatchSize (default 1) and MaxBatchSize
+	// (default 10,000), and shrink near the end of the input so that the
+	// slots finish together; FixedBatchSize keeps every batch at BatchSize.
+	BatchSize          int      `json:"batch_size,omitempty"`
+	MinBatchSize       int      `json:"min_batch_size,omitempty"`
+	MaxBatchSize       int      `json:"max_batch_size,omitempty"`
+	TargetCallDuration Duration `json:"target_call_duration,omitempty"`
+	FixedBatchSize     bool     `json:"fixed_batch_size,omitempty"`
 	// BatchBytes bounds the payload bytes per call. Defaults to 64 MiB.
 	BatchBytes int `json:"batch_bytes,omitempty"`
 	// PartitionByKey batches elements that share a join key together.
 	PartitionByKey bool `json:"partition_by_key,omitempty"`
+	// NoSplit turns off splitting running calls and backup calls at the end
+	// of the input (see the scheduler); they are on by default for
+	// binaries that stop between elements on SIGTERM (the SDK's).
+	NoSplit bool `json:"no_split,omitempty"`
 	// Parallelism caps the subprocesses running at once. Defaults to the
 	// number of CPUs.
 	Parallelism int `json:"parallelism,omitempty"`
@@ -198,6 +210,15 @@ func (j Job) withDefaults() (Job, error) {
 	if j.BatchSize == 0 {
 		j.BatchSize = 100
 	}
+	if j.MinBatchSize == 0 {
+		j.MinBatchSize = 1
+	}
+	if j.MaxBatchSize == 0 {
+		j.MaxBatchSize = max(10_000, j.BatchSize)
+	}
+	if j.TargetCallDuration == 0 {
+		j.TargetCallDuration = Duration(2 * time.Second)
+	}
 	if j.BatchBytes == 0 {
 		j.BatchBytes = 64 << 20
 	}
@@ -216,6 +237,10 @@ func (j Job) withDefaults() (Job, error) {
 	switch {
 	case j.BatchSize < 0:
 		return j, configErr("batch size %d: must be positive", j.BatchSize)
+	case j.MinBatchSize < 0 || j.MaxBatchSize < j.MinBatchSize:
+		return j, configErr("batch sizes: want 1 <= min (%d) <= max (%d)", j.MinBatchSize, j.MaxBatchSize)
+	case j.TargetCallDuration < 0:
+		return j, configErr("target call duration must be positive")
 	case j.Parallelism < 0:
 		return j, configErr("parallelism %d: must be positive", j.Parallelism)
 	case j.Retries < 0:

@@ -32,8 +32,10 @@ type Manifest struct {
 	Results           int64            `json:"results"`
 	DeadLetters       int64            `json:"dead_letters"`
 	DeadLettersByKind map[string]int64 `json:"dead_letters_by_kind"`
-	// Batches is the number of batches made of the input.
-	Batches int64 `json:"batches"`
+	// Batches is the number of batches made of the input;
+	// AdaptiveBatchSizes the sizes this run chose for them.
+	Batches            int64      `json:"batches"`
+	AdaptiveBatchSizes BatchSizes `json:"adaptive_batch_sizes"`
 	ExecStats
 	// ThroughputPerSecond is the elements settled by this run per second.
 	ThroughputPerSecond float64 `json:"throughput_per_second"`

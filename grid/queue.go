@@ -111,6 +111,15 @@ func (q *queue) finish(next []*Task) {
 	q.broadcast()
 }
 
+// add queues tasks that did not come from a finished one: the remainder of
+// a split, a backup.
+func (q *queue) add(tasks []*Task) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ready = append(q.ready, tasks...)
+	q.broadcast()
+}
+
 // idle reports whether workers are waiting for work: nothing ready and no
 // fresh batch to come. The scheduler splits running calls then.
 func (q *queue) idle() bool {

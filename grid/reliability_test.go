@@ -24,7 +24,7 @@ func TestHaltingStopsEarlyAndResumes(t *testing.T) {
 		faults[i] = "throw"
 	}
 	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(2000, faults)...))
-	job.BatchSize = 10
+	job.BatchSize, job.FixedBatchSize = 10, true // in-flight calls finish: keep them small
 	job.MaxDeadLetters = 5
 	m, err := grid.Run(context.Background(), job)
 	if !errors.Is(err, grid.ErrHalted) || m == nil || m.Status != "halted" {
@@ -68,7 +68,7 @@ func TestFailedCallLogsAreKept(t *testing.T) {
 	f := setup(t)
 	var logged bytes.Buffer
 	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(20, map[int]string{5: "shout", 15: "stdout"})...))
-	job.BatchSize = 10
+	job.BatchSize, job.FixedBatchSize = 10, true
 	job.LogDir = t.TempDir()
 	job.Logger = slog.New(slog.NewJSONHandler(&logged, nil))
 	m, err := grid.Run(context.Background(), job)
@@ -120,7 +120,7 @@ func TestLogSamplingKeepsOneGoodCallInN(t *testing.T) {
 		faults[i] = "stdout"
 	}
 	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(40, faults)...))
-	job.BatchSize = 5
+	job.BatchSize, job.FixedBatchSize = 5, true
 	job.LogSample = 4
 	if _, err := grid.Run(context.Background(), job); err != nil {
 		t.Fatal(err)

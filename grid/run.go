@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,6 +215,9 @@ func loadSchema(ctx context.Context, j Job, bin wrapper.Binary) (*wrapper.Schema
 	return wrapper.Describe(dctx, bin)
 }
 
+// run is the job proper: the feeder turns rows into batches, the workers
+// pull tasks and make calls, the sink commits outcomes; a ticker commits on
+// time and reports progress; the manifest is written last.
 func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	j := p.job
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -225,22 +227,9 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	haltCtx, halt := context.WithCancelCause(ctx)
 	defer halt(nil)
 
-	var prior int64
-	done := map[int]*rangeset.Set{}
-	for _, c := range p.commits {
-		prior = max(prior, c.Batches)
-		for _, r := range c.Rows {
-			s := done[int(r[0])]
-			if s == nil {
-				s = new(rangeset.Set)
-				done[int(r[0])] = s
-			}
-			s.Add(r[1], r[2])
-		}
-	}
+	done, prior := p.committedRows()
 	var batches atomic.Int64
 	batches.Store(prior)
-
 	names := make([]string, len(p.inputs))
 	for i, in := range p.inputs {
 		names[i] = in.path
@@ -250,76 +239,50 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		return nil, err
 	}
 	defer s.close()
-
-	logDir := filepath.Join(j.Output, "logs")
-	callDir := ""
-	if j.KeepBatchFiles {
-		callDir = filepath.Join(j.Output, "calls")
-	}
-	for _, d := range []string{logDir, callDir} {
-		if d != "" {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return nil, err
-			}
-		}
-	}
 	s.onDead = func(results, dead int64) {
-		settled := results + dead
-		switch {
-		case j.MaxDeadLetters > 0 && dead > j.MaxDeadLetters:
-			halt(fmt.Errorf("%w: %d dead letters exceed --max-dead-letters %d", ErrHalted, dead, j.MaxDeadLetters))
-		case j.MaxDeadLetterPercent > 0 && settled >= 100 && float64(dead) > j.MaxDeadLetterPercent/100*float64(settled):
-			halt(fmt.Errorf("%w: %d dead letters of %d elements exceed --max-dead-letters %g%%", ErrHalted, dead, settled, j.MaxDeadLetterPercent))
+		if err := j.overLimit(results, dead); err != nil {
+			halt(err)
 		}
 	}
-	upload := j.UploadLog
-	if upload == nil && j.LogDir != "" {
-		upload = copyLogInto(filepath.Join(j.LogDir, p.state.JobID))
-	}
-	x := NewExecutor(ExecConfig{
-		JobID:             p.state.JobID,
-		Binary:            p.bin,
-		Schema:            p.schema,
-		Join:              p.table,
-		JoinPass:          j.Join != nil && j.Join.Missing == MissingPass,
-		Parallelism:       j.Parallelism,
-		Call:              wrapper.Options{Dir: callDir, Grace: time.Duration(j.Grace), LogDir: logDir, KeepDir: j.KeepBatchFiles, Limits: limitsOf(j.Limits)},
-		Timeout:           time.Duration(j.Timeout),
-		TimeoutPerElement: time.Duration(j.TimeoutPerElement),
-		Retries:           j.Retries,
-		RetryExitCodes:    j.RetryExitCodes,
-		Backoff:           time.Duration(j.Backoff),
-		LogRoot:           j.Output,
-		Logger:            j.Logger,
-		OnCall:            s.call,
-		UploadLog:         upload,
-		LogSample:         j.LogSample,
-	})
-
-	j.Logger.Info("job started", "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
-		"inputs", len(p.inputs), "parallelism", j.Parallelism, "batch_size", j.BatchSize, "resumed_commits", len(p.commits))
 
 	fresh := make(chan *Task, j.Parallelism)
-	emitBatch := func(elems []*Element) {
-		t := NewTask(fmt.Sprintf("b%06d", batches.Add(1)-1), elems)
-		select {
-		case fresh <- t:
-		case <-haltCtx.Done():
-		}
+	f := &feeder{
+		inputs:  p.inputs,
+		done:    done,
+		workers: max(1, j.Parallelism),
+		dead:    s.emit,
+		rows:    make([]atomic.Int64, len(p.inputs)),
+	}
+	sz := &sizer{
+		initial: j.BatchSize, min: j.MinBatchSize, max: j.MaxBatchSize,
+		target: time.Duration(j.TargetCallDuration).Seconds(), slots: j.Parallelism,
+		fixed: j.FixedBatchSize, remaining: f.remaining,
 	}
 	var partitions int
 	if j.PartitionByKey {
 		partitions = 4 * j.Parallelism
 	}
-	f := &feeder{
-		inputs:  p.inputs,
-		done:    done,
-		workers: max(1, j.Parallelism),
-		batch: batcher.New(batcher.Options{Size: j.BatchSize, MaxBytes: j.BatchBytes, Partitions: partitions},
-			emitBatch, func(e *Element) int { return len(e.Payload) }, func(e *Element) string { return e.Key }),
-		dead: s.emit,
-		rows: make([]atomic.Int64, len(p.inputs)),
+	f.batch = batcher.New(batcher.Options{MaxBytes: j.BatchBytes, Partitions: partitions, NextSize: sz.next},
+		func(elems []*Element) {
+			t := NewTask(fmt.Sprintf("b%06d", batches.Add(1)-1), elems)
+			select {
+			case fresh <- t:
+			case <-haltCtx.Done():
+			}
+		},
+		func(e *Element) int { return len(e.Payload) },
+		func(e *Element) string { return e.Key })
+
+	x, err := p.executor(func(r CallRecord) {
+		sz.observe(r.Elements, r.End.Sub(r.Start), time.Duration(r.ElementSeconds*float64(time.Second)))
+		s.call(r)
+	})
+	if err != nil {
+		return nil, err
 	}
+	j.Logger.Info("job started", "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
+		"inputs", len(p.inputs), "parallelism", j.Parallelism, "batch_size", j.BatchSize, "resumed_commits", len(p.commits))
+
 	var (
 		inputErr  error
 		inputDone atomic.Bool
@@ -331,6 +294,10 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	}()
 
 	q := newQueue(fresh)
+	sched := newScheduler(x, q, j.Parallelism, p.schema.HonorsSigterm && p.schema.StreamsResults && !j.NoSplit, time.Duration(j.Grace), sz.worthSplitting)
+	schedCtx, stopSched := context.WithCancel(haltCtx)
+	defer stopSched()
+	go sched.run(schedCtx, 10*time.Millisecond)
 	var wg sync.WaitGroup
 	for range j.Parallelism + 1 { // one more than the cap: it joins the next batch while the others run
 		wg.Go(func() {
@@ -339,7 +306,9 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 				if !ok {
 					return
 				}
-				q.finish(x.Call(ctx, t, s.emit, nil))
+				next := x.Call(ctx, t, s.emit, sched.started(t))
+				sched.ended(t)
+				q.finish(next)
 				if err := s.failed(); err != nil {
 					cancel(err)
 				}
@@ -352,17 +321,13 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		}
 		res, dead, before := s.counts()
 		st := x.Stats()
-		var rows int64
-		for _, n := range f.rowsRead() {
-			rows += n
-		}
 		j.OnProgress(Progress{
-			Elapsed: time.Since(started), RowsRead: rows, InputDone: inputDone.Load(),
+			Elapsed: time.Since(started), RowsRead: sum(f.rowsRead()), InputDone: inputDone.Load(),
 			Settled: res + dead, Results: res, DeadLetters: dead, Resumed: before,
 			Running: x.Running(), Calls: st.Calls, Retries: st.Retries,
 		})
 	}
-	stopTicker := make(chan struct{})
+	stop := make(chan struct{})
 	tickerDone := make(chan struct{})
 	go func() {
 		defer close(tickerDone)
@@ -376,24 +341,23 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 				s.commitIfOld()
 			case <-progressTick.C:
 				progress()
-			case <-stopTicker:
+			case <-stop:
 				return
 			}
 		}
 	}()
 	wg.Wait()
-	close(stopTicker)
+	stopSched()
+	close(stop)
 	<-tickerDone
-	for range fresh { // the feeder stops once ctx is done; let it
+	for range fresh { // the feeder stops once halted or cancelled; let it
 	}
 	commitErr := s.commit()
 	progress()
 
 	m := p.manifest(started, s, x, f)
-	var read int64
-	for _, n := range f.rowsRead() {
-		read += n
-	}
+	m.AdaptiveBatchSizes = sz.summary()
+	read := sum(f.rowsRead())
 	lost := read - f.skipped.Load() - (m.Elements - s.before)
 	switch {
 	case commitErr != nil:
@@ -427,24 +391,84 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	return m, nil
 }
 
-// copyLogInto returns an UploadLog that copies logs into a local directory.
-func copyLogInto(dir string) func(context.Context, string) (string, error) {
-	return func(_ context.Context, path string) (string, error) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
+// committedRows returns the rows earlier runs committed, by input, and the
+// number of batch ids they issued.
+func (p *plan) committedRows() (map[int]*rangeset.Set, int64) {
+	var batches int64
+	done := map[int]*rangeset.Set{}
+	for _, c := range p.commits {
+		batches = max(batches, c.Batches)
+		for _, r := range c.Rows {
+			s := done[int(r[0])]
+			if s == nil {
+				s = new(rangeset.Set)
+				done[int(r[0])] = s
+			}
+			s.Add(r[1], r[2])
 		}
-		dst := filepath.Join(dir, filepath.Base(path))
-		src, err := os.Open(path)
-		if err != nil {
-			return "", err
-		}
-		defer src.Close()
-		b, err := io.ReadAll(src)
-		if err != nil {
-			return "", err
-		}
-		return dst, writeFileAtomic(dst, b)
 	}
+	return done, batches
+}
+
+// executor makes the job's Executor.
+func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
+	j := p.job
+	logDir := filepath.Join(j.Output, "logs")
+	callDir := ""
+	if j.KeepBatchFiles {
+		callDir = filepath.Join(j.Output, "calls")
+	}
+	for _, d := range []string{logDir, callDir} {
+		if d != "" {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return nil, err
+			}
+		}
+	}
+	upload := j.UploadLog
+	if upload == nil && j.LogDir != "" {
+		upload = copyLogInto(filepath.Join(j.LogDir, p.state.JobID))
+	}
+	return NewExecutor(ExecConfig{
+		JobID:             p.state.JobID,
+		Binary:            p.bin,
+		Schema:            p.schema,
+		Join:              p.table,
+		JoinPass:          j.Join != nil && j.Join.Missing == MissingPass,
+		Parallelism:       j.Parallelism,
+		Call:              wrapper.Options{Dir: callDir, Grace: time.Duration(j.Grace), LogDir: logDir, KeepDir: j.KeepBatchFiles, Limits: limitsOf(j.Limits)},
+		Timeout:           time.Duration(j.Timeout),
+		TimeoutPerElement: time.Duration(j.TimeoutPerElement),
+		Retries:           j.Retries,
+		RetryExitCodes:    j.RetryExitCodes,
+		Backoff:           time.Duration(j.Backoff),
+		LogRoot:           j.Output,
+		Logger:            j.Logger,
+		OnCall:            onCall,
+		UploadLog:         upload,
+		LogSample:         j.LogSample,
+	}), nil
+}
+
+// overLimit returns ErrHalted, with the reason, once the dead letters pass
+// the job's limits.
+func (j Job) overLimit(results, dead int64) error {
+	settled := results + dead
+	switch {
+	case j.MaxDeadLetters > 0 && dead > j.MaxDeadLetters:
+		return fmt.Errorf("%w: %d dead letters exceed --max-dead-letters %d", ErrHalted, dead, j.MaxDeadLetters)
+	case j.MaxDeadLetterPercent > 0 && settled >= 100 && float64(dead) > j.MaxDeadLetterPercent/100*float64(settled):
+		return fmt.Errorf("%w: %d dead letters of %d elements exceed --max-dead-letters %g%%", ErrHalted, dead, settled, j.MaxDeadLetterPercent)
+	}
+	return nil
+}
+
+func sum(ns []int64) int64 {
+	var t int64
+	for _, n := range ns {
+		t += n
+	}
+	return t
 }
 
 func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Manifest {
@@ -477,13 +501,11 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 	if p.schema.Side != nil {
 		m.Binary.SideType = string(p.schema.Side.FullName())
 	}
-	settled := int64(0)
 	for i, n := range f.rowsRead() {
 		m.Inputs = append(m.Inputs, InputInfo{Path: p.inputs[i].path, Format: string(p.inputs[i].format), Rows: n})
-		settled += n
 	}
 	if m.WallSeconds > 0 {
-		m.ThroughputPerSecond = float64(settled) / m.WallSeconds
+		m.ThroughputPerSecond = float64(m.Elements-s.before) / m.WallSeconds
 	}
 	if p.table != nil {
 		st := p.table.Stats()
@@ -513,4 +535,19 @@ func limitsOf(l wrapper.Limits) *wrapper.Limits {
 		return nil
 	}
 	return &l
+}
+
+// copyLogInto returns an UploadLog that copies logs into a local directory.
+func copyLogInto(dir string) func(context.Context, string) (string, error) {
+	return func(_ context.Context, path string) (string, error) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		dst := filepath.Join(dir, filepath.Base(path))
+		return dst, writeFileAtomic(dst, b)
+	}
 }

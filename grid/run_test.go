@@ -17,6 +17,7 @@ func TestEveryTradeIsPricedOnce(t *testing.T) {
 	f := setup(t)
 	job := f.job(f.pricer, f.testdata("trades.jsonl"))
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
+	job.FixedBatchSize = true
 	m, err := grid.Run(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,9 @@ type Options struct {
 	// MaxPoll is the longest wait between two reads of the results file
 	// while the binary runs. Defaults to 20ms.
 	MaxPoll time.Duration
+	// OnResult, when set, sees each valid result as soon as it is read,
+	// from the goroutine reading the results file; it must not block.
+	OnResult func(*gridrunv1.Result)
 }
 
 // Outcome is what a call produced, whether or not it failed.
@@ -100,13 +103,22 @@ type Call struct {
 	stdout, stderr *caplog.Writer
 	drains         []*drain
 
-	index   map[string]int // element id -> index in batch
-	done    []bool
-	results []*gridrunv1.Result
-	count   atomic.Int64
+	index    map[string]int // element id -> index in batch
+	done     []bool
+	released []bool // handed to other calls after the binary's stop record
+	results  []*gridrunv1.Result
+	count    atomic.Int64
+	last     atomic.Int64 // unix nanos of the last result, or of the start
+
+	// The binary's answer to SIGTERM: it began started elements and will
+	// begin no more (Result.stopping).
+	acked   chan struct{}
+	started int
+	settled bool // Wait has reported Pending; guarded by mu
 
 	stopOnce sync.Once
 	stopped  atomic.Bool
+	killed   atomic.Bool
 	stop     chan struct{}
 	exited   chan struct{} // closed when the binary has exited
 	readDone chan struct{}
@@ -137,6 +149,8 @@ func Start(ctx context.Context, bin Binary, batch *gridrunv1.Batch, opts *Option
 		ctx:      ctx,
 		index:    make(map[string]int, len(batch.GetElements())),
 		done:     make([]bool, len(batch.GetElements())),
+		released: make([]bool, len(batch.GetElements())),
+		acked:    make(chan struct{}),
 		stop:     make(chan struct{}),
 		exited:   make(chan struct{}),
 		readDone: make(chan struct{}),
@@ -216,6 +230,7 @@ func (c *Call) launch() error {
 		return err
 	}
 	c.startedAt = time.Now()
+	c.last.Store(c.startedAt.UnixNano())
 	cmd, err := startRetryingBusy(func() *exec.Cmd {
 		cmd := exec.Command(c.bin.Path, args...)
 		cmd.Path, cmd.Env, cmd.Dir = path, env, c.dir
@@ -330,6 +345,9 @@ func (c *Call) readResults(f *os.File) {
 
 // accept checks one result against the batch.
 func (c *Call) accept(res *gridrunv1.Result, off int64) error {
+	if res.GetId() == "" && res.GetStopping() {
+		return c.ack(int(res.GetStarted()), off)
+	}
 	i, ok := c.index[res.GetId()]
 	switch {
 	case !ok:
@@ -343,11 +361,86 @@ func (c *Call) accept(res *gridrunv1.Result, off int64) error {
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "second result for the same id"}
 	case res.GetOutcome() == nil:
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result has neither a payload nor an error"}
+	case c.isAcked() && i >= c.started:
+		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result for an element the binary said it would not begin"}
 	}
 	c.done[i] = true
 	c.results = append(c.results, res)
 	c.count.Add(1)
+	c.last.Store(time.Now().UnixNano())
+	if c.opts.OnResult != nil {
+		c.opts.OnResult(res)
+	}
 	return nil
+}
+
+func (c *Call) ack(started int, off int64) error {
+	if c.isAcked() {
+		return &OutputError{Offset: off, Reason: "second stop record"}
+	}
+	if started > len(c.done) {
+		return &OutputError{Offset: off, Reason: fmt.Sprintf("stop record says %d elements begun of %d", started, len(c.done))}
+	}
+	c.mu.Lock()
+	c.started = started
+	c.mu.Unlock()
+	close(c.acked)
+	return nil
+}
+
+func (c *Call) isAcked() bool {
+	select {
+	case <-c.acked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Acked is closed when the binary has answered Stop with the number of
+// elements it began; Release then hands over the others.
+func (c *Call) Acked() <-chan struct{} { return c.acked }
+
+// Exited is closed when the binary has exited.
+func (c *Call) Exited() <-chan struct{} { return c.exited }
+
+// Release returns the indexes of the elements the binary said it will not
+// begin, once it has acknowledged Stop, and takes them out of the call:
+// they are not in the Outcome's Pending. Before the acknowledgement, and
+// once Wait has reported the call's Pending, it returns nil: an element is
+// either released or pending, never both.
+func (c *Call) Release() []int {
+	if !c.isAcked() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.settled {
+		return nil
+	}
+	var out []int
+	for i := c.started; i < len(c.released); i++ {
+		if !c.released[i] {
+			c.released[i] = true
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Current returns the index of the element the binary is probably on (the
+// first without a result, for a binary that streams in batch order) and
+// when it began it, that is when the previous result arrived.
+func (c *Call) Current() (int, time.Time) {
+	return int(c.count.Load()), time.Unix(0, c.last.Load())
+}
+
+// Kill ends the call at once: SIGKILL to its group. The call counts as
+// stopped, not failed; what it did not finish is Pending.
+func (c *Call) Kill() {
+	c.stopped.Store(true)
+	c.killed.Store(true)
+	signalGroup(c.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // Completed returns the number of results read so far; safe to call while
@@ -391,11 +484,14 @@ func (c *Call) Wait() (*Outcome, error) {
 		Start:   c.startedAt,
 		End:     end,
 	}
+	c.mu.Lock()
 	for i, d := range c.done {
-		if !d {
+		if !d && !c.released[i] {
 			out.Pending = append(out.Pending, i)
 		}
 	}
+	c.settled = true // what is pending now is the caller's to re-run
+	c.mu.Unlock()
 	if state != nil {
 		out.UserCPU, out.SysCPU = state.UserTime(), state.SystemTime()
 		if ru, ok := state.SysUsage().(*syscall.Rusage); ok {
@@ -435,8 +531,8 @@ func (c *Call) verdict(state *os.ProcessState, werr error) error {
 	ws, _ := state.Sys().(syscall.WaitStatus)
 	switch {
 	case ws.Signaled():
-		if c.stopped.Load() && ws.Signal() == syscall.SIGTERM {
-			return nil // a binary without a SIGTERM handler, stopped as asked
+		if c.stopped.Load() && ws.Signal() == syscall.SIGTERM || c.killed.Load() && ws.Signal() == syscall.SIGKILL {
+			return nil // stopped as asked: a binary without a SIGTERM handler, or killed
 		}
 		return &ExitError{Code: 128 + int(ws.Signal()), Signal: ws.Signal(), Stderr: c.stderr.Tail(stderrTail)}
 	case ws.ExitStatus() != 0:

@@ -174,7 +174,8 @@ func readManifest(t *testing.T, dir string) manifest {
 	return m
 }
 
-// elementsCalled sums the elements of the calls made by one run.
+// elementsCalled sums the results of the calls made by one run: the
+// elements it computed.
 func elementsCalled(t *testing.T, dir string, run int) int64 {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, "_gridrun", "timeline.jsonl"))
@@ -186,11 +187,11 @@ func elementsCalled(t *testing.T, dir string, run int) int64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var c struct {
-			Run      int   `json:"run"`
-			Elements int64 `json:"elements"`
+			Run     int   `json:"run"`
+			Results int64 `json:"results"`
 		}
 		if json.Unmarshal(sc.Bytes(), &c) == nil && c.Run == run {
-			n += c.Elements
+			n += c.Results
 		}
 	}
 	return n

@@ -48,6 +48,7 @@
 #include <google/protobuf/message.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,11 +63,13 @@
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
@@ -112,6 +115,8 @@ enum : uint32_t {
   kResultPayload = 2,
   kResultError = 3,
   kResultDurationNanos = 4,
+  kResultStopping = 5,
+  kResultStarted = 6,
   // ElementError
   kErrorMessage = 1,
   kErrorType = 2,
@@ -364,18 +369,98 @@ inline std::string Demangle(const char* name) {
   return status == 0 && d ? std::string(d.get()) : std::string(name);
 }
 
-// Set from the SIGTERM handler; checked between elements.
-inline volatile std::sig_atomic_t stop_requested = 0;
+// Stop is how SIGTERM reaches the loop over a batch. A watcher thread takes
+// the signal (it is blocked everywhere else), and under the same lock as the
+// loop's "may I begin the next element?" it sets the stop flag and writes an
+// acknowledgement (Result.stopping) saying how many elements were begun: the
+// runner can then hand the others to other calls at once, and none is ever
+// computed twice. Results are written under the lock too, so the
+// acknowledgement never lands inside one.
+struct Stop {
+  std::mutex mu;
+  bool requested = false;  // guarded by mu
+  bool done = false;       // guarded by mu: the batch is over, no ack
+  uint32_t started = 0;    // guarded by mu
+  int fd = -1;
+};
 
-inline void OnSigterm(int) { stop_requested = 1; }
+inline Stop& StopState() {
+  static Stop s;
+  return s;
+}
 
-inline void InstallSigterm() {
+// OnSigterm covers threads that existed before the signal was blocked (a
+// library's own, started by a static initializer): there the signal only
+// sets the flag, and the runner waits for the binary to exit.
+inline volatile std::sig_atomic_t sigterm_seen = 0;
+inline void OnSigterm(int) { sigterm_seen = 1; }
+
+inline std::string StoppingRecord(uint32_t started) {
+  std::string body;
+  {
+    StringOutputStream sink(&body);
+    CodedOutputStream out(&sink);
+    out.WriteTag(Tag(kResultStopping, kVarint));
+    out.WriteVarint32(1);
+    out.WriteTag(Tag(kResultStarted, kVarint));
+    out.WriteVarint32(started);
+  }
+  std::string framed;
+  {
+    StringOutputStream sink(&framed);
+    CodedOutputStream out(&sink);
+    out.WriteVarint32(static_cast<uint32_t>(body.size()));
+    out.WriteRaw(body.data(), static_cast<int>(body.size()));
+  }
+  return framed;
+}
+
+// WatchSigterm blocks SIGTERM in this thread (and so in every thread it
+// starts later) and starts the watcher. fd is the results file.
+inline void WatchSigterm(int fd) {
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = OnSigterm;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   ::sigaction(SIGTERM, &sa, nullptr);
+  StopState().fd = fd;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    int sig = 0;
+    if (::sigwait(&set, &sig) != 0) return;
+    Stop& s = StopState();
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.done) return;
+    s.requested = true;
+    WriteAll(s.fd, StoppingRecord(s.started), "results");
+  }).detach();
+}
+
+// Begin asks whether element number n (from 0) may begin, and if so
+// records that it has.
+inline bool Begin(uint32_t n) {
+  Stop& s = StopState();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.requested || sigterm_seen) return false;
+  s.started = n + 1;
+  return true;
+}
+
+// WriteResult writes one framed result under the stop lock.
+inline void WriteResult(int fd, const std::string& framed, const char* what) {
+  std::lock_guard<std::mutex> lock(StopState().mu);
+  WriteAll(fd, framed, what);
+}
+
+// EndBatch stops the watcher from acknowledging a SIGTERM that comes after
+// the last element.
+inline void EndBatch() {
+  std::lock_guard<std::mutex> lock(StopState().mu);
+  StopState().done = true;
 }
 
 // AddFile appends f and, first, everything it imports, once each, so the set
@@ -544,7 +629,6 @@ class Server {
   }
 
   int RunBatch(const std::string& batch_path, const std::string& results_path) {
-    internal::InstallSigterm();
     internal::RawBatch batch;
     batch.data = internal::ReadFile(batch_path);
     if (!internal::ParseBatch(&batch)) internal::Fail(batch_path + ": not a gridrun.v1.Batch");
@@ -556,10 +640,12 @@ class Server {
 
     int fd = ::open(results_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) internal::Fail("cannot open " + results_path + ": " + std::strerror(errno));
+    internal::WatchSigterm(fd);
     In in;
     std::string payload, err, type;
-    for (const internal::RawElement& e : batch.elements) {
-      if (internal::stop_requested) break;
+    for (size_t i = 0; i < batch.elements.size(); i++) {
+      const internal::RawElement& e = batch.elements[i];
+      if (!internal::Begin(static_cast<uint32_t>(i))) break;
       ctx_.element_id_ = std::string(e.id);
       payload.clear();
       err.clear();
@@ -574,11 +660,12 @@ class Server {
         type = "gridrun.BadPayload";
       }
       const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
-      internal::WriteAll(fd,
-                         internal::DelimitedResult(e.id, ok ? &payload : nullptr, err, type,
-                                                   static_cast<uint64_t>(nanos.count())),
-                         results_path.c_str());
+      internal::WriteResult(fd,
+                            internal::DelimitedResult(e.id, ok ? &payload : nullptr, err, type,
+                                                      static_cast<uint64_t>(nanos.count())),
+                            results_path.c_str());
     }
+    internal::EndBatch();
     return ::close(fd) == 0 ? 0 : 1;
   }
 

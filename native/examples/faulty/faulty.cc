@@ -18,6 +18,9 @@
 //   stdout         writes to stdout, then y = 2x
 //   fail-attempts  exits with status 75 unless the batch's attempt > arg
 //   shout          writes a line to stderr and aborts
+//   stuck-first    sleeps arg ms the first time the element runs, not after
+//   stuck-later    sleeps 300 ms the first time the element runs, arg ms after
+//                  (the runs are counted in $FAULTY_STATE_DIR)
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -49,6 +52,18 @@ std::string ResultFor(const std::string& id) {
   out.set_y(-1);
   std::string payload = out.SerializeAsString();
   return gridrun::internal::DelimitedResult(id, &payload, {}, {}, 0);
+}
+
+// FirstRun reports whether this is the first run of element id, anywhere:
+// it creates a marker file in $FAULTY_STATE_DIR.
+bool FirstRun(const std::string& id) {
+  const char* dir = std::getenv("FAULTY_STATE_DIR");
+  if (dir == nullptr) throw std::runtime_error("FAULTY_STATE_DIR is not set");
+  const std::string path = std::string(dir) + "/" + id;
+  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
 }
 
 faulty::Output Run(const faulty::Task& t, const gridrun::Context& ctx) {
@@ -93,6 +108,12 @@ faulty::Output Run(const faulty::Task& t, const gridrun::Context& ctx) {
   }
   if (f == "stdout") std::cout << "chatter about " << t.id() << std::endl;
   if (f == "fail-attempts" && ctx.attempt() <= t.arg()) std::exit(75);
+  if (f == "stuck-first" || f == "stuck-later") {
+    const bool first = FirstRun(t.id());
+    int64_t ms = first ? t.arg() : 0;
+    if (f == "stuck-later") ms = first ? 300 : t.arg();
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
   if (f == "shout") {
     std::cerr << "something broke in " << t.id() << std::endl;
     std::abort();

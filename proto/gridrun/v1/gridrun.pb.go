@@ -9,7 +9,8 @@
 // always knows how far a call got. stdout is never a data channel.
 //
 // SIGTERM asks the binary to finish the element it is on, flush and exit 0;
-// the runner uses it to cancel a call and to split a running batch. Exit 0
+// the runner uses it to cancel a call and to split a running batch (see
+// Result.stopping). Exit 0
 // means every result written is valid; a non-zero exit or a signal means the
 // call crashed, and the results flushed before it are still kept.
 //
@@ -262,6 +263,13 @@ type Result struct {
 	// measures it (the SDK does). The runner sizes batches and spots
 	// stragglers from it; without it, it uses the call's time per element.
 	DurationNanos uint64 `protobuf:"varint,4,opt,name=duration_nanos,json=durationNanos,proto3" json:"duration_nanos,omitempty"`
+	// A record with no id and Stopping set is not a result: it is the
+	// binary's answer to SIGTERM, saying that it has begun Started elements
+	// of the batch, in batch order, and will begin no more. The runner hands
+	// the others to other calls at once instead of waiting for the binary to
+	// finish the element it is on. Binaries need not send it; the SDK does.
+	Stopping      bool   `protobuf:"varint,5,opt,name=stopping,proto3" json:"stopping,omitempty"`
+	Started       uint32 `protobuf:"varint,6,opt,name=started,proto3" json:"started,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -331,6 +339,20 @@ func (x *Result) GetError() *ElementError {
 func (x *Result) GetDurationNanos() uint64 {
 	if x != nil {
 		return x.DurationNanos
+	}
+	return 0
+}
+
+func (x *Result) GetStopping() bool {
+	if x != nil {
+		return x.Stopping
+	}
+	return false
+}
+
+func (x *Result) GetStarted() uint32 {
+	if x != nil {
+		return x.Started
 	}
 	return 0
 }
@@ -547,12 +569,14 @@ const file_gridrun_v1_gridrun_proto_rawDesc = "" +
 	"\tside_rows\x18\x03 \x03(\rR\bsideRows\"5\n" +
 	"\aSideRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"\x98\x01\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"\xce\x01\n" +
 	"\x06Result\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\apayload\x18\x02 \x01(\fH\x00R\apayload\x120\n" +
 	"\x05error\x18\x03 \x01(\v2\x18.gridrun.v1.ElementErrorH\x00R\x05error\x12%\n" +
-	"\x0eduration_nanos\x18\x04 \x01(\x04R\rdurationNanosB\t\n" +
+	"\x0eduration_nanos\x18\x04 \x01(\x04R\rdurationNanos\x12\x1a\n" +
+	"\bstopping\x18\x05 \x01(\bR\bstopping\x12\x18\n" +
+	"\astarted\x18\x06 \x01(\rR\astartedB\t\n" +
 	"\aoutcome\"<\n" +
 	"\fElementError\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x12\n" +
