@@ -112,6 +112,12 @@ func setComposite(m protoreflect.Message, fd protoreflect.FieldDescriptor, raw [
 	if err := (protojson.UnmarshalOptions{}).Unmarshal(buf.Bytes(), tmp.Interface()); err != nil {
 		return &FieldError{Field: string(fd.Name()), Msg: strings.TrimPrefix(err.Error(), "proto: ")}
 	}
+	if !tmp.Has(fd) {
+		// An empty list or map: Get returns a read-only empty value, which
+		// Set refuses with a panic.
+		m.Clear(fd)
+		return nil
+	}
 	m.Set(fd, tmp.Get(fd))
 	return nil
 }
