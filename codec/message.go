@@ -109,7 +109,10 @@ func setComposite(m protoreflect.Message, fd protoreflect.FieldDescriptor, raw [
 	buf.Write(raw)
 	buf.WriteByte('}')
 	tmp := m.New()
-	if err := (protojson.UnmarshalOptions{}).Unmarshal(buf.Bytes(), tmp.Interface()); err != nil {
+	// AllowPartial: tmp holds this one field, so the required fields of a
+	// proto2 message are all missing from it. They are checked when the
+	// whole message is serialized.
+	if err := (protojson.UnmarshalOptions{AllowPartial: true}).Unmarshal(buf.Bytes(), tmp.Interface()); err != nil {
 		return &FieldError{Field: string(fd.Name()), Msg: strings.TrimPrefix(err.Error(), "proto: ")}
 	}
 	if !tmp.Has(fd) {
