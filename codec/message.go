@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -230,19 +231,30 @@ func parseScalar(fd protoreflect.FieldDescriptor, s string) (protoreflect.Value,
 // parseInt accepts integers written as JSON numbers may be, e.g. "1e3" or
 // "100.0", as long as they are whole.
 func parseInt(s string, bits int) (int64, error) {
-	if n, err := strconv.ParseInt(s, 10, bits); err == nil {
+	n, err := strconv.ParseInt(s, 10, bits)
+	if err == nil {
 		return n, nil
 	}
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, err
+	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) || f < -math.Ldexp(1, bits-1) || f >= math.Ldexp(1, bits-1) {
+	// -2^63 is also what the float64 of a slightly smaller number rounds to,
+	// so the float form of that bound cannot be told from one out of range.
+	lo := -math.Ldexp(1, bits-1)
+	if err != nil || f != math.Trunc(f) || f < lo || f == lo && bits == 64 || f >= -lo {
 		return 0, strconv.ErrSyntax
 	}
 	return int64(f), nil
 }
 
 func parseUint(s string, bits int) (uint64, error) {
-	if n, err := strconv.ParseUint(s, 10, bits); err == nil {
+	n, err := strconv.ParseUint(s, 10, bits)
+	if err == nil {
 		return n, nil
+	}
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, err
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || f != math.Trunc(f) || f < 0 || f >= math.Ldexp(1, bits) {
