@@ -79,8 +79,11 @@ func (r *jsonlReader) Header() []string { return nil }
 func (r *jsonlReader) Read() (Row, error) {
 	for {
 		line, tooLong, err := r.readLine()
-		if err != nil && (err != io.EOF || len(line) == 0 && !tooLong) {
+		if err == io.EOF && len(line) == 0 && !tooLong {
 			return Row{}, err
+		}
+		if err != nil && err != io.EOF {
+			return Row{}, fmt.Errorf("%s:%d: %w", r.name, r.line+1, err)
 		}
 		r.line++
 		if tooLong {
