@@ -105,7 +105,11 @@ func (r *jsonlReader) readLine() (line []byte, tooLong bool, err error) {
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		if !tooLong {
-			if len(line)+len(chunk) > MaxRowSize+1 {
+			n := len(chunk) // without the newline, which the last line may lack
+			if n > 0 && chunk[n-1] == '\n' {
+				n--
+			}
+			if len(line)+n > MaxRowSize {
 				tooLong, line = true, nil
 			} else {
 				line = append(line, chunk...)
