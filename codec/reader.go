@@ -135,7 +135,13 @@ type csvReader struct {
 }
 
 func newCSVReader(r io.Reader, name string) (*csvReader, error) {
-	cr := csv.NewReader(r)
+	// The byte order mark some spreadsheets write goes before the parser
+	// sees it: in front of a quoted name it would make the quote bare.
+	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // we report the count ourselves, with both numbers
 	header, err := cr.Read()
 	if err == io.EOF {
@@ -143,9 +149,6 @@ func newCSVReader(r io.Reader, name string) (*csvReader, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", name, err)
-	}
-	if len(header) > 0 {
-		header[0] = string(bytes.TrimPrefix([]byte(header[0]), []byte("\ufeff")))
 	}
 	for i, h := range header {
 		if h == "" {
