@@ -199,7 +199,8 @@ func (r *pbReader) Name() string     { return r.name }
 func (r *pbReader) Header() []string { return nil }
 
 func (r *pbReader) Read() (Row, error) {
-	size, err := binary.ReadUvarint(r.br)
+	prefix := &countingByteReader{br: r.br}
+	size, err := binary.ReadUvarint(prefix)
 	if err == io.EOF {
 		return Row{}, io.EOF
 	}
@@ -213,17 +214,23 @@ func (r *pbReader) Read() (Row, error) {
 	if _, err := io.ReadFull(r.br, data); err != nil {
 		return Row{}, fmt.Errorf("%s: record %d at byte %d: truncated: %w", r.name, r.index+1, r.off, err)
 	}
-	r.off += int64(uvarintLen(size)) + int64(size)
+	r.off += prefix.n + int64(size)
 	row := Row{Index: r.index, Line: r.index + 1, Data: data}
 	r.index++
 	return row, nil
 }
 
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
+// countingByteReader counts the bytes of a length prefix: a varint need not
+// be in its shortest form, so its value does not tell its length.
+type countingByteReader struct {
+	br *bufio.Reader
+	n  int64
+}
+
+func (c *countingByteReader) ReadByte() (byte, error) {
+	b, err := c.br.ReadByte()
+	if err == nil {
+		c.n++
 	}
-	return n
+	return b, err
 }
