@@ -144,11 +144,13 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 	out := make(map[string]Row, len(keys))
 	var mine []string             // keys this call reads
 	waits := map[string]*flight{} // keys another call is reading
+	seen := make(map[string]bool, len(keys))
 	t.mu.Lock()
 	for _, k := range keys {
-		if _, done := out[k]; done || waits[k] != nil || slices.Contains(mine, k) {
+		if seen[k] {
 			continue
 		}
+		seen[k] = true
 		if row, ok, hit := t.cache.get(k); hit {
 			t.stats.CacheHits++
 			if ok {
