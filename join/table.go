@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -94,6 +95,9 @@ type flight struct {
 	row  Row
 	ok   bool
 	err  error
+	// abandoned reports that the reader's own context ended the read: err
+	// says nothing of the store, and a waiter reads the key itself.
+	abandoned bool
 }
 
 // NewTable puts a cache over a driver.
@@ -177,6 +181,7 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 			f := t.inflight[k]
 			delete(t.inflight, k)
 			f.err = err
+			f.abandoned = err != nil && ctx.Err() != nil
 			if err == nil {
 				f.row, f.ok = rows[k]
 				t.cache.put(k, f.row, f.ok)
@@ -200,7 +205,12 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 			return nil, ctx.Err()
 		}
 	}
+	var again []string
 	for k, f := range waits {
+		if f.abandoned {
+			again = append(again, k)
+			continue
+		}
 		if f.err != nil && firstErr == nil {
 			firstErr = f.err
 		}
@@ -210,6 +220,13 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 	}
 	if firstErr != nil {
 		return nil, firstErr
+	}
+	if len(again) > 0 {
+		rows, err := t.Lookup(ctx, again)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, rows)
 	}
 	return out, nil
 }
