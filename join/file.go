@@ -31,6 +31,9 @@ type fileDriver struct {
 // not convert, or a key found twice, is an error naming the file and line.
 func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Template) (Driver, error) {
 	path := strings.TrimPrefix(uri, "file://")
+	if key == nil {
+		return nil, fmt.Errorf("%s: a join table needs a key template to find its rows by", path)
+	}
 	format, gz, err := codec.FormatOf(path)
 	if err != nil {
 		return nil, err
