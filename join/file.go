@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -114,9 +116,10 @@ func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template) (strin
 		if err := json.Unmarshal(row.Data, &obj); err != nil {
 			return "", nil, fmt.Errorf("not a JSON object: %v", err)
 		}
-		for k, v := range obj {
+		// In order: the same row fails the same way every time.
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			if fd := fields.Lookup(k); fd != nil {
-				if err := codec.SetJSON(m, fd, v); err != nil {
+				if err := codec.SetJSON(m, fd, obj[k]); err != nil {
 					return "", nil, err
 				}
 			}
