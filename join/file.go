@@ -127,7 +127,7 @@ func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template) (strin
 		get = func(f string) (string, bool) {
 			var s string
 			raw, ok := obj[f]
-			if !ok {
+			if !ok || string(raw) == "null" {
 				return "", false
 			}
 			if json.Unmarshal(raw, &s) != nil {
