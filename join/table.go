@@ -36,12 +36,13 @@ type Options struct {
 	// 256 MiB; negative disables the cache.
 	CacheBytes int64
 	// MaxKeysPerRead splits the reads of very large batches. Defaults to
-	// 1000.
+	// 1000 when not positive.
 	MaxKeysPerRead int
 	// Retries is how many times a transient read failure is retried, with
 	// exponential backoff and jitter. Defaults to 5; negative means none.
 	Retries int
-	// Backoff is the first retry's delay. Defaults to 100ms.
+	// Backoff is the first retry's delay. Defaults to 100ms when not
+	// positive.
 	Backoff time.Duration
 	// Sleep waits between retries; tests make it instant. Defaults to a
 	// context-aware time.Sleep.
@@ -107,9 +108,13 @@ func NewTable(d Driver, opts *Options) *Table {
 		t.opts = *opts
 	}
 	t.opts.CacheBytes = cmp.Or(t.opts.CacheBytes, 256<<20)
-	t.opts.MaxKeysPerRead = cmp.Or(t.opts.MaxKeysPerRead, 1000)
+	if t.opts.MaxKeysPerRead <= 0 { // slices.Chunk panics on less than 1
+		t.opts.MaxKeysPerRead = 1000
+	}
 	t.opts.Retries = cmp.Or(t.opts.Retries, 5)
-	t.opts.Backoff = cmp.Or(t.opts.Backoff, 100*time.Millisecond)
+	if t.opts.Backoff <= 0 { // rand.Int64N panics on less than 1
+		t.opts.Backoff = 100 * time.Millisecond
+	}
 	if t.opts.Sleep == nil {
 		t.opts.Sleep = sleep
 	}
