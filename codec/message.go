@@ -77,6 +77,10 @@ func SetJSON(m protoreflect.Message, fd protoreflect.FieldDescriptor, raw json.R
 		}
 		list := m.Mutable(fd).List()
 		for i, it := range items {
+			if string(it) == "null" {
+				// Not an unset value here: a list has no place for one.
+				return &FieldError{Field: fmt.Sprintf("%s[%d]", fd.Name(), i), Msg: "null in a list"}
+			}
 			s, err := jsonScalarText(it)
 			var v protoreflect.Value
 			if err == nil {
