@@ -376,6 +376,8 @@ func TestSetCompositeErrors(t *testing.T) {
 		{"ints", "", `[1, 2147483648]`, "ints[1]"},
 		{"ints", "", `[[1]]`, "ints[0]"},
 		{"strs", "", `"a"`, "strs"},
+		{"strs", "", `["a", null]`, "strs[1]"},
+		{"ints", "", `[null]`, "ints[0]"},
 		{"colors", `["BLUE"]`, `["RED","BLUE"]`, ""},
 		{"inner", `{"nope":1}`, `{"nope": 1}`, "inner"},
 		{"inner", `{"n":"x"}`, `{"n": "x"}`, "inner"},
