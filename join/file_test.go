@@ -137,8 +137,12 @@ func TestOpenFileGzipped(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
 	w := gzip.NewWriter(&b)
-	w.Write([]byte("underlying,spot\nAAPL,1.5\n"))
-	w.Close()
+	if _, err := w.Write([]byte("underlying,spot\nAAPL,1.5\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	path := write(t, "quotes.csv.gz", b.String())
 	d, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{underlying}"))
 	if err != nil {
