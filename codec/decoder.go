@@ -86,6 +86,11 @@ func NewDecoder(msg protoreflect.MessageDescriptor, in Reader, format Format, op
 	}
 	if opts.Key != nil {
 		for _, f := range opts.Key.Fields() {
+			// A CSV row renders its key from its cells: a field of the
+			// message without a column would be missing from every row.
+			if format == CSV && !slices.Contains(d.header, f) {
+				return nil, fmt.Errorf("%s:1: join key %q: no column %q (columns: %s)", d.name, opts.Key, f, strings.Join(d.header, ", "))
+			}
 			if d.fields.Lookup(f) == nil && !slices.Contains(extra, f) && !(format == JSONL && opts.IgnoreUnknown) {
 				return nil, fmt.Errorf("%s: join key %q: %q is not a field of %s (fields: %s)", d.name, opts.Key, f, msg.FullName(), fieldList(msg))
 			}

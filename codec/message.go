@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -76,6 +77,10 @@ func SetJSON(m protoreflect.Message, fd protoreflect.FieldDescriptor, raw json.R
 		}
 		list := m.Mutable(fd).List()
 		for i, it := range items {
+			if string(it) == "null" {
+				// Not an unset value here: a list has no place for one.
+				return &FieldError{Field: fmt.Sprintf("%s[%d]", fd.Name(), i), Msg: "null in a list"}
+			}
 			s, err := jsonScalarText(it)
 			var v protoreflect.Value
 			if err == nil {
@@ -109,8 +114,17 @@ func setComposite(m protoreflect.Message, fd protoreflect.FieldDescriptor, raw [
 	buf.Write(raw)
 	buf.WriteByte('}')
 	tmp := m.New()
-	if err := (protojson.UnmarshalOptions{}).Unmarshal(buf.Bytes(), tmp.Interface()); err != nil {
+	// AllowPartial: tmp holds this one field, so the required fields of a
+	// proto2 message are all missing from it. They are checked when the
+	// whole message is serialized.
+	if err := (protojson.UnmarshalOptions{AllowPartial: true}).Unmarshal(buf.Bytes(), tmp.Interface()); err != nil {
 		return &FieldError{Field: string(fd.Name()), Msg: strings.TrimPrefix(err.Error(), "proto: ")}
+	}
+	if !tmp.Has(fd) {
+		// An empty list or map: Get returns a read-only empty value, which
+		// Set refuses with a panic.
+		m.Clear(fd)
+		return nil
 	}
 	m.Set(fd, tmp.Get(fd))
 	return nil
@@ -221,19 +235,30 @@ func parseScalar(fd protoreflect.FieldDescriptor, s string) (protoreflect.Value,
 // parseInt accepts integers written as JSON numbers may be, e.g. "1e3" or
 // "100.0", as long as they are whole.
 func parseInt(s string, bits int) (int64, error) {
-	if n, err := strconv.ParseInt(s, 10, bits); err == nil {
+	n, err := strconv.ParseInt(s, 10, bits)
+	if err == nil {
 		return n, nil
 	}
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, err
+	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) || f < -math.Ldexp(1, bits-1) || f >= math.Ldexp(1, bits-1) {
+	// -2^63 is also what the float64 of a slightly smaller number rounds to,
+	// so the float form of that bound cannot be told from one out of range.
+	lo := -math.Ldexp(1, bits-1)
+	if err != nil || f != math.Trunc(f) || f < lo || f == lo && bits == 64 || f >= -lo {
 		return 0, strconv.ErrSyntax
 	}
 	return int64(f), nil
 }
 
 func parseUint(s string, bits int) (uint64, error) {
-	if n, err := strconv.ParseUint(s, 10, bits); err == nil {
+	n, err := strconv.ParseUint(s, 10, bits)
+	if err == nil {
 		return n, nil
+	}
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, err
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || f != math.Trunc(f) || f < 0 || f >= math.Ldexp(1, bits) {

@@ -83,8 +83,11 @@ func (r *jsonlReader) Header() []string { return nil }
 func (r *jsonlReader) Read() (Row, error) {
 	for {
 		line, tooLong, err := r.readLine()
-		if err != nil && (err != io.EOF || len(line) == 0 && !tooLong) {
+		if err == io.EOF && len(line) == 0 && !tooLong {
 			return Row{}, err
+		}
+		if err != nil && err != io.EOF {
+			return Row{}, fmt.Errorf("%s:%d: %w", r.name, r.line+1, err)
 		}
 		r.line++
 		if tooLong {
@@ -106,7 +109,11 @@ func (r *jsonlReader) readLine() (line []byte, tooLong bool, err error) {
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		if !tooLong {
-			if len(line)+len(chunk) > MaxRowSize+1 {
+			n := len(chunk) // without the newline, which the last line may lack
+			if n > 0 && chunk[n-1] == '\n' {
+				n--
+			}
+			if len(line)+n > MaxRowSize {
 				tooLong, line = true, nil
 			} else {
 				line = append(line, chunk...)
@@ -132,7 +139,13 @@ type csvReader struct {
 }
 
 func newCSVReader(r io.Reader, name string) (*csvReader, error) {
-	cr := csv.NewReader(r)
+	// The byte order mark some spreadsheets write goes before the parser
+	// sees it: in front of a quoted name it would make the quote bare.
+	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // we report the count ourselves, with both numbers
 	header, err := cr.Read()
 	if err == io.EOF {
@@ -140,9 +153,6 @@ func newCSVReader(r io.Reader, name string) (*csvReader, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", name, err)
-	}
-	if len(header) > 0 {
-		header[0] = string(bytes.TrimPrefix([]byte(header[0]), []byte("\ufeff")))
 	}
 	for i, h := range header {
 		if h == "" {
@@ -193,7 +203,8 @@ func (r *pbReader) Name() string     { return r.name }
 func (r *pbReader) Header() []string { return nil }
 
 func (r *pbReader) Read() (Row, error) {
-	size, err := binary.ReadUvarint(r.br)
+	prefix := &countingByteReader{br: r.br}
+	size, err := binary.ReadUvarint(prefix)
 	if err == io.EOF {
 		return Row{}, io.EOF
 	}
@@ -207,17 +218,23 @@ func (r *pbReader) Read() (Row, error) {
 	if _, err := io.ReadFull(r.br, data); err != nil {
 		return Row{}, fmt.Errorf("%s: record %d at byte %d: truncated: %w", r.name, r.index+1, r.off, err)
 	}
-	r.off += int64(uvarintLen(size)) + int64(size)
+	r.off += prefix.n + int64(size)
 	row := Row{Index: r.index, Line: r.index + 1, Data: data}
 	r.index++
 	return row, nil
 }
 
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
+// countingByteReader counts the bytes of a length prefix: a varint need not
+// be in its shortest form, so its value does not tell its length.
+type countingByteReader struct {
+	br *bufio.Reader
+	n  int64
+}
+
+func (c *countingByteReader) ReadByte() (byte, error) {
+	b, err := c.br.ReadByte()
+	if err == nil {
+		c.n++
 	}
-	return n
+	return b, err
 }

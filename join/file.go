@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -31,6 +33,9 @@ type fileDriver struct {
 // not convert, or a key found twice, is an error naming the file and line.
 func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Template) (Driver, error) {
 	path := strings.TrimPrefix(uri, "file://")
+	if key == nil {
+		return nil, fmt.Errorf("%s: a join table needs a key template to find its rows by", path)
+	}
 	format, gz, err := codec.FormatOf(path)
 	if err != nil {
 		return nil, err
@@ -111,9 +116,10 @@ func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template) (strin
 		if err := json.Unmarshal(row.Data, &obj); err != nil {
 			return "", nil, fmt.Errorf("not a JSON object: %v", err)
 		}
-		for k, v := range obj {
+		// In order: the same row fails the same way every time.
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			if fd := fields.Lookup(k); fd != nil {
-				if err := codec.SetJSON(m, fd, v); err != nil {
+				if err := codec.SetJSON(m, fd, obj[k]); err != nil {
 					return "", nil, err
 				}
 			}
@@ -121,7 +127,7 @@ func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template) (strin
 		get = func(f string) (string, bool) {
 			var s string
 			raw, ok := obj[f]
-			if !ok {
+			if !ok || string(raw) == "null" {
 				return "", false
 			}
 			if json.Unmarshal(raw, &s) != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -35,12 +36,13 @@ type Options struct {
 	// 256 MiB; negative disables the cache.
 	CacheBytes int64
 	// MaxKeysPerRead splits the reads of very large batches. Defaults to
-	// 1000.
+	// 1000 when not positive.
 	MaxKeysPerRead int
 	// Retries is how many times a transient read failure is retried, with
 	// exponential backoff and jitter. Defaults to 5; negative means none.
 	Retries int
-	// Backoff is the first retry's delay. Defaults to 100ms.
+	// Backoff is the first retry's delay. Defaults to 100ms when not
+	// positive.
 	Backoff time.Duration
 	// Sleep waits between retries; tests make it instant. Defaults to a
 	// context-aware time.Sleep.
@@ -94,6 +96,9 @@ type flight struct {
 	row  Row
 	ok   bool
 	err  error
+	// abandoned reports that the reader's own context ended the read: err
+	// says nothing of the store, and a waiter reads the key itself.
+	abandoned bool
 }
 
 // NewTable puts a cache over a driver.
@@ -103,9 +108,13 @@ func NewTable(d Driver, opts *Options) *Table {
 		t.opts = *opts
 	}
 	t.opts.CacheBytes = cmp.Or(t.opts.CacheBytes, 256<<20)
-	t.opts.MaxKeysPerRead = cmp.Or(t.opts.MaxKeysPerRead, 1000)
+	if t.opts.MaxKeysPerRead <= 0 { // slices.Chunk panics on less than 1
+		t.opts.MaxKeysPerRead = 1000
+	}
 	t.opts.Retries = cmp.Or(t.opts.Retries, 5)
-	t.opts.Backoff = cmp.Or(t.opts.Backoff, 100*time.Millisecond)
+	if t.opts.Backoff <= 0 { // rand.Int64N panics on less than 1
+		t.opts.Backoff = 100 * time.Millisecond
+	}
 	if t.opts.Sleep == nil {
 		t.opts.Sleep = sleep
 	}
@@ -144,11 +153,13 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 	out := make(map[string]Row, len(keys))
 	var mine []string             // keys this call reads
 	waits := map[string]*flight{} // keys another call is reading
+	seen := make(map[string]bool, len(keys))
 	t.mu.Lock()
 	for _, k := range keys {
-		if _, done := out[k]; done || waits[k] != nil || slices.Contains(mine, k) {
+		if seen[k] {
 			continue
 		}
+		seen[k] = true
 		if row, ok, hit := t.cache.get(k); hit {
 			t.stats.CacheHits++
 			if ok {
@@ -175,6 +186,7 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 			f := t.inflight[k]
 			delete(t.inflight, k)
 			f.err = err
+			f.abandoned = err != nil && ctx.Err() != nil
 			if err == nil {
 				f.row, f.ok = rows[k]
 				t.cache.put(k, f.row, f.ok)
@@ -198,7 +210,12 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 			return nil, ctx.Err()
 		}
 	}
+	var again []string
 	for k, f := range waits {
+		if f.abandoned {
+			again = append(again, k)
+			continue
+		}
 		if f.err != nil && firstErr == nil {
 			firstErr = f.err
 		}
@@ -208,6 +225,13 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 	}
 	if firstErr != nil {
 		return nil, firstErr
+	}
+	if len(again) > 0 {
+		rows, err := t.Lookup(ctx, again)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, rows)
 	}
 	return out, nil
 }
