@@ -33,6 +33,7 @@ type runOptions struct {
 	retryCodes     []string
 	maxMemory      string
 	maxCPU         time.Duration
+	ux             runUX
 }
 
 func newRunCmd() *cobra.Command {
@@ -71,12 +72,20 @@ Arguments after -- are passed to the binary.`,
 			if err != nil {
 				return err
 			}
+			if o.ux.printJob {
+				return writeJobFile(cmd.OutOrStdout(), cmd.LocalFlags(), job.Args)
+			}
 			job.Logger = slog.Default()
+			stopProgress, err := o.ux.start(cmd, &job)
+			if err != nil {
+				return err
+			}
 			m, err := grid.Run(cmd.Context(), job)
+			stopProgress()
 			if m != nil {
 				printSummary(cmd.OutOrStdout(), m, job.Output)
 			}
-			if err != nil {
+			if err := o.ux.finish(cmd.OutOrStdout(), m, job.Output, err); err != nil {
 				return err
 			}
 			if m.DeadLetters > 0 {
@@ -123,6 +132,7 @@ Arguments after -- are passed to the binary.`,
 	f.IntVar(&j.Limits.Processes, "max-processes", 0, "process-count limit of the binary's user (not applied to root)")
 	f.IntVar(&j.Limits.OpenFiles, "max-open-files", 0, "open-file limit of each subprocess")
 	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
+	o.ux.addFlags(cmd, &o.job.Args)
 	cmd.MarkFlagRequired("binary")
 	cmd.MarkFlagRequired("input")
 	cmd.MarkFlagRequired("output")
