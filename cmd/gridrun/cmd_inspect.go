@@ -72,13 +72,11 @@ The kind of file is told from its name and content; --kind forces it.`,
 	cmd.MarkFlagsMutuallyExclusive("description", "binary")
 	cmd.MarkFlagFilename("description", "pb")
 	cmd.MarkFlagFilename("binary")
-	cmd.RegisterFlagCompletionFunc("kind", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		var ks []string
-		for _, k := range inspect.Kinds {
-			ks = append(ks, string(k))
-		}
-		return ks, cobra.ShellCompDirectiveNoFileComp
-	})
+	var kinds []string
+	for _, k := range inspect.Kinds {
+		kinds = append(kinds, string(k))
+	}
+	words(cmd, "kind", kinds...)
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/gridrun/gridrun/grid"
@@ -14,7 +16,6 @@ import (
 // values of the flags that take one of a few words.
 func addUXCommands(root *cobra.Command) {
 	root.AddCommand(newReportCmd(), newInspectCmd())
-	root.InitDefaultCompletionCmd()
 	words(root, "log-format", "text", "json")
 	words(root, "log-level", "debug", "info", "warn", "error")
 	for _, c := range root.Commands() {
@@ -44,7 +45,13 @@ func addUXCommands(root *cobra.Command) {
 
 // words completes a flag with a fixed set of values, and no file names.
 func words(c *cobra.Command, flag string, values ...string) {
-	c.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return values, cobra.ShellCompDirectiveNoFileComp
+	c.RegisterFlagCompletionFunc(flag, func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		var out []string
+		for _, v := range values {
+			if strings.HasPrefix(v, prefix) {
+				out = append(out, v)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	})
 }

@@ -27,6 +27,20 @@ type runUX struct {
 // addFlags adds the flags to cmd; args receives a job file's binary
 // arguments.
 func (u *runUX) addFlags(cmd *cobra.Command, args *[]string) {
+	cmd.Long += `
+
+Progress goes to stderr (--progress): a live line on a terminal; elsewhere
+(CI, schedulers) a log line every --progress-interval, with no control
+characters, or with --progress json one JSON object per interval.
+--report writes report.html into the output directory when the job ends.
+
+Job files: -f job.yaml reads flags from YAML fields named like the flags
+(batch-size: 200, input: [a.jsonl, b.jsonl], timeout: 30s), and the binary's
+arguments from args: [...]. Flags on the command line win over the file.
+--print-job prints the flags set, on the command line or by -f, as such a
+file and exits, so that gridrun run -f printed.yaml runs the same job; flags
+left at their defaults are not printed (the manifest records every option as
+run).`
 	f := cmd.Flags()
 	f.StringVar(&u.progress, "progress", string(progress.Auto), "progress display on stderr: auto (tty on a terminal, plain otherwise), tty (a live line), plain (a log line per interval), json (an object per interval) or none")
 	f.DurationVar(&u.progressInterval, "progress-interval", 0, "time between progress updates (default 500ms for tty, 10s otherwise)")

@@ -94,32 +94,39 @@ func Detect(path string) (Kind, error) {
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return "", err
 	}
+	whole := n < len(head) // protobuf is told by parsing it all: only small files
 	head = head[:n]
 	if t := bytes.TrimLeft(head, " \t\r\n"); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		return sniffJSON(t), nil
+		if k, ok := sniffJSON(t); ok {
+			return k, nil
+		}
 	}
-	whole := n < len(head)
 	if whole && isResultStream(head) {
 		return ResultStream, nil
 	}
 	if whole {
+		var d gridrunv1.Description
+		if proto.Unmarshal(head, &d) == nil && d.GetProtocol() == "gridrun.v1" {
+			return Description, nil
+		}
 		var b gridrunv1.Batch
 		if proto.Unmarshal(head, &b) == nil && b.GetBatchId() != "" {
 			return Batch, nil
-		}
-		var d gridrunv1.Description
-		if proto.Unmarshal(head, &d) == nil && d.GetProtocol() != "" {
-			return Description, nil
 		}
 	}
 	return "", fmt.Errorf("%s: cannot tell what the file holds; give --kind", path)
 }
 
-// sniffJSON tells the JSON kinds apart by the keys of the first object.
-func sniffJSON(head []byte) Kind {
+// sniffJSON tells the JSON kinds apart by the keys of the first value; ok
+// is false when it is not JSON (protobuf can start with '{' too).
+func sniffJSON(head []byte) (k Kind, ok bool) {
+	var v json.RawMessage
+	if json.NewDecoder(bytes.NewReader(head)).Decode(&v) != nil {
+		return "", false
+	}
 	var first map[string]json.RawMessage
-	if json.NewDecoder(bytes.NewReader(head)).Decode(&first) != nil {
-		return JSON
+	if json.Unmarshal(v, &first) != nil {
+		return JSON, true
 	}
 	has := func(keys ...string) bool {
 		for _, k := range keys {
@@ -131,13 +138,13 @@ func sniffJSON(head []byte) Kind {
 	}
 	switch {
 	case has("job_id", "status", "binary"):
-		return Manifest
+		return Manifest, true
 	case has("kind", "message"):
-		return DeadLetters
+		return DeadLetters, true
 	case has("id", "result") && len(first) == 2:
-		return Results
+		return Results, true
 	}
-	return JSON
+	return JSON, true
 }
 
 // isResultStream says whether data is a whole stream of length-delimited
