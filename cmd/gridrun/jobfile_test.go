@@ -151,3 +151,10 @@ func TestNewFlagsAreJobFields(t *testing.T) {
 		t.Errorf("join-family = %q, printed:\n%s", family, out.String())
 	}
 }
+
+func TestAnUnknownProgressModeIsAUsageError(t *testing.T) {
+	_, err := execute(t, "run", "--binary", "b", "--input", "i", "--output", filepath.Join(t.TempDir(), "o"), "--progress", "fancy")
+	if !isUsage(err) || !strings.Contains(err.Error(), `unknown progress mode "fancy"`) {
+		t.Errorf("err = %v, want a usage error naming the mode", err)
+	}
+}

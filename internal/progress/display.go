@@ -55,10 +55,16 @@ func (m Mode) Resolve(w io.Writer) Mode {
 }
 
 // IsTerminal reports whether w is a terminal that can redraw a line: not a
-// file or pipe, and not a TERM=dumb one (an editor's shell buffer).
+// file or pipe, not a TERM=dumb one (an editor's shell buffer), and one
+// that knows its width (a pseudo-terminal opened without a size reports 0
+// columns, in which mpb draws nothing).
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+	if !ok || !term.IsTerminal(int(f.Fd())) || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	return err == nil && cols > 0
 }
 
 // Interval is the default time between two updates in a mode: a live line
