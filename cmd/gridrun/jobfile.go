@@ -206,9 +206,8 @@ func editDistance(a, b string) int {
 // records every option as run).
 func writeJobFile(w io.Writer, fs *pflag.FlagSet, args []string) error {
 	m := &yaml.Node{Kind: yaml.MappingNode}
-	var err error
 	fs.VisitAll(func(fl *pflag.Flag) {
-		if !fl.Changed || !inJobFile(fl) || err != nil {
+		if !fl.Changed || !inJobFile(fl) {
 			return
 		}
 		var v *yaml.Node
@@ -231,7 +230,7 @@ func writeJobFile(w io.Writer, fs *pflag.FlagSet, args []string) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	_, err = w.Write(buf.Bytes())
+	_, err := w.Write(buf.Bytes())
 	return err
 }
 
