@@ -1,4 +1,4 @@
-# gridrun: make demo | make test | make build | make proto | make bench
+# gridrun: make demo | make test | make build | make proto | make docs | make bench
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO       ?= go
@@ -9,7 +9,7 @@ CXXFLAGS ?= -std=c++17 -O2 -pthread -Wall -Wextra -Werror
 GEN      := build/gen
 PROTOBUF  = $$(pkg-config --cflags --libs protobuf)
 
-.PHONY: all build deps demo test test-binaries lint proto proto-check bench clean FORCE
+.PHONY: all build deps test-deps demo test test-binaries lint proto proto-check docs bench clean FORCE
 .DELETE_ON_ERROR:
 # Keep generated C++ between builds.
 .SECONDARY:
@@ -20,6 +20,13 @@ build: deps bin/gridrun bin/pricer
 
 deps:
 	@scripts/deps
+
+# What the tests need beyond the build: a headless browser for the report's
+# end-to-end test, and the shells whose completion scripts are tested.
+TEST_PACKAGES := chromium bash-completion zsh
+
+test-deps:
+	@scripts/deps $(TEST_PACKAGES)
 
 bin/gridrun: FORCE
 	$(GO) build -o $@ ./cmd/gridrun
@@ -49,7 +56,7 @@ demo: build
 	  if [ "$$got" != "$$want" ]; then echo "demo: $$got results for $$want trades" >&2; exit 1; fi; \
 	  echo "demo: $$got results for $$want trades, in $(DEMO_OUT)"
 
-test: build test-binaries proto-check lint
+test: build test-binaries test-deps proto-check lint
 	$(GO) test -race -count=1 ./...
 
 lint:
@@ -71,6 +78,11 @@ proto-check:
 	  $(PROTOC_GO) --go_out=$$tmp proto/gridrun/v1/gridrun.proto; \
 	  if ! diff -u proto/gridrun/v1/gridrun.pb.go $$tmp/gridrun/v1/gridrun.pb.go; then \
 	    echo "proto/gridrun/v1/gridrun.pb.go is stale: run make proto" >&2; exit 1; fi
+
+# Regenerates docs/cli.md from the command tree; a test fails when it is
+# stale.
+docs:
+	$(GO) test ./cmd/gridrun -count=1 -run '^TestCLIReferenceIsCurrent$$' -update-docs
 
 clean:
 	rm -rf bin build out

@@ -35,6 +35,7 @@ type runOptions struct {
 	maxCPU         time.Duration
 	commitInterval time.Duration
 	maxDead        string
+	ux             runUX
 }
 
 func newRunCmd() *cobra.Command {
@@ -73,11 +74,20 @@ Arguments after -- are passed to the binary.`,
 			if err != nil {
 				return err
 			}
+			if o.ux.printJob {
+				return writeJobFile(cmd.OutOrStdout(), cmd.LocalFlags(), job.Args)
+			}
 			job.Logger = slog.Default()
+			stopProgress, err := o.ux.start(cmd, &job)
+			if err != nil {
+				return err
+			}
 			m, err := grid.Run(cmd.Context(), job)
+			stopProgress()
 			if m != nil {
 				printSummary(cmd.OutOrStdout(), m, job.Output)
 			}
+			err = o.ux.finish(cmd.OutOrStdout(), m, job.Output, err)
 			if errors.Is(err, grid.ErrHalted) {
 				return &exitError{code: exitDeadLetters, err: err}
 			}
@@ -132,6 +142,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.LogDir, "log-dir", "", "also copy the logs of failed calls here")
 	f.StringVar(&o.maxDead, "max-dead-letters", "", "stop early after N dead letters, or P% of the elements (e.g. 100 or 5%); exit 3")
 	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
+	o.ux.addFlags(cmd, &o.job.Args)
 	cmd.MarkFlagRequired("binary")
 	cmd.MarkFlagRequired("input")
 	cmd.MarkFlagRequired("output")

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -115,22 +116,32 @@ Exit codes:
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
 	root.AddCommand(newRunCmd(), newDescribeCmd(), newVersionCmd())
+	addUXCommands(root)
 	return root
 }
 
 func setupLogging(format, level string) error {
+	h, err := newLogHandler(os.Stderr, format, level)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(slog.New(h))
+	return nil
+}
+
+// newLogHandler is the log handler the --log-format and --log-level flags
+// ask for, writing to w.
+func newLogHandler(w io.Writer, format, level string) (slog.Handler, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return usageError("--log-level %q: want debug, info, warn or error", level)
+		return nil, usageError("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, opts)))
+		return slog.NewTextHandler(w, opts), nil
 	case "json":
-		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, opts)))
-	default:
-		return usageError("--log-format %q: want text or json", format)
+		return slog.NewJSONHandler(w, opts), nil
 	}
-	return nil
+	return nil, usageError("--log-format %q: want text or json", format)
 }
