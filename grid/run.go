@@ -67,11 +67,12 @@ func prepare(ctx context.Context, j Job) (p *plan, err error) {
 		return nil, err
 	}
 	p = &plan{job: j}
-	defer func() {
+	// The plan is passed in: an error return sets p to nil before this runs.
+	defer func(p *plan) {
 		if err != nil {
 			p.close()
 		}
-	}()
+	}(p)
 	if p.inputs, err = expandInputs(j); err != nil {
 		return nil, err
 	}
