@@ -41,7 +41,7 @@ type Decoder struct {
 	name    string
 	format  Format
 	idFD    protoreflect.FieldDescriptor // nil when the id is not a message field
-	header  []string // CSV only
+	header  []string                     // CSV only
 	columns []protoreflect.FieldDescriptor
 	idCol   int
 }

@@ -91,14 +91,6 @@ func (q *queue) finish(next []*Task) {
 	q.broadcast()
 }
 
-// idle reports whether workers are waiting for work: nothing ready and no
-// fresh batch to come. The scheduler splits running calls then.
-func (q *queue) idle() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.freshDone && len(q.ready) == 0
-}
-
 func (q *queue) broadcast() {
 	close(q.wake)
 	q.wake = make(chan struct{})

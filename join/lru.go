@@ -54,5 +54,3 @@ func (c *lru) put(key string, row Row, ok bool) {
 	c.entries[key] = c.order.PushFront(&entry{key: key, row: row, ok: ok, cost: cost})
 	c.size += cost
 }
-
-func (c *lru) len() int { return len(c.entries) }

@@ -142,7 +142,7 @@ func (t *Table) Close() error { return t.d.Close() }
 // past the retry bound yields an *UnavailableError.
 func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, error) {
 	out := make(map[string]Row, len(keys))
-	var mine []string            // keys this call reads
+	var mine []string             // keys this call reads
 	waits := map[string]*flight{} // keys another call is reading
 	t.mu.Lock()
 	for _, k := range keys {
@@ -245,4 +245,3 @@ func (t *Table) read(ctx context.Context, keys []string) (map[string]Row, error)
 		backoff = min(2*backoff, 10*time.Second)
 	}
 }
-
