@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -47,12 +48,14 @@ func usageError(format string, args ...any) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:]))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -61,7 +64,7 @@ func run(ctx context.Context, args []string) int {
 	if errors.As(err, &ee) && ee.err == nil {
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "gridrun:", err)
+	fmt.Fprintln(stderr, "gridrun:", err)
 	var ce *grid.ConfigError
 	switch {
 	case errors.As(err, &ee):
@@ -91,17 +94,17 @@ Exit codes:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return setupLogging(logFormat, logLevel)
+			return setupLogging(cmd.ErrOrStderr(), logFormat, logLevel)
 		},
 	}
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
-	root.AddCommand(newRunCmd(), newDescribeCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newDescribeCmd(), newStageCmd(), newVersionCmd())
 	return root
 }
 
-func setupLogging(format, level string) error {
+func setupLogging(w io.Writer, format, level string) error {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return usageError("--log-level %q: want debug, info, warn or error", level)
@@ -109,9 +112,9 @@ func setupLogging(format, level string) error {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, opts)))
+		slog.SetDefault(slog.New(slog.NewTextHandler(w, opts)))
 	case "json":
-		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, opts)))
+		slog.SetDefault(slog.New(slog.NewJSONHandler(w, opts)))
 	default:
 		return usageError("--log-format %q: want text or json", format)
 	}
