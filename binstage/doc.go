@@ -3,4 +3,43 @@
 // with SHA-256 while it is copied, kept in a cache keyed by that hash with
 // mode 0500, and verified against the expected hash before every job. The
 // runner executes only paths that Stage returned.
+//
+// # Published versions
+//
+// A team publishes a binary once per version with Push, and every worker
+// stages exactly those bytes or refuses to run. A version is immutable:
+// its binary and a small JSON Manifest (sha256, size, version, platform,
+// creation time, source revision) live side by side,
+//
+//	gs://b/bins/pricer@1.4.2  ->  gs://b/bins/pricer/1.4.2/pricer
+//	                              gs://b/bins/pricer/1.4.2/manifest.json
+//
+// and the manifest is written last, so that its existence means the
+// version is published. Push never replaces an object: on Cloud Storage
+// it writes with a DoesNotExist precondition, in a directory it links a
+// complete temporary file into place. The same layout and code serve
+// Cloud Storage (gs://) and a local directory (file:///DIR/NAME@VERSION).
+//
+// Plain paths and file:// URIs without a version are staged as they are,
+// hashed the same way.
+//
+// # Cloud Storage
+//
+// The package uses cloud.google.com/go/storage directly rather than
+// gocloud.dev/blob, because it needs only two backends and the storage
+// client's own write preconditions, retry configuration and error codes,
+// which the portable API hides behind its lowest common denominator.
+//
+// Without StoreOptions.Client, credentials are Application Default
+// Credentials, and STORAGE_EMULATOR_HOST (host:port) selects an emulator
+// such as fake-gcs-server instead, without credentials.
+//
+// # The cache
+//
+// Stage hashes a cached copy before returning it. A copy that fails is
+// deleted and fetched again once; bytes that still do not match fail with
+// a *MismatchError naming both hashes, and nothing is executed. Goroutines
+// sharing a Cache fetch a version once (singleflight); processes sharing
+// the cache directory serialize on a lock file per hash, so the machine
+// downloads it once.
 package binstage

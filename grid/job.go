@@ -19,9 +19,10 @@ type Job struct {
 	// new random id; a resumed job keeps its first id.
 	ID string `json:"id,omitempty"`
 
-	// Binary is the binary to run: a local path or a file:// URI. It is
-	// staged (hashed and copied into the cache) and only the staged copy
-	// is executed. Required.
+	// Binary is the binary to run: a local path or file:// URI, or a
+	// published version (gs://BUCKET/PATH/NAME@VERSION, see binstage). It
+	// is staged (fetched or copied into the cache, and hashed) and only
+	// the staged copy is executed. Required.
 	Binary string `json:"binary"`
 	// SHA256 pins the binary's expected hash; a mismatch stops the job
 	// before any subprocess starts.

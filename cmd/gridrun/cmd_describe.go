@@ -47,7 +47,7 @@ what each input row must hold, what each result holds, and the side rows a
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&binary, "binary", "", "the binary: a path or file:// URI (required)")
+	cmd.Flags().StringVar(&binary, "binary", "", "the binary: a path, or a published version gs://BUCKET/PATH/NAME@VERSION (required)")
 	cmd.Flags().StringVar(&sha, "sha256", "", "expected sha256 of the binary")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "where staged binaries are kept")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

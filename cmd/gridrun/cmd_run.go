@@ -58,9 +58,17 @@ give --proto with --input-type and --result-type.
 With --join, each element's market data is looked up by --join-key (field
 names in braces, e.g. '{underlying}') once per batch and sent with it.
 
+--binary is a local path, or a version published with gridrun stage push:
+gs://BUCKET/PATH/NAME@VERSION (or file:///DIR/NAME@VERSION), fetched once per
+machine into the cache and checked against its manifest's sha256 and against
+--sha256. A binary whose sha256 does not match never runs: the job stops
+before any subprocess starts (exit code 2).
+
 Arguments after -- are passed to the binary.`,
 		Example: `  gridrun run --binary bin/pricer --input testdata/trades.jsonl \
-      --join testdata/quotes.csv --join-key '{underlying}' --output /tmp/out`,
+      --join testdata/quotes.csv --join-key '{underlying}' --output /tmp/out
+  gridrun run --binary gs://my-bucket/bins/pricer@1.4.2 --sha256 HEX \
+      --input trades.jsonl --output /tmp/out`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n := cmd.ArgsLenAtDash(); n >= 0 {
 				if n > 0 {
@@ -103,8 +111,8 @@ Arguments after -- are passed to the binary.`,
 	f := cmd.Flags()
 	f.SortFlags = false
 	j := &o.job
-	f.StringVar(&j.Binary, "binary", "", "the binary to run: a path or file:// URI (required)")
-	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes")
+	f.StringVar(&j.Binary, "binary", "", "the binary to run: a path, or a published version gs://BUCKET/PATH/NAME@VERSION (required)")
+	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes (and a version whose manifest says otherwise)")
 	f.StringVar(&j.CacheDir, "cache-dir", "", "where staged binaries are kept (default $GRIDRUN_CACHE_DIR or the user cache dir)")
 	f.StringArrayVar(&j.Env, "env", nil, "KEY=VALUE for the binary's environment (repeatable); it gets only PATH, HOME, USER, LANG, LC_* and TZ otherwise")
 	f.StringArrayVar(&j.Inputs, "input", nil, "input file or glob: .jsonl, .csv or .pb (delimited protobuf), optionally .gz (repeatable, required)")

