@@ -48,7 +48,7 @@ type ExecConfig struct {
 	// LogSample keeps the logs of one good call in LogSample; 0 keeps
 	// none. A failed call's logs are always kept.
 	LogSample int
-	Logger  *slog.Logger
+	Logger    *slog.Logger
 	// OnCall, when set, is told of every call when it ends.
 	OnCall func(CallRecord)
 }
