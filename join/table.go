@@ -40,7 +40,8 @@ type Options struct {
 	// Retries is how many times a transient read failure is retried, with
 	// exponential backoff and jitter. Defaults to 5; negative means none.
 	Retries int
-	// Backoff is the first retry's delay. Defaults to 100ms.
+	// Backoff is the first retry's delay; it doubles with each retry, up
+	// to 10s. Defaults to 100ms.
 	Backoff time.Duration
 	// Sleep waits between retries; tests make it instant. Defaults to a
 	// context-aware time.Sleep.
@@ -49,7 +50,10 @@ type Options struct {
 
 // Stats counts what a Table did.
 type Stats struct {
-	// Reads is the number of reads sent to the store (RPCs for Bigtable).
+	// Reads is the number of reads sent to the store, retries included:
+	// one ReadRows RPC each for Bigtable, whose client may resend a call
+	// that failed transiently within the read's timeout without it being
+	// counted again.
 	Reads int64 `json:"reads"`
 	// Rows is the number of rows the store returned.
 	Rows int64 `json:"rows"`
@@ -57,7 +61,8 @@ type Stats struct {
 	// at once is one miss, read once.
 	CacheHits   int64 `json:"cache_hits"`
 	CacheMisses int64 `json:"cache_misses"`
-	// Missing counts keys with no row.
+	// Missing counts the keys read that have no row; a key is read once
+	// while the cache remembers it has none.
 	Missing int64 `json:"missing"`
 	// Retries counts retried reads; Failures reads that failed for good.
 	Retries  int64 `json:"retries"`
@@ -105,7 +110,9 @@ func NewTable(d Driver, opts *Options) *Table {
 	t.opts.CacheBytes = cmp.Or(t.opts.CacheBytes, 256<<20)
 	t.opts.MaxKeysPerRead = cmp.Or(t.opts.MaxKeysPerRead, 1000)
 	t.opts.Retries = cmp.Or(t.opts.Retries, 5)
-	t.opts.Backoff = cmp.Or(t.opts.Backoff, 100*time.Millisecond)
+	if t.opts.Backoff <= 0 {
+		t.opts.Backoff = 100 * time.Millisecond
+	}
 	if t.opts.Sleep == nil {
 		t.opts.Sleep = sleep
 	}
@@ -142,13 +149,15 @@ func (t *Table) Close() error { return t.d.Close() }
 // past the retry bound yields an *UnavailableError.
 func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, error) {
 	out := make(map[string]Row, len(keys))
-	var mine []string            // keys this call reads
+	var mine []string             // keys this call reads
 	waits := map[string]*flight{} // keys another call is reading
+	seen := make(map[string]struct{}, len(keys))
 	t.mu.Lock()
 	for _, k := range keys {
-		if _, done := out[k]; done || waits[k] != nil || slices.Contains(mine, k) {
+		if _, dup := seen[k]; dup {
 			continue
 		}
+		seen[k] = struct{}{}
 		if row, ok, hit := t.cache.get(k); hit {
 			t.stats.CacheHits++
 			if ok {
@@ -245,4 +254,3 @@ func (t *Table) read(ctx context.Context, keys []string) (map[string]Row, error)
 		backoff = min(2*backoff, 10*time.Second)
 	}
 }
-
