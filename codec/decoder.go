@@ -41,7 +41,7 @@ type Decoder struct {
 	name    string
 	format  Format
 	idFD    protoreflect.FieldDescriptor // nil when the id is not a message field
-	header  []string // CSV only
+	header  []string                     // CSV only
 	columns []protoreflect.FieldDescriptor
 	idCol   int
 }
@@ -155,14 +155,7 @@ func (d *Decoder) decodeJSON(line []byte) (Element, error) {
 			return Element{}, err
 		}
 	}
-	get := func(name string) (string, bool) {
-		raw, ok := obj[name]
-		if !ok || string(raw) == "null" {
-			return "", false
-		}
-		s, err := jsonScalarText(raw)
-		return s, err == nil
-	}
+	get := func(name string) (string, bool) { return JSONKeyText(obj[name]) }
 	return d.finish(m, get)
 }
 
