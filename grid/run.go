@@ -62,11 +62,11 @@ type jobState struct {
 	Inputs []string `json:"inputs"`
 }
 
-func prepare(ctx context.Context, j Job) (p *plan, err error) {
+func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 	if err := checkOutput(j.Output, j.Resume); err != nil {
 		return nil, err
 	}
-	p = &plan{job: j}
+	p := &plan{job: j}
 	defer func() {
 		if err != nil {
 			p.close()
