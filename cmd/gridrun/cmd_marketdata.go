@@ -73,12 +73,15 @@ Exit codes:
 	f.StringVar(&o.timestamp, "timestamp", "", "RFC 3339 time of the cells, the snapshot --join-as-of reads (default now)")
 	f.StringVar(&o.format, "format", "", "csv or jsonl when the file's name does not tell")
 	f.IntVar(&o.bulkRows, "bulk-rows", 1000, "rows per bulk write")
-	cmd.MarkFlagRequired("key")
-	cmd.MarkFlagRequired("family")
+	// Checked in runLoad rather than marked required: cobra's own check
+	// returns an error that cannot be told from a failed load (exit 1).
 	return cmd
 }
 
 func runLoad(ctx context.Context, stdout, stderr io.Writer, o loadOptions, file, uri string) error {
+	if o.key == "" || o.family == "" {
+		return usageError("marketdata load needs --key and --family")
+	}
 	if _, err := bigtable.ParseURI(uri); err != nil {
 		return usageError("%v", err)
 	}
