@@ -34,6 +34,8 @@ DEMO_OUT := out/demo
 
 # The main job, on the embedded defaults: the example pricer over the demo
 # trades, quotes joined from the local table. Fails on a wrong result count.
+# Then the same job with the quotes loaded into the Bigtable emulator and
+# joined from there, which must give the same results.
 demo: build
 	@rm -rf $(DEMO_OUT)
 	bin/gridrun run --binary bin/pricer --input testdata/trades.jsonl \
@@ -41,6 +43,7 @@ demo: build
 	@want=$$(grep -c . testdata/trades.jsonl); got=$$(cat $(DEMO_OUT)/results-*.jsonl | wc -l); \
 	  if [ "$$got" != "$$want" ]; then echo "demo: $$got results for $$want trades" >&2; exit 1; fi; \
 	  echo "demo: $$got results for $$want trades, in $(DEMO_OUT)"
+	scripts/demo-bigtable $(DEMO_OUT)-bigtable $(DEMO_OUT)
 
 test: build proto-check lint
 	$(GO) test -race -count=1 ./...
@@ -64,6 +67,12 @@ proto-check:
 	  $(PROTOC_GO) --go_out=$$tmp proto/gridrun/v1/gridrun.proto; \
 	  if ! diff -u proto/gridrun/v1/gridrun.pb.go $$tmp/gridrun/v1/gridrun.pb.go; then \
 	    echo "proto/gridrun/v1/gridrun.pb.go is stale: run make proto" >&2; exit 1; fi
+
+# The join's figures against an in-process Bigtable emulator (about a
+# minute): ReadRows calls per batch, rows read against distinct keys, and
+# peak RSS against the table's size. JSON rows on stdout.
+bench: build
+	$(GO) run ./bench/join
 
 clean:
 	rm -rf bin build out
