@@ -217,7 +217,11 @@ func printSummary(w io.Writer, m *grid.Manifest, out string) {
 	fmt.Fprintf(w, "  %d batches, %d subprocess calls, %.2fs, %.0f elements/s\n", m.Batches, m.Calls, m.WallSeconds, m.ThroughputPerSecond)
 	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, m.Binary.SHA256)
 	if m.Join != nil {
-		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits\n", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits)
+		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits, %d keys missing", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits, m.Join.Missing)
+		if m.Join.Unavailable {
+			fmt.Fprintf(w, ", unavailable after %d retries (%d reads failed)", m.Join.Retries, m.Join.Failures)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "  output %s\n", out)
 }
