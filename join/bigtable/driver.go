@@ -185,7 +185,7 @@ func (d *driver) ReadRows(ctx context.Context, keys []string) (map[string]join.R
 		return nil, convErr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %d rows: %w", len(list), err)
+		return nil, fmt.Errorf("ReadRows of %d keys: %w", len(list), err)
 	}
 	return out, nil
 }
