@@ -42,7 +42,9 @@ type Options struct {
 	// connection when it closes). When any are given and
 	// Config.MetricsProvider is nil, the client's built-in metrics are
 	// off: their exporter would look for Google credentials that a
-	// connection to a local server has no use for.
+	// connection to a local server has no use for. Leave
+	// BIGTABLE_EMULATOR_HOST unset when passing a connection: the client
+	// would dial that emulator too, and never close that connection.
 	ClientOptions []option.ClientOption
 }
 
