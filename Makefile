@@ -9,7 +9,7 @@ CXXFLAGS ?= -std=c++17 -O2 -pthread -Wall -Wextra -Werror
 GEN      := build/gen
 PROTOBUF  = $$(pkg-config --cflags --libs protobuf)
 
-.PHONY: all build deps test-deps demo demo-local demo-gcs pricer-static test test-binaries lint proto proto-check docs bench clean FORCE
+.PHONY: all build deps test-deps demo pricer-static test test-binaries lint proto proto-check docs bench clean FORCE
 .DELETE_ON_ERROR:
 # Keep generated C++ between builds.
 .SECONDARY:
@@ -55,36 +55,10 @@ bin/pricer-static: native/examples/pricer/pricer.cc native/gridrun/gridrun.h $(G
 	$(CXX) $(CXXFLAGS) -Inative -I$(GEN) $< $(GEN)/pricer.pb.cc -static \
 	    $$(pkg-config --cflags --static --libs protobuf) -pthread -o $@
 
-DEMO_OUT := out/demo
-
-demo: demo-local demo-gcs
-
-# The main job, on the embedded defaults: the example pricer over the demo
-# trades, quotes joined from the local table. Fails on a wrong result count.
-demo-local: build
-	@rm -rf $(DEMO_OUT)
-	bin/gridrun run --binary bin/pricer --input testdata/trades.jsonl \
-	    --join testdata/quotes.csv --join-key '{underlying}' --output $(DEMO_OUT)
-	@want=$$(grep -c . testdata/trades.jsonl); got=$$(cat $(DEMO_OUT)/results-*.jsonl | wc -l); \
-	  if [ "$$got" != "$$want" ]; then echo "demo: $$got results for $$want trades" >&2; exit 1; fi; \
-	  echo "demo: $$got results for $$want trades, in $(DEMO_OUT)"
-
-# The same job with the pricer published to Cloud Storage: fake-gcs-server on
-# a loopback port (scripts/fake-gcs), a push, and a run of the version from a
-# fresh cache. Fails on a wrong result count or provenance.
-demo-gcs: build
-	@rm -rf $(DEMO_OUT)-gcs $(DEMO_OUT)-cache
-	@eval "$$(scripts/fake-gcs demo)"; trap 'kill $$FAKE_GCS_PID' EXIT; \
-	  export STORAGE_EMULATOR_HOST GRIDRUN_CACHE_DIR=$(DEMO_OUT)-cache; set -x; \
-	  bin/gridrun stage push bin/pricer gs://demo/bins/pricer@1.0.0; \
-	  bin/gridrun stage list gs://demo/bins/pricer; \
-	  bin/gridrun run --binary gs://demo/bins/pricer@1.0.0 --input testdata/trades.jsonl \
-	    --join testdata/quotes.csv --join-key '{underlying}' --output $(DEMO_OUT)-gcs
-	@want=$$(grep -c . testdata/trades.jsonl); got=$$(cat $(DEMO_OUT)-gcs/results-*.jsonl | wc -l); \
-	  if [ "$$got" != "$$want" ]; then echo "demo-gcs: $$got results for $$want trades" >&2; exit 1; fi; \
-	  grep -q '"uri": "gs://demo/bins/pricer@1.0.0"' $(DEMO_OUT)-gcs/manifest.json || \
-	    { echo "demo-gcs: the manifest does not name gs://demo/bins/pricer@1.0.0" >&2; exit 1; }; \
-	  echo "demo-gcs: $$got results for $$want trades, binary from gs://demo/bins/pricer@1.0.0, in $(DEMO_OUT)-gcs"
+# The main job on the embedded defaults, then as in production with Cloud
+# Storage and Bigtable emulated on loopback; see scripts/demo.
+demo: build
+	scripts/demo out/demo
 
 test: build test-binaries test-deps proto-check lint
 	$(GO) test -race -count=1 ./...
@@ -113,6 +87,12 @@ proto-check:
 # stale.
 docs:
 	$(GO) test ./cmd/gridrun -count=1 -run '^TestCLIReferenceIsCurrent$$' -update-docs
+
+# The join's figures against an in-process Bigtable emulator (about a
+# minute): ReadRows calls per batch, rows read against distinct keys, and
+# peak RSS against the table's size. JSON rows on stdout.
+bench: build
+	$(GO) run ./bench/join
 
 clean:
 	rm -rf bin build out

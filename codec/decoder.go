@@ -160,14 +160,7 @@ func (d *Decoder) decodeJSON(line []byte) (Element, error) {
 			return Element{}, err
 		}
 	}
-	get := func(name string) (string, bool) {
-		raw, ok := obj[name]
-		if !ok || string(raw) == "null" {
-			return "", false
-		}
-		s, err := jsonScalarText(raw)
-		return s, err == nil
-	}
+	get := func(name string) (string, bool) { return JSONKeyText(obj[name]) }
 	return d.finish(m, get)
 }
 

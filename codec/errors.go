@@ -32,6 +32,10 @@ func (e *RowError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
 
+// NewRowError attaches a row's position to err, keeping the field of a
+// *FieldError.
+func NewRowError(file string, line int64, err error) *RowError { return rowError(file, line, err) }
+
 // rowError attaches a row's position to err, keeping the field of a
 // *FieldError.
 func rowError(file string, line int64, err error) *RowError {

@@ -83,12 +83,16 @@ type InputInfo struct {
 	Rows int64 `json:"rows"`
 }
 
-// JoinInfo describes the join.
+// JoinInfo describes the join: the source, the snapshot read, and the
+// Table's counts (reads, rows, cache hits and misses, missing keys).
 type JoinInfo struct {
-	Source  string    `json:"source"`
-	Key     string    `json:"key"`
-	Missing string    `json:"missing"`
-	AsOf    time.Time `json:"as_of,omitzero"`
+	Source string `json:"source"`
+	Key    string `json:"key"`
+	// MissingPolicy is JoinSpec.Missing; "missing" is the count of keys
+	// without a row, in Stats.
+	MissingPolicy string    `json:"missing_policy"`
+	Family        string    `json:"family,omitempty"`
+	AsOf          time.Time `json:"as_of,omitzero"`
 	join.Stats
 	// Unavailable reports that the source failed past its retries for
 	// some batches, whose elements are dead letters of kind

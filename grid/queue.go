@@ -122,6 +122,8 @@ func (q *queue) add(tasks []*Task) {
 
 // idle reports whether workers are waiting for work: nothing ready and no
 // fresh batch to come. The scheduler splits running calls then.
+//
+//lint:ignore U1000 the straggler scheduler's, not yet wired in
 func (q *queue) idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -509,7 +509,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 	}
 	if p.table != nil {
 		st := p.table.Stats()
-		m.Join = &JoinInfo{Source: p.table.Source(), Key: p.job.Join.Key, Missing: p.job.Join.Missing, AsOf: p.job.Join.AsOf,
+		m.Join = &JoinInfo{Source: p.table.Source(), Key: p.job.Join.Key, MissingPolicy: p.job.Join.Missing, Family: p.job.Join.Family, AsOf: p.job.Join.AsOf,
 			Stats: st, Unavailable: t.Kinds[KindJoinUnavailable] > 0}
 	}
 	for _, c := range append(p.commits, s.committed()...) {

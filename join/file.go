@@ -124,17 +124,7 @@ func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template) (strin
 				}
 			}
 		}
-		get = func(f string) (string, bool) {
-			var s string
-			raw, ok := obj[f]
-			if !ok || string(raw) == "null" {
-				return "", false
-			}
-			if json.Unmarshal(raw, &s) != nil {
-				s = string(raw) // a number or a boolean, as written
-			}
-			return s, true
-		}
+		get = func(f string) (string, bool) { return codec.JSONKeyText(obj[f]) }
 	}
 	k, err := key.Render(get)
 	if err != nil {

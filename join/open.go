@@ -50,6 +50,11 @@ func Register(scheme string, o Opener) {
 func Open(ctx context.Context, uri string, spec Spec, opts *Options) (*Table, error) {
 	scheme, _, found := strings.Cut(uri, "://")
 	if !found || scheme == "file" {
+		// Said rather than ignored: a job that asked for a snapshot must
+		// not price the file's only one without knowing.
+		if spec.Family != "" || !spec.AsOf.IsZero() {
+			return nil, fmt.Errorf("join source %s: a file table has no column families or timestamps to read as of", uri)
+		}
 		d, err := OpenFile(uri, spec.Side, spec.Key)
 		if err != nil {
 			return nil, err

@@ -51,7 +51,10 @@ type Options struct {
 
 // Stats counts what a Table did.
 type Stats struct {
-	// Reads is the number of reads sent to the store (RPCs for Bigtable).
+	// Reads is the number of reads sent to the store, retries included:
+	// one ReadRows RPC each for Bigtable, whose client may resend a call
+	// that failed transiently within the read's timeout without it being
+	// counted again.
 	Reads int64 `json:"reads"`
 	// Rows is the number of rows the store returned.
 	Rows int64 `json:"rows"`
@@ -59,7 +62,8 @@ type Stats struct {
 	// at once is one miss, read once.
 	CacheHits   int64 `json:"cache_hits"`
 	CacheMisses int64 `json:"cache_misses"`
-	// Missing counts keys with no row.
+	// Missing counts the keys read that have no row; a key is read once
+	// while the cache remembers it has none.
 	Missing int64 `json:"missing"`
 	// Retries counts retried reads; Failures reads that failed for good.
 	Retries  int64 `json:"retries"`

@@ -82,7 +82,7 @@ func writeJob(t *testing.T) string {
 			Buckets: []grid.Bucket{{LE: 0.0594, Count: 1}, {LE: 0.1, Count: 1}, {LE: 0.1542, Count: 1}}},
 		Timeline:        "_gridrun/timeline.jsonl",
 		Binary:          grid.BinaryInfo{URI: "bin/pricer", SHA256: strings.Repeat("ab", 32), Version: "1.0.0"},
-		Join:            &grid.JoinInfo{Source: "quotes.csv", Key: "{underlying}", Missing: "dead-letter"},
+		Join:            &grid.JoinInfo{Source: "quotes.csv", Key: "{underlying}", MissingPolicy: "dead-letter"},
 		DeadLetterFiles: []string{"dead-letters-00000.jsonl"},
 		ResultFiles:     []string{},
 		Options:         grid.Job{BatchSize: 4, Parallelism: 3},

@@ -21,6 +21,8 @@ type runOptions struct {
 	join, joinKey  string
 	joinMissing    string
 	joinCacheBytes int64
+	joinFamily     string
+	joinAsOf       string
 	proto          []string
 	protoPath      []string
 	inputType      string
@@ -56,7 +58,11 @@ SDK says what messages it takes (see gridrun describe); for other binaries,
 give --proto with --input-type and --result-type.
 
 With --join, each element's market data is looked up by --join-key (field
-names in braces, e.g. '{underlying}') once per batch and sent with it.
+names in braces, e.g. '{underlying}') once per batch and sent with it. The
+table is a local CSV or JSONL file, or a Bigtable table
+(bigtable://PROJECT/INSTANCE/TABLE, loaded with gridrun marketdata load; with
+BIGTABLE_EMULATOR_HOST set, the emulator's), read once per batch for the keys
+not already cached.
 
 --binary is a local path, or a version published with gridrun stage push:
 gs://BUCKET/PATH/NAME@VERSION (or file:///DIR/NAME@VERSION), fetched once per
@@ -124,10 +130,12 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.inputType, "input-type", "", "fully qualified input message type, with --proto")
 	f.StringVar(&o.resultType, "result-type", "", "fully qualified result message type, with --proto")
 	f.StringVar(&o.sideType, "side-type", "", "fully qualified side-row message type, with --proto and --join")
-	f.StringVar(&o.join, "join", "", "market data table: a CSV or JSONL path or file:// URI")
+	f.StringVar(&o.join, "join", "", "market data table: a CSV or JSONL path or file:// URI, or bigtable://PROJECT/INSTANCE/TABLE")
 	f.StringVar(&o.joinKey, "join-key", "", "key template of the join, e.g. '{underlying}' (required with --join)")
 	f.StringVar(&o.joinMissing, "join-missing", "dead-letter", "element without a join row: dead-letter (kind missing_join) or pass (run it without)")
 	f.Int64Var(&o.joinCacheBytes, "join-cache-bytes", 256<<20, "memory for cached join rows")
+	f.StringVar(&o.joinFamily, "join-family", "", "Bigtable column family to read (default: all of the row's families)")
+	f.StringVar(&o.joinAsOf, "join-as-of", "", "read the latest Bigtable cells at or before this RFC 3339 time, so that a rerun prices the same snapshot (default: the latest)")
 	f.StringVar(&j.Output, "output", "", "output directory; must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
 	f.StringVar(&j.ID, "job-id", "", "job id for batch files and the manifest (default: generated)")
@@ -163,7 +171,16 @@ func (o *runOptions) toJob() (grid.Job, error) {
 		if o.join == "" || o.joinKey == "" {
 			return j, usageError("--join and --join-key go together")
 		}
-		j.Join = &grid.JoinSpec{Source: o.join, Key: o.joinKey, Missing: o.joinMissing, CacheBytes: o.joinCacheBytes}
+		j.Join = &grid.JoinSpec{Source: o.join, Key: o.joinKey, Missing: o.joinMissing, CacheBytes: o.joinCacheBytes, Family: o.joinFamily}
+		if o.joinAsOf != "" {
+			t, err := time.Parse(time.RFC3339Nano, o.joinAsOf)
+			if err != nil {
+				return j, usageError("--join-as-of %q: want an RFC 3339 time such as 2026-11-20T21:00:00Z", o.joinAsOf)
+			}
+			j.Join.AsOf = t
+		}
+	} else if o.joinFamily != "" || o.joinAsOf != "" {
+		return j, usageError("--join-family and --join-as-of need --join")
 	}
 	if len(o.proto) > 0 || o.inputType != "" || o.resultType != "" {
 		if len(o.proto) == 0 || o.inputType == "" || o.resultType == "" {
@@ -244,7 +261,11 @@ func printSummary(w io.Writer, m *grid.Manifest, out string) {
 	fmt.Fprintf(w, "  %d batches, %d subprocess calls, %.2fs, %.0f elements/s\n", m.Batches, m.Calls, m.WallSeconds, m.ThroughputPerSecond)
 	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, m.Binary.SHA256)
 	if m.Join != nil {
-		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits\n", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits)
+		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits, %d keys missing", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits, m.Join.Missing)
+		if m.Join.Unavailable {
+			fmt.Fprintf(w, ", unavailable after %d retries (%d reads failed)", m.Join.Retries, m.Join.Failures)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "  output %s\n", out)
 }

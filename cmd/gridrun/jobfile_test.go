@@ -139,16 +139,16 @@ func TestNewFlagsAreJobFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	var family string
-	run.Flags().StringVar(&family, "join-family", "", "a flag added later")
-	file := writeFile(t, "job.yaml", "binary: b\ninput: [i]\noutput: o\njoin-family: quotes\n")
+	run.Flags().StringVar(&family, "added-later", "", "a flag added later")
+	file := writeFile(t, "job.yaml", "binary: b\ninput: [i]\noutput: o\nadded-later: quotes\n")
 	root.SetArgs([]string{"run", "-f", file, "--print-job"})
 	var out bytes.Buffer
 	root.SetOut(&out)
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if family != "quotes" || !strings.Contains(out.String(), "join-family: quotes\n") {
-		t.Errorf("join-family = %q, printed:\n%s", family, out.String())
+	if family != "quotes" || !strings.Contains(out.String(), "added-later: quotes\n") {
+		t.Errorf("added-later = %q, printed:\n%s", family, out.String())
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gridrun/gridrun/grid"
+	// Registers bigtable:// as a join source.
+	_ "github.com/gridrun/gridrun/join/bigtable"
 )
 
 // Exit codes, as documented above and in --help.
@@ -29,6 +31,9 @@ const (
 	exitFailed      = 1
 	exitUsage       = 2
 	exitDeadLetters = 3
+	// exitRejected is marketdata load's 3: the load finished, some rows
+	// were rejected.
+	exitRejected = 3
 )
 
 // exitError carries an exit code to main.
@@ -117,7 +122,7 @@ Exit codes:
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
-	root.AddCommand(newRunCmd(), newDescribeCmd(), newStageCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newDescribeCmd(), newStageCmd(), newMarketdataCmd(), newVersionCmd())
 	addUXCommands(root)
 	return root
 }

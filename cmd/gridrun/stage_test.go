@@ -16,17 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/internal/fakegcs"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// Started once by an init function of a storage client dependency.
-		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
-}
 
 // lockedBuffer collects output that log handlers may write from several
 // goroutines.
