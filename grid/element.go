@@ -3,6 +3,8 @@ package grid
 import (
 	"encoding/json"
 	"sync/atomic"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Element is one unit of work on its way through the engine.
@@ -81,11 +83,17 @@ type DeadLetter struct {
 	Element json.RawMessage `json:"element"`
 }
 
-// Outcome is the end of one element: a result line or a dead letter.
+// Outcome is the end of one element: a result or a dead letter.
 type Outcome struct {
 	Source Position
-	// Line is the encoded result line; nil for a dead letter.
+	// ID is the element's id.
+	ID string
+	// Line is the result encoded as a JSON line, for formats that write
+	// lines.
 	Line []byte
+	// Result is the decoded result message, for formats that encode it
+	// themselves (ResultFormat.Raw).
+	Result protoreflect.Message
 	// Dead is the dead letter; nil for a result.
 	Dead *DeadLetter
 }

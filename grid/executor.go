@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/join"
@@ -29,6 +31,9 @@ type ExecConfig struct {
 	JobID  string
 	Binary wrapper.Binary
 	Schema *wrapper.Schema
+	// RawResults makes outcomes carry decoded result messages instead of
+	// JSON lines, for result formats that encode them (Parquet).
+	RawResults bool
 	// Join looks up the side rows; nil when the job joins nothing.
 	Join *join.Table
 	// JoinPass hands elements without a join row to the binary instead of
@@ -413,11 +418,22 @@ func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task) Outcome {
 	if ee := r.GetError(); ee != nil {
 		return deadOutcome(e, &DeadLetter{Kind: KindElementError, Message: ee.GetMessage(), ErrorType: ee.GetType(), Batch: t.Batch, Attempts: t.Attempt})
 	}
-	line, err := x.enc.AppendLine(nil, e.ID, r.GetPayload())
+	o := Outcome{Source: e.Source, ID: e.ID}
+	var err error
+	if x.cfg.RawResults {
+		m := dynamicpb.NewMessage(x.cfg.Schema.Result)
+		if err = proto.Unmarshal(r.GetPayload(), m); err == nil {
+			o.Result = m
+		} else {
+			err = fmt.Errorf("result for %q is not a %s: %w", e.ID, x.cfg.Schema.Result.FullName(), err)
+		}
+	} else {
+		o.Line, err = x.enc.AppendLine(nil, e.ID, r.GetPayload())
+	}
 	if err != nil {
 		return deadOutcome(e, &DeadLetter{Kind: KindBadOutput, Message: err.Error(), Batch: t.Batch, Attempts: t.Attempt})
 	}
-	return Outcome{Source: e.Source, Line: line}
+	return o
 }
 
 // emitDead emits a dead letter for e unless e already has an outcome.

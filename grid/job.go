@@ -56,6 +56,9 @@ type Job struct {
 	Output string `json:"output"`
 	// Resume continues a job that stopped, from its journal in Output.
 	Resume bool `json:"resume,omitempty"`
+	// OutputFormat is the results' format: "jsonl" (the default), or a
+	// format registered with RegisterResultFormat ("parquet").
+	OutputFormat string `json:"output_format,omitempty"`
 
 	// BatchSize is the number of elements of the first calls. Defaults to
 	// 100. Later batches are sized to last about TargetCallDuration
@@ -207,6 +210,12 @@ func (j Job) withDefaults() (Job, error) {
 	}
 	if j.IDField == "" {
 		j.IDField = "id"
+	}
+	if j.OutputFormat == "" {
+		j.OutputFormat = "jsonl"
+	}
+	if _, err := resultFormat(j.OutputFormat); err != nil {
+		return j, &ConfigError{Err: err}
 	}
 	if j.BatchSize == 0 {
 		j.BatchSize = 100

@@ -40,7 +40,8 @@ type commit struct {
 	Time    time.Time `json:"time"`
 }
 
-func resultsName(seq int) string     { return fmt.Sprintf("results-%05d.jsonl", seq) }
+// resultsName is a results shard's name without its format's extension.
+func resultsName(seq int) string     { return fmt.Sprintf("results-%05d", seq) }
 func deadLettersName(seq int) string { return fmt.Sprintf("dead-letters-%05d.jsonl", seq) }
 
 type journal struct {

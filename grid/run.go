@@ -63,7 +63,8 @@ type jobState struct {
 	SHA256 string   `json:"binary_sha256"`
 	Inputs []string `json:"inputs"`
 	// Runs counts the runs started, this one included.
-	Runs int `json:"runs"`
+	Runs         int    `json:"runs"`
+	OutputFormat string `json:"output_format"`
 }
 
 func prepare(ctx context.Context, j Job) (_ *plan, err error) {
@@ -143,7 +144,7 @@ func checkOutput(dir string, resume bool) error {
 
 func (p *plan) loadState() error {
 	path := filepath.Join(p.job.Output, stateDir, "job.json")
-	want := jobState{JobID: p.job.ID, SHA256: p.staged.SHA256}
+	want := jobState{JobID: p.job.ID, SHA256: p.staged.SHA256, OutputFormat: p.job.OutputFormat}
 	for _, in := range p.inputs {
 		want.Inputs = append(want.Inputs, in.path)
 	}
@@ -166,6 +167,8 @@ func (p *plan) loadState() error {
 			return configErr("cannot resume: the output was produced by binary sha256 %s, this job runs %s", have.SHA256, want.SHA256)
 		case strings.Join(have.Inputs, "\n") != strings.Join(want.Inputs, "\n"):
 			return configErr("cannot resume: the output was produced from inputs %v, this job reads %v", have.Inputs, want.Inputs)
+		case have.OutputFormat != want.OutputFormat:
+			return configErr("cannot resume: the output was written as %s, this job writes %s", have.OutputFormat, want.OutputFormat)
 		case want.JobID != "" && want.JobID != have.JobID:
 			return configErr("cannot resume: the output belongs to job %s, not %s", have.JobID, want.JobID)
 		}
@@ -239,6 +242,8 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		return nil, err
 	}
 	defer s.close()
+	s.format, _ = resultFormat(j.OutputFormat) // checked by withDefaults
+	s.resultType = p.schema.Result
 	s.onDead = func(results, dead int64) {
 		if err := j.overLimit(results, dead); err != nil {
 			halt(err)
@@ -413,6 +418,7 @@ func (p *plan) committedRows() (map[int]*rangeset.Set, int64) {
 // executor makes the job's Executor.
 func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	j := p.job
+	format, _ := resultFormat(j.OutputFormat)
 	logDir := filepath.Join(j.Output, "logs")
 	callDir := ""
 	if j.KeepBatchFiles {
@@ -435,6 +441,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 		Schema:            p.schema,
 		Join:              p.table,
 		JoinPass:          j.Join != nil && j.Join.Missing == MissingPass,
+		RawResults:        format.Raw,
 		Parallelism:       j.Parallelism,
 		Call:              wrapper.Options{Dir: callDir, Grace: time.Duration(j.Grace), LogDir: logDir, KeepDir: j.KeepBatchFiles, Limits: limitsOf(j.Limits)},
 		Timeout:           time.Duration(j.Timeout),
@@ -514,7 +521,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 	}
 	for _, c := range append(p.commits, s.committed()...) {
 		if c.Results > 0 {
-			m.ResultFiles = append(m.ResultFiles, resultsName(c.Seq))
+			m.ResultFiles = append(m.ResultFiles, resultsName(c.Seq)+s.format.Ext)
 		}
 		if c.DeadLetters > 0 {
 			m.DeadLetterFiles = append(m.DeadLetterFiles, deadLettersName(c.Seq))

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/gridrun/gridrun/internal/rangeset"
 )
 
@@ -22,9 +24,11 @@ import (
 // the rows they hold. A reader never sees half a file, and a crash loses
 // only uncommitted rows, which a resume recomputes.
 type sink struct {
-	dir     string
-	inputs  []string
-	journal *journal
+	dir        string
+	inputs     []string
+	journal    *journal
+	format     ResultFormat
+	resultType protoreflect.MessageDescriptor
 	// commit when a results shard reaches maxBytes or has been open maxAge.
 	maxBytes int64
 	maxAge   time.Duration
@@ -53,6 +57,7 @@ type shard struct {
 	final string
 	f     *os.File
 	w     *bufio.Writer
+	enc   ResultEncoder // results only
 	bytes int64
 }
 
@@ -114,7 +119,7 @@ func (s *sink) emit(o Outcome) {
 			s.onDead(s.total.Results+s.epoch.Results, s.total.DeadLetters+s.epoch.DeadLetters)
 		}
 	} else {
-		err = s.write(&s.results, resultsName(s.seq), o.Line)
+		err = s.writeResult(o)
 		s.epoch.Results++
 	}
 	if err != nil {
@@ -133,17 +138,41 @@ func (s *sink) emit(o Outcome) {
 }
 
 func (s *sink) write(sh **shard, name string, line []byte) error {
-	if *sh == nil {
-		final := filepath.Join(s.dir, name)
-		f, err := os.OpenFile(final+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		*sh = &shard{final: final, f: f, w: bufio.NewWriterSize(f, 256<<10)}
+	if err := s.open(sh, name); err != nil {
+		return err
 	}
 	n, err := (*sh).w.Write(line)
 	(*sh).bytes += int64(n)
 	return err
+}
+
+func (s *sink) writeResult(o Outcome) error {
+	if s.results == nil {
+		if err := s.open(&s.results, resultsName(s.seq)+s.format.Ext); err != nil {
+			return err
+		}
+		enc, err := s.format.Open(s.results.w, s.resultType)
+		if err != nil {
+			return err
+		}
+		s.results.enc = enc
+	}
+	n, err := s.results.enc.Write(o)
+	s.results.bytes += int64(n)
+	return err
+}
+
+func (s *sink) open(sh **shard, name string) error {
+	if *sh != nil {
+		return nil
+	}
+	final := filepath.Join(s.dir, name)
+	f, err := os.OpenFile(final+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	*sh = &shard{final: final, f: f, w: bufio.NewWriterSize(f, 256<<10)}
+	return nil
 }
 
 // call records one call in the timeline.
@@ -181,7 +210,13 @@ func (s *sink) commitLocked() {
 		if sh == nil {
 			continue
 		}
-		err := sh.w.Flush()
+		var err error
+		if sh.enc != nil {
+			err = sh.enc.Close()
+		}
+		if err == nil {
+			err = sh.w.Flush()
+		}
 		if err == nil {
 			err = sh.f.Sync()
 		}
@@ -302,7 +337,9 @@ func prepareOutput(dir string, resume bool) (*journal, []commit, error) {
 	// Shards the journal does not name were never committed.
 	committed := map[string]bool{}
 	for _, c := range commits {
-		committed[resultsName(c.Seq)] = true
+		for _, ext := range resultExts() {
+			committed[resultsName(c.Seq)+ext] = true
+		}
 		committed[deadLettersName(c.Seq)] = true
 	}
 	for _, e := range entries {
