@@ -48,37 +48,76 @@ type Reader interface {
 	Name() string
 	// Header returns the field names of a CSV input, nil otherwise.
 	Header() []string
+	// Offset is how far into the input the rows read so far reach, in the
+	// bytes given to NewReader: exact for plain inputs, the compressed
+	// bytes read so far for gzipped ones. With the input's size it says how
+	// many rows are left.
+	Offset() int64
 }
 
 // NewReader reads rows in format f from r. name is used in messages.
 func NewReader(r io.Reader, name string, f Format, gzipped bool) (Reader, error) {
+	var compressed *countingReader
 	if gzipped {
-		zr, err := gzip.NewReader(r)
+		compressed = &countingReader{r: r}
+		zr, err := gzip.NewReader(compressed)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		r = zr
 	}
+	var rd Reader
 	switch f {
 	case JSONL:
-		return &jsonlReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}, nil
+		rd = &jsonlReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}
 	case CSV:
-		return newCSVReader(r, name)
+		c, err := newCSVReader(r, name)
+		if err != nil {
+			return nil, err
+		}
+		rd = c
 	case Delimited:
-		return &pbReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}, nil
+		rd = &pbReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}
+	default:
+		return nil, fmt.Errorf("%s: unknown format %q", name, f)
 	}
-	return nil, fmt.Errorf("%s: unknown format %q", name, f)
+	if compressed != nil {
+		return gzipReader{rd, compressed}, nil
+	}
+	return rd, nil
 }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// gzipReader reports its offset in compressed bytes.
+type gzipReader struct {
+	Reader
+	compressed *countingReader
+}
+
+func (g gzipReader) Offset() int64 { return g.compressed.n }
 
 type jsonlReader struct {
 	name  string
 	br    *bufio.Reader
 	line  int64
 	index int64
+	off   int64
 }
 
 func (r *jsonlReader) Name() string     { return r.name }
 func (r *jsonlReader) Header() []string { return nil }
+func (r *jsonlReader) Offset() int64    { return r.off }
 
 func (r *jsonlReader) Read() (Row, error) {
 	for {
@@ -108,6 +147,7 @@ func (r *jsonlReader) Read() (Row, error) {
 func (r *jsonlReader) readLine() (line []byte, tooLong bool, err error) {
 	for {
 		chunk, err := r.br.ReadSlice('\n')
+		r.off += int64(len(chunk))
 		if !tooLong {
 			n := len(chunk) // without the newline, which the last line may lack
 			if n > 0 && chunk[n-1] == '\n' {
@@ -167,6 +207,7 @@ func newCSVReader(r io.Reader, name string) (*csvReader, error) {
 
 func (r *csvReader) Name() string     { return r.name }
 func (r *csvReader) Header() []string { return r.header }
+func (r *csvReader) Offset() int64    { return r.cr.InputOffset() }
 
 func (r *csvReader) Read() (Row, error) {
 	cells, err := r.cr.Read()
@@ -201,6 +242,7 @@ type pbReader struct {
 
 func (r *pbReader) Name() string     { return r.name }
 func (r *pbReader) Header() []string { return nil }
+func (r *pbReader) Offset() int64    { return r.off }
 
 func (r *pbReader) Read() (Row, error) {
 	prefix := &countingByteReader{br: r.br}

@@ -83,7 +83,7 @@ func TestFaultMatrix(t *testing.T) {
 			}
 			job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(row.elements, faults)...))
 			job.CacheDir = t.TempDir() // what runs is ours alone
-			job.BatchSize = 100
+			job.BatchSize, job.FixedBatchSize = 100, true
 			job.NoSplit = true // this table is about isolating failures
 			if set := faultSettings[row.fault]; set != nil {
 				set(&job)

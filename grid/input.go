@@ -82,18 +82,13 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// open opens the input and its decoder, counting the file's bytes read
-// into consumed when it is not nil. The caller closes the file.
-func (in *input) open(consumed *atomic.Int64) (*os.File, codec.Reader, *codec.Decoder, error) {
+// open opens the input and its decoder. The caller closes the file.
+func (in *input) open() (*os.File, codec.Reader, *codec.Decoder, error) {
 	f, err := os.Open(in.path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var src io.Reader = f
-	if consumed != nil {
-		src = countingReader{f, consumed}
-	}
-	r, err := codec.NewReader(src, in.path, in.format, in.gzipped)
+	r, err := codec.NewReader(f, in.path, in.format, in.gzipped)
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, err
@@ -109,7 +104,7 @@ func (in *input) open(consumed *atomic.Int64) (*os.File, codec.Reader, *codec.De
 // check opens the input once, so that a bad header or a field the job
 // names but the schema lacks stops the job before any call.
 func (in *input) check() error {
-	f, _, _, err := in.open(nil)
+	f, _, _, err := in.open()
 	if err != nil {
 		return &ConfigError{Err: err}
 	}
@@ -131,20 +126,8 @@ type feeder struct {
 
 	rows      []atomic.Int64 // rows read per input
 	skipped   atomic.Int64   // rows an earlier run committed
-	consumed  atomic.Int64   // input bytes read from disk
+	consumed  atomic.Int64   // input bytes the rows read so far span
 	delivered atomic.Int64   // rows handed on: to a batch, a dead letter, or skipped
-}
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 // remaining estimates the rows not yet handed on: the rows read and not
@@ -219,7 +202,7 @@ func (f *feeder) run(ctx context.Context) error {
 // chunk is sent.
 func (f *feeder) read(ctx context.Context, work, order chan<- *chunk, decs []*codec.Decoder) error {
 	for i, in := range f.inputs {
-		file, r, d, err := in.open(&f.consumed)
+		file, r, d, err := in.open()
 		if err != nil {
 			return err
 		}
@@ -234,6 +217,10 @@ func (f *feeder) read(ctx context.Context, work, order chan<- *chunk, decs []*co
 }
 
 func (f *feeder) readOne(ctx context.Context, i int, r codec.Reader, work, order chan<- *chunk) error {
+	var before int64 // the bytes of the inputs before this one
+	for _, in := range f.inputs[:i] {
+		before += in.size
+	}
 	c := &chunk{input: i, ready: make(chan struct{})}
 	send := func() bool {
 		select {
@@ -257,6 +244,7 @@ func (f *feeder) readOne(ctx context.Context, i int, r codec.Reader, work, order
 			return err
 		}
 		f.rows[i].Add(1)
+		f.consumed.Store(before + r.Offset())
 		c.rows = append(c.rows, row)
 		if len(c.rows) == chunkSize && !send() {
 			return ctx.Err()

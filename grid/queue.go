@@ -18,6 +18,7 @@ type queue struct {
 	delayed   int // retries waiting for their time
 	active    int // tasks handed out and not finished
 	receiving int // workers that may be receiving a fresh task
+	waiting   int // workers blocked for want of a task
 	freshDone bool
 	wake      chan struct{} // closed and replaced to wake every waiter
 	done      chan struct{}
@@ -51,6 +52,7 @@ func (q *queue) next(ctx context.Context) (*Task, bool) {
 			q.receiving++
 		}
 		wake := q.wake
+		q.waiting++
 		q.mu.Unlock()
 
 		var (
@@ -68,6 +70,7 @@ func (q *queue) next(ctx context.Context) (*Task, bool) {
 			stop = true
 		}
 		q.mu.Lock()
+		q.waiting--
 		if fresh != nil {
 			q.receiving--
 		}
@@ -120,14 +123,16 @@ func (q *queue) add(tasks []*Task) {
 	q.broadcast()
 }
 
-// idle reports whether workers are waiting for work: nothing ready and no
-// fresh batch to come. The scheduler splits running calls then.
-//
-//lint:ignore U1000 the straggler scheduler's, not yet wired in
-func (q *queue) idle() bool {
+// idle returns how many workers wait with nothing to do and nothing to
+// come: no task ready, no fresh batch to come. The scheduler splits running
+// calls then.
+func (q *queue) idle() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.freshDone && len(q.ready) == 0
+	if !q.freshDone || len(q.ready) > 0 {
+		return 0
+	}
+	return q.waiting
 }
 
 func (q *queue) broadcast() {

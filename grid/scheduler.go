@@ -123,8 +123,10 @@ func (s *scheduler) step() {
 			lc.backup = nil
 		}
 	}
-	idle := s.slots - s.x.Running()
-	if !s.enabled || idle <= 0 || !s.q.idle() {
+	// The pool has one worker more than slots, to prepare the next batch;
+	// beyond that one, a waiting worker is an idle slot.
+	idle := min(s.q.idle()-1, s.slots-s.x.Running())
+	if !s.enabled || idle <= 0 {
 		return
 	}
 	{

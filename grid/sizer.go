@@ -23,11 +23,12 @@ type sizer struct {
 	// while it cannot tell.
 	remaining func() (n int64, ok bool)
 
-	mu       sync.Mutex
-	cost     float64 // seconds per element, moving average
-	overhead float64 // seconds per call beyond its elements' own time
-	observed int
-	sizes    []int
+	mu             sync.Mutex
+	firstRemaining int64   // the elements left when the first batch was sized
+	cost           float64 // seconds per element, moving average
+	overhead       float64 // seconds per call beyond its elements' own time
+	observed       int
+	sizes          []int
 }
 
 // ewma weights a new observation in the running estimates.
@@ -45,11 +46,19 @@ func (s *sizer) next() int {
 			n = int(math.Max(s.target-s.overhead, s.target/2) / s.cost)
 			floor = max(floor, int(s.overhead/s.cost))
 		}
-		// Before anything is known of the cost, the tail is not shrunk:
-		// for all we know a call of a few elements costs more to start
-		// than to run.
-		if r, ok := s.remaining(); ok && r > 0 && s.observed > 0 {
-			n = min(n, max(int((r+int64(s.slots)-1)/int64(s.slots)), floor))
+		if r, ok := s.remaining(); ok && r > 0 {
+			if s.observed > 0 {
+				n = min(n, max(int((r+int64(s.slots)-1)/int64(s.slots)), floor))
+			} else {
+				// Before anything is known of the cost, the first batches
+				// share what there is evenly among the slots rather than
+				// shrinking as the tail would: for all we know a call of
+				// a few elements costs more to start than to run.
+				if s.firstRemaining == 0 {
+					s.firstRemaining = r
+				}
+				n = min(n, int((s.firstRemaining+int64(s.slots)-1)/int64(s.slots)))
+			}
 		}
 		n = min(max(n, s.min), s.max)
 	}

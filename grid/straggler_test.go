@@ -58,6 +58,7 @@ func TestAStragglingCallIsSplitForTheIdleSlot(t *testing.T) {
 		faults[i] = "sleep:40"
 	}
 	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(40, faults)...))
+	job.BatchSize, job.FixedBatchSize = 100, true // one call to start with
 	m, err := grid.Run(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)

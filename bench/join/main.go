@@ -41,6 +41,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/gridrun/gridrun/bench/benchrow"
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/internal/testgen"
@@ -58,14 +59,7 @@ const (
 )
 
 // row is one line of the output.
-type row struct {
-	Case      string  `json:"case"`
-	Measure   string  `json:"measure"`
-	Value     float64 `json:"value"`
-	Reference string  `json:"reference"`
-	Target    string  `json:"target"`
-	Met       bool    `json:"met"`
-}
+type row = benchrow.Row
 
 // childReport is what a child job prints.
 type childReport struct {
@@ -94,10 +88,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetEscapeHTML(false) // targets such as "<= 1" stay readable
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rows); err != nil {
+	if err := benchrow.Write(os.Stdout, rows); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -167,10 +158,10 @@ func runBench(pricer string) ([]row, error) {
 	}
 	calls := rpcs.Load() - before
 	rows = append(rows,
-		row{jobCase, "ReadRows calls per batch (mean)", round(float64(calls)/float64(rep.Batches), 4),
-			fmt.Sprintf("%d calls for %d batches", calls, rep.Batches), "<= 1", calls <= rep.Batches},
-		row{jobCase, "rows read", float64(rep.Join.Rows), "distinct keys: 500", "== reference", rep.Join.Rows == 500},
-		row{jobCase, "results", float64(rep.Results), fmt.Sprintf("trades: %d", trades), "== reference", rep.Results == trades},
+		benchrow.New(jobCase, "ReadRows calls per batch (mean)", round(float64(calls)/float64(rep.Batches), 4),
+			fmt.Sprintf("%d calls for %d batches", calls, rep.Batches), "<= 1", calls <= rep.Batches),
+		benchrow.New(jobCase, "rows read", float64(rep.Join.Rows), "distinct keys: 500", "== reference", rep.Join.Rows == 500),
+		benchrow.New(jobCase, "results", float64(rep.Results), fmt.Sprintf("trades: %d", trades), "== reference", rep.Results == trades),
 	)
 
 	rssCase := fmt.Sprintf("job: %d trades over 10000 underlyings, bin/pricer", trades)
@@ -195,14 +186,14 @@ func runBench(pricer string) ([]row, error) {
 	mib := func(kib int64) float64 { return round(float64(kib)/1024, 1) }
 	ratio := float64(large.VmHWMKiB) / float64(small.VmHWMKiB)
 	rows = append(rows,
-		row{rssCase, "peak RSS (MiB), table of 10,000 rows, all touched", mib(small.VmHWMKiB), "", "", true},
-		row{rssCase, "peak RSS (MiB), table of 1,000,000 rows, 1% touched", mib(large.VmHWMKiB), "", "", true},
-		row{rssCase, "peak RSS ratio, 1,000,000-row table / 10,000-row table", round(ratio, 3),
-			fmt.Sprintf("%.1f MiB with the 10,000-row table", mib(small.VmHWMKiB)), "<= 1.10", ratio <= 1.10},
-		row{rssCase, "peak RSS (MiB), the 1,000,000 rows as a local CSV table, loaded whole", mib(whole.VmHWMKiB),
-			fmt.Sprintf("%.1f MiB reading them from Bigtable", mib(large.VmHWMKiB)), "", true},
-		row{rssCase, "rows read, 1,000,000-row table", float64(large.Join.Rows), "distinct keys: 10000", "== reference", large.Join.Rows == 10_000},
-		row{rssCase, "results, 1,000,000-row table", float64(large.Results), fmt.Sprintf("trades: %d", trades), "== reference", large.Results == trades},
+		benchrow.New(rssCase, "peak RSS (MiB), table of 10,000 rows, all touched", mib(small.VmHWMKiB), "", "", true),
+		benchrow.New(rssCase, "peak RSS (MiB), table of 1,000,000 rows, 1% touched", mib(large.VmHWMKiB), "", "", true),
+		benchrow.New(rssCase, "peak RSS ratio, 1,000,000-row table / 10,000-row table", round(ratio, 3),
+			fmt.Sprintf("%.1f MiB with the 10,000-row table", mib(small.VmHWMKiB)), "<= 1.10", ratio <= 1.10),
+		benchrow.New(rssCase, "peak RSS (MiB), the 1,000,000 rows as a local CSV table, loaded whole", mib(whole.VmHWMKiB),
+			fmt.Sprintf("%.1f MiB reading them from Bigtable", mib(large.VmHWMKiB)), "", true),
+		benchrow.New(rssCase, "rows read, 1,000,000-row table", float64(large.Join.Rows), "distinct keys: 10000", "== reference", large.Join.Rows == 10_000),
+		benchrow.New(rssCase, "results, 1,000,000-row table", float64(large.Results), fmt.Sprintf("trades: %d", trades), "== reference", large.Results == trades),
 	)
 	log.Printf("done in %.1fs", time.Since(start).Seconds())
 	return rows, nil
@@ -383,10 +374,10 @@ func tableCase(ctx context.Context, addr, tradesFile string, rpcs *atomic.Int64)
 	st := tbl.Stats()
 	c := fmt.Sprintf("join.Table: %d trades, 500 underlyings, batches of %d", trades, batchSize)
 	return []row{
-		{c, "ReadRows calls per batch (max)", float64(maxCalls), fmt.Sprintf("%d batches", batches), "<= 1", maxCalls <= 1},
-		{c, "ReadRows calls per batch (mean)", round(float64(st.Reads)/float64(batches), 4), fmt.Sprintf("%d reads for %d batches", st.Reads, batches), "<= 1", st.Reads <= batches},
-		{c, "rows read", float64(st.Rows), fmt.Sprintf("distinct keys: %d", len(distinct)), "== reference", st.Rows == int64(len(distinct))},
-		{c, "cache hits", float64(st.CacheHits), fmt.Sprintf("lookups of a key already read: %d", lookups-int64(len(distinct))), "== reference", st.CacheHits == lookups-int64(len(distinct))},
+		benchrow.New(c, "ReadRows calls per batch (max)", float64(maxCalls), fmt.Sprintf("%d batches", batches), "<= 1", maxCalls <= 1),
+		benchrow.New(c, "ReadRows calls per batch (mean)", round(float64(st.Reads)/float64(batches), 4), fmt.Sprintf("%d reads for %d batches", st.Reads, batches), "<= 1", st.Reads <= batches),
+		benchrow.New(c, "rows read", float64(st.Rows), fmt.Sprintf("distinct keys: %d", len(distinct)), "== reference", st.Rows == int64(len(distinct))),
+		benchrow.New(c, "cache hits", float64(st.CacheHits), fmt.Sprintf("lookups of a key already read: %d", lookups-int64(len(distinct))), "== reference", st.CacheHits == lookups-int64(len(distinct))),
 	}, nil
 }
 

@@ -36,6 +36,7 @@ type runOptions struct {
 	maxMemory      string
 	maxCPU         time.Duration
 	commitInterval time.Duration
+	targetCall     time.Duration
 	maxDead        string
 	ux             runUX
 }
@@ -139,10 +140,16 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.Output, "output", "", "output directory; must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
 	f.StringVar(&j.ID, "job-id", "", "job id for batch files and the manifest (default: generated)")
-	f.IntVar(&j.BatchSize, "batch-size", 100, "elements per subprocess call")
+	f.IntVar(&j.BatchSize, "batch-size", 100, "elements of the first calls; later ones are sized to --target-call-duration")
+	f.DurationVar(&o.targetCall, "target-call-duration", 2*time.Second, "how long a call should last, from the element times measured as the job runs")
+	f.IntVar(&j.MinBatchSize, "min-batch-size", 1, "fewest elements of an adaptive batch")
+	f.IntVar(&j.MaxBatchSize, "max-batch-size", 10_000, "most elements of an adaptive batch")
+	f.BoolVar(&j.FixedBatchSize, "fixed-batch-size", false, "keep every batch at --batch-size")
 	f.IntVar(&j.BatchBytes, "batch-bytes", 64<<20, "payload bytes per subprocess call, at most")
 	f.BoolVar(&j.PartitionByKey, "partition-by-key", false, "batch elements with the same join key together")
 	f.IntVar(&j.Parallelism, "parallelism", 0, "subprocesses at once (default: number of CPUs)")
+	f.BoolVar(&j.NoSplit, "no-split", false, "do not split straggling calls nor back them up at the end of the input")
+	f.StringVar(&j.OutputFormat, "output-format", "jsonl", "results format: jsonl")
 	f.DurationVar(&o.timeout, "timeout", 0, "time limit of one call (0: none)")
 	f.DurationVar(&o.perElement, "timeout-per-element", 0, "time added to --timeout per element of the call")
 	f.DurationVar(&o.grace, "grace", 5*time.Second, "time a binary has to exit after SIGTERM before it is killed")
@@ -206,6 +213,7 @@ func (o *runOptions) toJob() (grid.Job, error) {
 	}
 	j.Limits.CPU = o.maxCPU
 	j.CommitInterval = grid.Duration(o.commitInterval)
+	j.TargetCallDuration = grid.Duration(o.targetCall)
 	if o.maxDead != "" {
 		if pct, ok := strings.CutSuffix(o.maxDead, "%"); ok {
 			v, err := strconv.ParseFloat(pct, 64)

@@ -70,9 +70,19 @@ type TradeOptions struct {
 
 // Trades returns n trades on the given quotes.
 func Trades(n int, quotes []Quote, seed uint64, o TradeOptions) []Trade {
+	out := make([]Trade, 0, n)
+	EachTrade(n, quotes, seed, o, func(t Trade) error {
+		out = append(out, t)
+		return nil
+	})
+	return out
+}
+
+// EachTrade generates the same trades as Trades, one at a time, for inputs
+// too large to hold.
+func EachTrade(n int, quotes []Quote, seed uint64, o TradeOptions, fn func(Trade) error) error {
 	r := rand.New(rand.NewPCG(seed, 0xbf58476d1ce4e5b9))
-	out := make([]Trade, n)
-	for i := range out {
+	for i := range n {
 		q := quotes[r.IntN(len(quotes))]
 		t := Trade{
 			ID:         fmt.Sprintf("T%07d", i+1),
@@ -86,9 +96,11 @@ func Trades(n int, quotes []Quote, seed uint64, o TradeOptions) []Trade {
 		if r.Float64() < o.AsianShare {
 			t.Style, t.Paths, t.Fixings = "ASIAN", o.Paths, 12
 		}
-		out[i] = t
+		if err := fn(t); err != nil {
+			return err
+		}
 	}
-	return out
+	return nil
 }
 
 // WriteJSONL writes one JSON object per line.

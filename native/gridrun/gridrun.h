@@ -46,8 +46,9 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/message.h>
-#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver.h>
+#include <google/protobuf/util/type_resolver_util.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -500,6 +501,133 @@ std::string Describe(const Info& info) {
   return body;
 }
 
+struct LineParts {
+  std::string_view id;
+  std::string_view element;
+  std::vector<std::string_view> side;
+};
+
+// LineCodec converts the JSON lines of line mode with protobuf's own JSON
+// mapping, through two message types it defines at start-up around the
+// binary's: Line {string id = 1; In element = 2; repeated Row side = 3;}
+// and Output {string id = 1; Out result = 2; string error = 3;}. A line is
+// parsed once into wire format, whose fields hold the element and rows
+// already serialized.
+class LineCodec {
+ public:
+  explicit LineCodec(const std::string& description) {
+    google::protobuf::FileDescriptorSet set;
+    std::string input_type, result_type, side_type;
+    ParseDescription(description, &set, &input_type, &result_type, &side_type);
+    google::protobuf::FileDescriptorProto lines;
+    lines.set_name("gridrun/lines.proto");
+    lines.set_package("gridrun.lines");
+    lines.set_syntax("proto3");
+    for (const auto& f : set.file()) {
+      if (pool_.BuildFile(f) == nullptr) Fail("line mode: cannot load " + f.name());
+      lines.add_dependency(f.name());
+    }
+    using FDP = google::protobuf::FieldDescriptorProto;
+    auto add = [](google::protobuf::DescriptorProto* m, const char* name, int number, FDP::Type type,
+                  const std::string& type_name, bool repeated) {
+      FDP* f = m->add_field();
+      f->set_name(name);
+      f->set_json_name(name);
+      f->set_number(number);
+      f->set_type(type);
+      f->set_label(repeated ? FDP::LABEL_REPEATED : FDP::LABEL_OPTIONAL);
+      if (!type_name.empty()) f->set_type_name("." + type_name);
+    };
+    google::protobuf::DescriptorProto* line = lines.add_message_type();
+    line->set_name("Line");
+    add(line, "id", 1, FDP::TYPE_STRING, "", false);
+    add(line, "element", 2, FDP::TYPE_MESSAGE, input_type, false);
+    if (!side_type.empty()) add(line, "side", 3, FDP::TYPE_MESSAGE, side_type, true);
+    google::protobuf::DescriptorProto* out = lines.add_message_type();
+    out->set_name("Output");
+    add(out, "id", 1, FDP::TYPE_STRING, "", false);
+    add(out, "result", 2, FDP::TYPE_MESSAGE, result_type, false);
+    add(out, "error", 3, FDP::TYPE_STRING, "", false);
+    if (pool_.BuildFile(lines) == nullptr) Fail("line mode: cannot define the line types");
+    resolver_.reset(google::protobuf::util::NewTypeResolverForDescriptorPool(kPrefix, &pool_));
+    print_.preserve_proto_field_names = true;
+  }
+
+  // Parse turns a JSON line into wire format in *wire, whose fields parts
+  // points into.
+  bool Parse(const std::string& json, std::string* wire, LineParts* parts, std::string* err) {
+    wire->clear();
+    auto st = google::protobuf::util::JsonToBinaryString(resolver_.get(), std::string(kPrefix) + "/gridrun.lines.Line",
+                                                         json, wire, parse_);
+    if (!st.ok()) {
+      *err = "bad line: " + std::string(st.message());
+      return false;
+    }
+    CodedInputStream in(reinterpret_cast<const uint8_t*>(wire->data()), static_cast<int>(wire->size()));
+    while (uint32_t tag = in.ReadTag()) {
+      std::string_view* dst = nullptr;
+      std::string_view side;
+      switch (tag) {
+        case Tag(1, kLen): dst = &parts->id; break;
+        case Tag(2, kLen): dst = &parts->element; break;
+        case Tag(3, kLen): dst = &side; break;
+        default:
+          if (!SkipUnknown(in, tag)) return false;
+          continue;
+      }
+      if (!ReadView(in, *wire, dst)) return false;
+      if (dst == &side) parts->side.push_back(side);
+    }
+    return true;
+  }
+
+  // Render writes {"id", "result"} or {"id", "error"} as JSON.
+  bool Render(std::string_view id, const std::string* payload, std::string_view err, std::string* json) {
+    std::string wire;
+    {
+      StringOutputStream sink(&wire);
+      CodedOutputStream out(&sink);
+      PutString(out, 1, id);
+      if (payload != nullptr) {
+        PutString(out, 2, *payload);
+      } else {
+        PutString(out, 3, err);
+      }
+    }
+    json->clear();
+    return google::protobuf::util::BinaryToJsonString(resolver_.get(), std::string(kPrefix) + "/gridrun.lines.Output",
+                                                      wire, json, print_)
+        .ok();
+  }
+
+ private:
+  static constexpr const char* kPrefix = "type.googleapis.com";
+
+  static void ParseDescription(const std::string& d, google::protobuf::FileDescriptorSet* set, std::string* input,
+                               std::string* result, std::string* side) {
+    CodedInputStream in(reinterpret_cast<const uint8_t*>(d.data()), static_cast<int>(d.size()));
+    std::string_view v;
+    while (uint32_t tag = in.ReadTag()) {
+      if ((tag & 7) != kLen) {
+        SkipUnknown(in, tag);
+        continue;
+      }
+      ReadView(in, d, &v);
+      switch (tag >> 3) {
+        case kDescInputType: *input = std::string(v); break;
+        case kDescResultType: *result = std::string(v); break;
+        case kDescSideType: *side = std::string(v); break;
+        case kDescFiles: set->ParseFromArray(v.data(), static_cast<int>(v.size())); break;
+      }
+    }
+  }
+
+  google::protobuf::DescriptorPool pool_;
+  std::unique_ptr<google::protobuf::util::TypeResolver> resolver_;
+  google::protobuf::util::JsonParseOptions parse_;
+  google::protobuf::util::JsonPrintOptions print_;
+};
+
 }  // namespace internal
 
 // Context tells your function which batch it is working on.
@@ -743,79 +871,55 @@ class Server {
   // "side": [{...}, ...]} in, {"id": ..., "result": {...}} or {"id": ...,
   // "error": "..."} out, one per line. It exists so that line-oriented tools
   // (GNU parallel --pipe, shell pipelines) can drive the same function; the
-  // protocol proper never uses stdout.
+  // protocol proper never uses stdout. Each line is parsed once, by
+  // protobuf's JSON parser, as a message type made at start-up that wraps
+  // the binary's own (see internal::LineCodec).
   int Lines() {
     std::ios::sync_with_stdio(false);
-    google::protobuf::util::JsonPrintOptions wopts;
-    wopts.preserve_proto_field_names = true;
-    std::string line, json, payload, err, type;
-    google::protobuf::Struct obj;
+    internal::LineCodec codec(internal::Describe<In, Out, Row>(info_));
+    std::string line, wire, json, payload, err, type, id;
     In in;
-    Out res;
     while (std::getline(std::cin, line)) {
       if (line.empty()) continue;
       payload.clear();
       err.clear();
       type.clear();
-      obj.Clear();
+      id.clear();
       bool ok = false;
-      std::string id;
-      if (!google::protobuf::util::JsonStringToMessage(line, &obj).ok()) {
-        err = "line is not a JSON object";
+      internal::LineParts parts;
+      if (!codec.Parse(line, &wire, &parts, &err)) {
+        // the message says what is wrong
+      } else if (id.assign(parts.id), !in.ParseFromArray(parts.element.data(), static_cast<int>(parts.element.size()))) {
+        err = "element does not parse as " + In::descriptor()->full_name();
       } else {
-        id = obj.fields().count("id") ? obj.fields().at("id").string_value() : "";
         ctx_.element_id_ = id;
-        ok = ParseLine(obj, &in, &err) && Call(in, lines_index_, &payload, &err, &type);
+        ok = SideFromLine(parts) && Call(in, lines_index_, &payload, &err, &type);
+        if (!ok && err.empty()) err = "side row does not parse";
       }
-      std::cout << "{\"id\":" << internal::JsonQuote(id);
-      if (ok && res.ParseFromString(payload) &&
-          google::protobuf::util::MessageToJsonString(res, &json, wopts).ok()) {
-        std::cout << ",\"result\":" << json << "}\n";
-      } else {
-        std::cout << ",\"error\":" << internal::JsonQuote(err) << "}\n";
+      if (!codec.Render(id, ok ? &payload : nullptr, err, &json)) {
+        json = "{\"id\":" + internal::JsonQuote(id) + ",\"error\":\"cannot render the result as JSON\"}";
       }
-      json.clear();
+      std::cout << json << '\n';
     }
     std::cout.flush();
     return 0;
   }
 
-  // ParseLine fills in from obj's "element" and the side rows from its "side".
-  bool ParseLine(const google::protobuf::Struct& obj, In* in, std::string* err) {
-    std::string json;
-    auto field = [&](const char* name) -> const google::protobuf::Value* {
-      auto it = obj.fields().find(name);
-      return it == obj.fields().end() ? nullptr : &it->second;
-    };
-    const google::protobuf::Value* element = field("element");
-    if (element == nullptr) {
-      *err = "line has no \"element\"";
-      return false;
-    }
-    (void)google::protobuf::util::MessageToJsonString(*element, &json);
-    in->Clear();
-    if (auto st = google::protobuf::util::JsonStringToMessage(json, in); !st.ok()) {
-      *err = "element: " + std::string(st.message());
-      return false;
-    }
+  // SideFromLine parses a line's side rows.
+  bool SideFromLine(const internal::LineParts& parts) {
     lines_index_.clear();
     if constexpr (!std::is_same_v<Row, NoSide>) {
       rows_.clear();
       keys_.clear();
-      if (const google::protobuf::Value* side = field("side")) {
-        for (const google::protobuf::Value& v : side->list_value().values()) {
-          json.clear();
-          (void)google::protobuf::util::MessageToJsonString(v, &json);
-          Row row;
-          if (auto st = google::protobuf::util::JsonStringToMessage(json, &row); !st.ok()) {
-            *err = "side row: " + std::string(st.message());
-            return false;
-          }
-          lines_index_.push_back(static_cast<uint32_t>(rows_.size()));
-          keys_.emplace_back();
-          rows_.emplace_back(std::move(row));
-        }
+      for (std::string_view b : parts.side) {
+        Row row;
+        if (!row.ParseFromArray(b.data(), static_cast<int>(b.size()))) return false;
+        lines_index_.push_back(static_cast<uint32_t>(rows_.size()));
+        keys_.emplace_back();
+        rows_.emplace_back(std::move(row));
       }
+    } else {
+      (void)parts;
     }
     return true;
   }
