@@ -22,8 +22,9 @@ deps:
 	@scripts/deps
 
 # What the tests need beyond the build: a headless browser for the report's
-# end-to-end test, and the shells whose completion scripts are tested.
-TEST_PACKAGES := chromium bash-completion zsh
+# end-to-end test, the shells whose completion scripts are tested, and GNU
+# parallel for the smoke run of the benchmark harness.
+TEST_PACKAGES := chromium bash-completion zsh parallel
 
 test-deps:
 	@scripts/deps $(TEST_PACKAGES)
@@ -91,8 +92,15 @@ docs:
 # The join's figures against an in-process Bigtable emulator (about a
 # minute): ReadRows calls per batch, rows read against distinct keys, and
 # peak RSS against the table's size. JSON rows on stdout.
-bench: build
-	$(GO) run ./bench/join
+# Benchmarks, never part of make test (which runs a smoke version of the
+# harness): every figure a ratio against a reference measured in the same
+# run, written to bench/results/ (results.md, results.json). A few minutes.
+bench: build test-binaries
+	@scripts/deps parallel
+	@mkdir -p bench/results
+	$(GO) run ./bench/grid > bench/results/grid.json
+	$(GO) run ./bench/join > bench/results/join.json
+	$(GO) run ./bench/report bench/results
 
 clean:
 	rm -rf bin build out
