@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -44,6 +45,9 @@ type Decoder struct {
 	header  []string                     // CSV only
 	columns []protoreflect.FieldDescriptor
 	idCol   int
+	// fast holds *fastJSON decoders of a flat message's JSON lines, one per
+	// goroutine at a time; nil when the message is not flat.
+	fast *sync.Pool
 }
 
 // NewDecoder checks the options against the message type and, for CSV, the
@@ -79,6 +83,9 @@ func NewDecoder(msg protoreflect.MessageDescriptor, in Reader, format Format, op
 		}
 	case JSONL:
 		extra = []string{opts.IDField}
+		if newFastJSON(msg, opts) != nil {
+			d.fast = &sync.Pool{New: func() any { return newFastJSON(msg, opts) }}
+		}
 	case Delimited:
 		if d.idFD == nil {
 			return nil, fmt.Errorf("%s: id field %q is not a field of %s (fields: %s)", d.name, opts.IDField, msg.FullName(), fieldList(msg))
@@ -138,6 +145,20 @@ func (d *Decoder) Decode(row Row) (Element, error) {
 }
 
 func (d *Decoder) decodeJSON(line []byte) (Element, error) {
+	if d.fast != nil {
+		f := d.fast.Get().(*fastJSON)
+		payload, texts, ok := f.decode(line, d.opts.IgnoreUnknown)
+		if ok {
+			e, err := d.identify(func(name string) (string, bool) { v, ok := texts[name]; return v, ok })
+			if err == nil {
+				e.Payload = payload
+				d.fast.Put(f)
+				return e, nil
+			}
+		}
+		d.fast.Put(f)
+		// Declined: the general path decodes the row, or says what is wrong.
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(line, &obj); err != nil {
 		return Element{}, fmt.Errorf("not a JSON object: %v", err)
@@ -202,6 +223,22 @@ func (d *Decoder) decodePB(data []byte) (Element, error) {
 
 // finish extracts the id and the key and serializes the message.
 func (d *Decoder) finish(m *dynamicpb.Message, get func(string) (string, bool)) (Element, error) {
+	e, err := d.identify(get)
+	if err != nil {
+		return e, err
+	}
+	if d.format != Delimited {
+		b, err := Marshal(m)
+		if err != nil {
+			return e, err
+		}
+		e.Payload = b
+	}
+	return e, nil
+}
+
+// identify reads an element's id and renders its key.
+func (d *Decoder) identify(get func(string) (string, bool)) (Element, error) {
 	var e Element
 	id, ok := get(d.opts.IDField)
 	if !ok || id == "" {
@@ -214,13 +251,6 @@ func (d *Decoder) finish(m *dynamicpb.Message, get func(string) (string, bool)) 
 			return e, err
 		}
 		e.Key = key
-	}
-	if d.format != Delimited {
-		b, err := Marshal(m)
-		if err != nil {
-			return e, err
-		}
-		e.Payload = b
 	}
 	return e, nil
 }

@@ -11,14 +11,16 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
-// ResultEncoder renders the binary's result messages as JSON lines.
+// ResultEncoder renders the binary's result messages as JSON lines. It is
+// safe for concurrent use.
 type ResultEncoder struct {
 	desc protoreflect.MessageDescriptor
+	flat []flatField // nil: not a flat message, no fast path
 }
 
 // NewResultEncoder renders results of type desc.
 func NewResultEncoder(desc protoreflect.MessageDescriptor) *ResultEncoder {
-	return &ResultEncoder{desc: desc}
+	return &ResultEncoder{desc: desc, flat: flatFields(desc, true)}
 }
 
 // resultJSON is the JSON mapping of results: the .proto's own field names,
@@ -27,6 +29,16 @@ var resultJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: 
 
 // AppendLine appends {"id": id, "result": {...}} and a newline to dst.
 func (e *ResultEncoder) AppendLine(dst []byte, id string, payload []byte) ([]byte, error) {
+	if e.flat != nil {
+		start := len(dst)
+		dst = append(dst, `{"id":`...)
+		dst = appendJSONString(dst, id)
+		dst = append(dst, `,"result":`...)
+		if out, ok := appendFlatResult(dst, e.flat, payload); ok {
+			return append(out, '}', '\n'), nil
+		}
+		dst = dst[:start]
+	}
 	m := dynamicpb.NewMessage(e.desc)
 	if err := proto.Unmarshal(payload, m); err != nil {
 		return dst, fmt.Errorf("result for %q is not a %s: %w", id, e.desc.FullName(), err)
@@ -40,11 +52,6 @@ func (e *ResultEncoder) AppendLine(dst []byte, id string, payload []byte) ([]byt
 	dst = append(dst, `,"result":`...)
 	dst = append(dst, compact(js)...)
 	return append(dst, '}', '\n'), nil
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
 }
 
 // compact removes the whitespace protojson adds at random (on purpose, so
