@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/gridrun/gridrun/codec"
 )
 
 // Element is one unit of work on its way through the engine.
@@ -19,9 +21,25 @@ type Element struct {
 	// Raw renders the row as given, for a dead letter; nil renders null.
 	Raw func() json.RawMessage
 
+	// row and dec render the row of an element read by the engine, without
+	// a closure per element.
+	row codec.Row
+	dec *codec.Decoder
+
 	// settled is set by the first outcome: an element that runs twice (a
 	// backup call) still has one.
 	settled atomic.Bool
+}
+
+// given renders the row as given.
+func (e *Element) given() json.RawMessage {
+	switch {
+	case e.Raw != nil:
+		return e.Raw()
+	case e.dec != nil:
+		return e.dec.ElementJSON(e.row)
+	}
+	return nil
 }
 
 // claim reports whether this is the element's first outcome.
@@ -89,7 +107,8 @@ type Outcome struct {
 	// ID is the element's id.
 	ID string
 	// Line is the result encoded as a JSON line, for formats that write
-	// lines.
+	// lines. It is valid until the emit function it was given to returns:
+	// copy it to keep it.
 	Line []byte
 	// Result is the decoded result message, for formats that encode it
 	// themselves (ResultFormat.Raw).

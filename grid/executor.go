@@ -255,9 +255,14 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	for _, e := range t.Elements {
 		byID[e.ID] = e
 	}
+	// The sink copies each line before emit returns, so one buffer serves
+	// every result of the call.
+	var buf []byte
 	for _, r := range out.Results {
 		if e := byID[r.GetId()]; e.claim() {
-			emit(x.settle(e, r, t))
+			var o Outcome
+			o, buf = x.settle(e, r, t, buf[:0])
+			emit(o)
 		}
 	}
 	if t.backup != nil {
@@ -413,10 +418,11 @@ func (x *Executor) join(ctx context.Context, t *Task, emit func(Outcome)) {
 	t.Elements, t.rows, t.joined = kept, rows, true
 }
 
-// settle turns one result into an outcome.
-func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task) Outcome {
+// settle turns one result into an outcome, its line (if any) encoded into
+// buf, which it returns for reuse.
+func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task, buf []byte) (Outcome, []byte) {
 	if ee := r.GetError(); ee != nil {
-		return deadOutcome(e, &DeadLetter{Kind: KindElementError, Message: ee.GetMessage(), ErrorType: ee.GetType(), Batch: t.Batch, Attempts: t.Attempt})
+		return deadOutcome(e, &DeadLetter{Kind: KindElementError, Message: ee.GetMessage(), ErrorType: ee.GetType(), Batch: t.Batch, Attempts: t.Attempt}), buf
 	}
 	o := Outcome{Source: e.Source, ID: e.ID}
 	var err error
@@ -428,12 +434,13 @@ func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task) Outcome {
 			err = fmt.Errorf("result for %q is not a %s: %w", e.ID, x.cfg.Schema.Result.FullName(), err)
 		}
 	} else {
-		o.Line, err = x.enc.AppendLine(nil, e.ID, r.GetPayload())
+		buf, err = x.enc.AppendLine(buf, e.ID, r.GetPayload())
+		o.Line = buf
 	}
 	if err != nil {
-		return deadOutcome(e, &DeadLetter{Kind: KindBadOutput, Message: err.Error(), Batch: t.Batch, Attempts: t.Attempt})
+		return deadOutcome(e, &DeadLetter{Kind: KindBadOutput, Message: err.Error(), Batch: t.Batch, Attempts: t.Attempt}), buf
 	}
-	return o
+	return o, buf
 }
 
 // emitDead emits a dead letter for e unless e already has an outcome.
@@ -445,9 +452,7 @@ func emitDead(emit func(Outcome), e *Element, d *DeadLetter) {
 
 func deadOutcome(e *Element, d *DeadLetter) Outcome {
 	d.ID = e.ID
-	if e.Raw != nil {
-		d.Element = e.Raw()
-	}
+	d.Element = e.given()
 	return Outcome{Source: e.Source, Dead: d}
 }
 

@@ -2,7 +2,6 @@ package grid
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -221,7 +220,10 @@ func (f *feeder) readOne(ctx context.Context, i int, r codec.Reader, work, order
 	for _, in := range f.inputs[:i] {
 		before += in.size
 	}
-	c := &chunk{input: i, ready: make(chan struct{})}
+	newChunk := func() *chunk {
+		return &chunk{input: i, rows: make([]codec.Row, 0, chunkSize), ready: make(chan struct{})}
+	}
+	c := newChunk()
 	send := func() bool {
 		select {
 		case work <- c:
@@ -229,7 +231,7 @@ func (f *feeder) readOne(ctx context.Context, i int, r codec.Reader, work, order
 			return false
 		}
 		order <- c // never blocks longer than the decoders take
-		c = &chunk{input: i, ready: make(chan struct{})}
+		c = newChunk()
 		return true
 	}
 	for {
@@ -260,10 +262,9 @@ func (f *feeder) decode(c *chunk, d *codec.Decoder) {
 	c.out = make([]decoded, len(c.rows))
 	for k, row := range c.rows {
 		pos := Position{Input: c.input, Index: row.Index, Line: row.Line}
-		raw := func() json.RawMessage { return d.ElementJSON(row) }
 		e, err := d.Decode(row)
 		if err != nil {
-			dl := &DeadLetter{Kind: KindBadInput, Message: err.Error(), Element: raw()}
+			dl := &DeadLetter{Kind: KindBadInput, Message: err.Error(), Element: d.ElementJSON(row)}
 			var re *codec.RowError
 			if errors.As(err, &re) {
 				dl.Field = re.Field
@@ -271,7 +272,7 @@ func (f *feeder) decode(c *chunk, d *codec.Decoder) {
 			c.out[k] = decoded{pos: pos, dead: dl}
 			continue
 		}
-		c.out[k] = decoded{pos: pos, elem: &Element{ID: e.ID, Key: e.Key, Payload: e.Payload, Source: pos, Raw: raw}}
+		c.out[k] = decoded{pos: pos, elem: &Element{ID: e.ID, Key: e.Key, Payload: e.Payload, Source: pos, row: row, dec: d}}
 	}
 }
 

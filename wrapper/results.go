@@ -1,9 +1,11 @@
 package wrapper
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -58,8 +60,8 @@ func (r *resultReader) poll(emit func(*gridrunv1.Result, int64) error) (n int, e
 		if len(r.buf) < end {
 			break
 		}
-		res := new(gridrunv1.Result)
-		if err := proto.Unmarshal(r.buf[sn:end], res); err != nil {
+		res, err := parseResult(r.buf[sn:end])
+		if err != nil {
 			return n, &OutputError{Offset: r.off, Reason: "not a gridrun.v1.Result: " + err.Error()}
 		}
 		if err := emit(res, r.off); err != nil {
@@ -85,3 +87,69 @@ func (r *resultReader) finish() error {
 }
 
 const binaryMaxVarintLen = 10
+
+// parseResult decodes one Result. It is proto.Unmarshal without the copy of
+// the payload, which aliases b: a result stream of cheap elements is mostly
+// payloads, read once. The reader never writes over bytes it has parsed, so
+// the alias stays valid.
+func parseResult(b []byte) (*gridrunv1.Result, error) {
+	res := new(gridrunv1.Result)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		if !num.IsValid() {
+			return nil, fmt.Errorf("invalid field number %d", num)
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			if !utf8.Valid(v) {
+				return nil, errors.New("id is not valid UTF-8")
+			}
+			res.Id, b = string(v), b[n:]
+		case num == 2 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			res.Outcome, b = &gridrunv1.Result_Payload{Payload: v}, b[n:]
+		case num == 3 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			e := new(gridrunv1.ElementError)
+			if err := proto.Unmarshal(v, e); err != nil {
+				return nil, err
+			}
+			res.Outcome, b = &gridrunv1.Result_Error{Error: e}, b[n:]
+		case (num == 4 || num == 5 || num == 6) && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			switch num {
+			case 4:
+				res.DurationNanos = v
+			case 5:
+				res.Stopping = v != 0
+			case 6:
+				res.Started = uint32(v)
+			}
+			b = b[n:]
+		default: // unknown, or a known field with another wire type, as proto.Unmarshal treats it
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			b = b[n:]
+		}
+	}
+	return res, nil
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
 )
@@ -67,6 +68,40 @@ func FuzzResultStream(f *testing.F) {
 		var oe *OutputError
 		if err1 != nil && !errors.As(err1, &oe) {
 			t.Fatalf("error %v is not an OutputError", err1)
+		}
+	})
+}
+
+// parseResult decodes what proto.Unmarshal decodes, on any bytes.
+func FuzzParseResult(f *testing.F) {
+	for _, r := range []*gridrunv1.Result{
+		{Id: "a", Outcome: &gridrunv1.Result_Payload{Payload: []byte("x")}, DurationNanos: 7},
+		{Id: "b", Outcome: &gridrunv1.Result_Error{Error: &gridrunv1.ElementError{Message: "m", Type: "t"}}},
+		{Stopping: true, Started: 12},
+		{Id: "é", Outcome: &gridrunv1.Result_Payload{}},
+	} {
+		b, _ := proto.Marshal(r)
+		f.Add(b)
+	}
+	f.Add([]byte{0x0a, 0x02, 0xff, 0xfe})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := parseResult(b)
+		want := new(gridrunv1.Result)
+		werr := proto.Unmarshal(b, want)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("parseResult err %v, proto.Unmarshal err %v", err, werr)
+		}
+		for _, r := range []*gridrunv1.Result{got, want} { // fields the runner does not know do not matter
+			if r == nil {
+				continue
+			}
+			r.ProtoReflect().SetUnknown(nil)
+			if e := r.GetError(); e != nil {
+				e.ProtoReflect().SetUnknown(nil)
+			}
+		}
+		if err == nil && !proto.Equal(got, want) {
+			t.Fatalf("parseResult %v, proto.Unmarshal %v", got, want)
 		}
 	})
 }
