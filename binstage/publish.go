@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -67,18 +66,11 @@ func Push(ctx context.Context, path, uri string, opts *PushOptions) (*Manifest, 
 	if !r.versioned() || r.scheme == "" {
 		return nil, &RefError{Ref: uri, Reason: "push to gs://BUCKET/PATH/NAME@VERSION or file:///DIR/NAME@VERSION"}
 	}
-	f, err := os.Open(path)
+	f, err := openExecutable(path, path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkExecutable(path, st); err != nil {
-		return nil, err
-	}
 	// The file is read twice, to hash it and to upload it, so that the
 	// hash is known before any byte is sent; a file that changes in
 	// between is caught by hashing the upload too.

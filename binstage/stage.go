@@ -124,21 +124,14 @@ func (c *Cache) Stage(ctx context.Context, ref string, opts *Options) (*Staged, 
 // one file need no lock: they write the same bytes under the same name,
 // and whichever rename comes last wins.
 func stageFile(ctx context.Context, dir string, r ref, want string) (*Staged, error) {
-	src, err := os.Open(r.file)
+	src, err := openExecutable(r.file, r.raw)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && r.scheme == "" && strings.Contains(r.file, "@") {
-			return nil, fmt.Errorf("binary %s: %w (a version published in a local directory is addressed as file:///DIR/NAME@VERSION)", r.raw, err)
+			return nil, fmt.Errorf("%w (a version published in a local directory is addressed as file:///DIR/NAME@VERSION)", err)
 		}
-		return nil, fmt.Errorf("binary %s: %w", r.raw, err)
-	}
-	defer src.Close()
-	st, err := src.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("binary %s: %w", r.raw, err)
-	}
-	if err := checkExecutable(r.raw, st); err != nil {
 		return nil, err
 	}
+	defer src.Close()
 	if want != "" {
 		if s, err := verify(filepath.Join(dir, want), want); err == nil {
 			s.Source = r.raw
@@ -153,14 +146,27 @@ func stageFile(ctx context.Context, dir string, r ref, want string) (*Staged, er
 	return s, nil
 }
 
-func checkExecutable(name string, st fs.FileInfo) error {
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("binary %s: not a regular file", name)
+// openExecutable opens path, a regular file with an execute bit, named
+// name in errors. The caller closes the file.
+func openExecutable(path, name string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("binary %s: %w", name, err)
 	}
-	if st.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("binary %s: not executable (mode %v); chmod +x it", name, st.Mode().Perm())
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("binary %s: %w", name, err)
+	case !st.Mode().IsRegular():
+		err = fmt.Errorf("binary %s: not a regular file", name)
+	case st.Mode().Perm()&0o111 == 0:
+		err = fmt.Errorf("binary %s: not executable (mode %v); chmod +x it", name, st.Mode().Perm())
 	}
-	return nil
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // stageVersion stages a published version: the manifest says which bytes,
@@ -353,18 +359,11 @@ func syncFile(path string) error {
 // verify hashes the cached copy at path. A copy that is not executable
 // counts as corrupt: the runner could not run it.
 func verify(path, hash string) (*Staged, error) {
-	f, err := os.Open(path)
+	f, err := openExecutable(path, path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkExecutable(path, st); err != nil {
-		return nil, err
-	}
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
