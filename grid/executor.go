@@ -31,6 +31,10 @@ type ExecConfig struct {
 	JobID  string
 	Binary wrapper.Binary
 	Schema *wrapper.Schema
+	// Persistent runs each slot's calls in one long-lived process of the
+	// binary (wrapper.Worker) instead of a process per call. The binary
+	// must serve (the SDK's do). Backup calls still get their own process.
+	Persistent bool
 	// RawResults makes outcomes carry decoded result messages instead of
 	// JSON lines, for result formats that encode them (Parquet).
 	RawResults bool
@@ -113,7 +117,7 @@ type Task struct {
 	retried int  // transient failures retried so far
 	alone   bool // a suspect being isolated
 	// backup, for a backup call, is the call it backs up.
-	backup *wrapper.Call
+	backup wrapper.Running
 	rows   map[string]join.Row
 	joined bool
 	subseq *atomic.Int32 // names sub-tasks of the same batch
@@ -150,6 +154,11 @@ type Executor struct {
 	cpuMicros                                   atomic.Int64
 	good                                        atomic.Int64 // good calls, for log sampling
 
+	// workers are the persistent workers, by slot; workerFailed says a
+	// worker failed a call, so that its logs are kept.
+	workers      []*wrapper.Worker
+	workerFailed []bool
+
 	// elementTime holds the binary's time per element (its own measure,
 	// or the call's time per element when it gives none); callTime the
 	// calls' wall times.
@@ -164,9 +173,11 @@ func NewExecutor(cfg ExecConfig) *Executor {
 		cfg.Logger = slog.Default()
 	}
 	x := &Executor{
-		sem:   semaphore.NewWeighted(int64(cfg.Parallelism)),
-		enc:   codec.NewResultEncoder(cfg.Schema.Result),
-		slots: newSlotPool(cfg.Parallelism),
+		sem:          semaphore.NewWeighted(int64(cfg.Parallelism)),
+		enc:          codec.NewResultEncoder(cfg.Schema.Result),
+		slots:        newSlotPool(cfg.Parallelism),
+		workers:      make([]*wrapper.Worker, cfg.Parallelism),
+		workerFailed: make([]bool, cfg.Parallelism),
 	}
 	// Element times are learned as results stream, so that a straggler
 	// is recognised while its call still runs.
@@ -222,7 +233,7 @@ func (x *Executor) RunTask(ctx context.Context, t *Task, emit func(Outcome)) err
 // when set, is told of the running call (the scheduler uses it to split and
 // watch calls). When ctx is cancelled, the elements not settled are left
 // without outcomes.
-func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), started func(*wrapper.Call)) []*Task {
+func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), started func(wrapper.Running)) []*Task {
 	if x.cfg.Join != nil && !t.joined {
 		x.join(ctx, t, emit)
 	}
@@ -235,7 +246,7 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	slot := x.slots.take()
 	rec := CallRecord{Slot: slot, Batch: t.Batch, Attempt: t.Attempt, Elements: len(t.Elements), Reason: t.reason}
 	x.running.Add(1)
-	out, err := x.run(ctx, t, started)
+	out, err := x.run(ctx, t, slot, started)
 	x.running.Add(-1)
 	x.slots.put(slot)
 	x.sem.Release(1)
@@ -323,14 +334,22 @@ func (x *Executor) Times() (element, call HistogramSummary) {
 	return x.elementTime.Summary(), x.callTime.Summary()
 }
 
-func (x *Executor) run(ctx context.Context, t *Task, started func(*wrapper.Call)) (*wrapper.Outcome, error) {
+func (x *Executor) run(ctx context.Context, t *Task, slot int, started func(wrapper.Running)) (*wrapper.Outcome, error) {
 	callCtx := ctx
 	if x.cfg.Timeout > 0 || x.cfg.TimeoutPerElement > 0 {
 		var cancel context.CancelFunc
 		callCtx, cancel = context.WithTimeout(ctx, x.cfg.Timeout+time.Duration(len(t.Elements))*x.cfg.TimeoutPerElement)
 		defer cancel()
 	}
-	c, err := wrapper.Start(callCtx, x.cfg.Binary, x.batch(t), &x.cfg.Call)
+	var (
+		c   wrapper.Running
+		err error
+	)
+	if x.cfg.Persistent && t.backup == nil {
+		c, err = x.workerCall(callCtx, slot, x.batch(t))
+	} else {
+		c, err = wrapper.Start(callCtx, x.cfg.Binary, x.batch(t), &x.cfg.Call)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +360,38 @@ func (x *Executor) run(ctx context.Context, t *Task, started func(*wrapper.Call)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		err = errTimeout
 	}
+	if out != nil && out.Shared && err != nil {
+		x.workerFailed[slot] = true
+	}
 	return out, err
+}
+
+// workerCall gives the batch to the slot's persistent worker, starting one
+// when the slot has none or its last one ended. Only the goroutine holding
+// the slot uses its worker.
+func (x *Executor) workerCall(ctx context.Context, slot int, b *gridrunv1.Batch) (wrapper.Running, error) {
+	if w := x.workers[slot]; w == nil || !w.Alive() {
+		if w != nil {
+			w.Close(x.workerFailed[slot])
+		}
+		w, err := wrapper.StartWorker(x.cfg.Binary, &x.cfg.Call)
+		if err != nil {
+			return nil, err
+		}
+		x.workers[slot], x.workerFailed[slot] = w, false
+	}
+	return x.workers[slot].Start(ctx, b)
+}
+
+// Close ends the persistent workers, keeping the logs of those that failed
+// a call. Without Persistent it does nothing.
+func (x *Executor) Close() {
+	for i, w := range x.workers {
+		if w != nil {
+			w.Close(x.workerFailed[i])
+			x.workers[i] = nil
+		}
+	}
 }
 
 var errTimeout = errors.New("call timed out")
@@ -625,6 +675,9 @@ func (x *Executor) sampled() bool {
 }
 
 func removeLogs(out *wrapper.Outcome) {
+	if out.Shared {
+		return // a worker's, removed with it
+	}
 	for _, p := range []string{out.Stdout.Path, out.Stderr.Path} {
 		if p != "" {
 			os.Remove(p)

@@ -70,12 +70,27 @@ func readFaultTable(t *testing.T, path string) []faultRow {
 	return rows
 }
 
-// TestFaultMatrix keeps docs/faults.md true.
+// TestFaultMatrix keeps docs/faults.md true, with a process per call and
+// with persistent workers.
 func TestFaultMatrix(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	for _, row := range readFaultTable(t, filepath.Join(f.root, "docs", "faults.md")) {
-		t.Run(row.fault, func(t *testing.T) {
+	for _, persistent := range []bool{false, true} {
+		for _, row := range readFaultTable(t, filepath.Join(f.root, "docs", "faults.md")) {
+			name := row.fault
+			if persistent {
+				name += "/persistent"
+			}
+			t.Run(name, func(t *testing.T) {
+				faultCase(t, f, row, persistent)
+			})
+		}
+	}
+}
+
+func faultCase(t *testing.T, f *fixture, row faultRow, persistent bool) {
+	{
+		{
 			t.Parallel()
 			faults := map[int]string{50: row.fault}
 			if row.fault == "none" {
@@ -85,6 +100,7 @@ func TestFaultMatrix(t *testing.T) {
 			job.CacheDir = t.TempDir() // what runs is ours alone
 			job.BatchSize, job.FixedBatchSize = 100, true
 			job.NoSplit = true // this table is about isolating failures
+			job.Persistent = persistent
 			if set := faultSettings[row.fault]; set != nil {
 				set(&job)
 			}
@@ -117,6 +133,6 @@ func TestFaultMatrix(t *testing.T) {
 					t.Errorf("a result the binary broke the protocol for was kept: %s", r)
 				}
 			}
-		})
+		}
 	}
 }

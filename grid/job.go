@@ -74,6 +74,12 @@ type Job struct {
 	BatchBytes int `json:"batch_bytes,omitempty"`
 	// PartitionByKey batches elements that share a join key together.
 	PartitionByKey bool `json:"partition_by_key,omitempty"`
+	// Persistent runs each slot's calls in one long-lived process of the
+	// binary, serving batch after batch over pipes, instead of a process
+	// per call: for elements so cheap that a process start per batch still
+	// counts. The binary must serve (the SDK's do). A worker that fails a
+	// call is replaced.
+	Persistent bool `json:"persistent,omitempty"`
 	// NoSplit turns off splitting running calls and backup calls at the end
 	// of the input (see the scheduler); they are on by default for
 	// binaries that stop between elements on SIGTERM (the SDK's).

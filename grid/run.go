@@ -88,6 +88,9 @@ func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 	if p.schema, err = loadSchema(ctx, j, p.bin); err != nil {
 		return nil, &ConfigError{Err: err}
 	}
+	if j.Persistent && !p.schema.Serves {
+		return nil, configErr("the binary cannot run as a persistent worker (its description does not say it serves): drop --persistent, or rebuild it with the SDK")
+	}
 	var key *codec.Template
 	if j.Join != nil {
 		if p.schema.Side == nil {
@@ -352,6 +355,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		}
 	}()
 	wg.Wait()
+	x.Close()
 	stopSched()
 	close(stop)
 	<-tickerDone
@@ -442,6 +446,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 		Join:              p.table,
 		JoinPass:          j.Join != nil && j.Join.Missing == MissingPass,
 		RawResults:        format.Raw,
+		Persistent:        j.Persistent,
 		Parallelism:       j.Parallelism,
 		Call:              wrapper.Options{Dir: callDir, Grace: time.Duration(j.Grace), LogDir: logDir, KeepDir: j.KeepBatchFiles, Limits: limitsOf(j.Limits)},
 		Timeout:           time.Duration(j.Timeout),

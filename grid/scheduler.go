@@ -34,28 +34,28 @@ type scheduler struct {
 	worth func(left int, elementMean float64) bool
 
 	mu      sync.Mutex
-	live    map[*wrapper.Call]*liveCall
+	live    map[wrapper.Running]*liveCall
 	backups int
 }
 
 type liveCall struct {
 	task       *Task
-	call       *wrapper.Call
+	call       wrapper.Running
 	preempting bool
 	backedUp   int // index of the element backed up, or -1
-	backup     *wrapper.Call
+	backup     wrapper.Running
 }
 
 // Backups need this many element times to trust the distribution.
 const minSamplesForBackup = 20
 
 func newScheduler(x *Executor, q *queue, slots int, enabled bool, grace time.Duration, worth func(int, float64) bool) *scheduler {
-	return &scheduler{x: x, q: q, slots: slots, enabled: enabled, grace: grace, worth: worth, live: map[*wrapper.Call]*liveCall{}}
+	return &scheduler{x: x, q: q, slots: slots, enabled: enabled, grace: grace, worth: worth, live: map[wrapper.Running]*liveCall{}}
 }
 
 // started registers a running call of t.
-func (s *scheduler) started(t *Task) func(*wrapper.Call) {
-	return func(c *wrapper.Call) {
+func (s *scheduler) started(t *Task) func(wrapper.Running) {
+	return func(c wrapper.Running) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.live[c] = &liveCall{task: t, call: c, backedUp: -1}

@@ -52,6 +52,15 @@ func computed(calls []callRecord) (n int) {
 // running call has not begun, and no element is computed twice.
 func TestAStragglingCallIsSplitForTheIdleSlot(t *testing.T) {
 	t.Parallel()
+	for _, persistent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "call", true: "worker"}[persistent], func(t *testing.T) {
+			t.Parallel()
+			splitCase(t, persistent)
+		})
+	}
+}
+
+func splitCase(t *testing.T, persistent bool) {
 	f := setup(t)
 	faults := map[int]string{}
 	for i := range 40 {
@@ -59,6 +68,7 @@ func TestAStragglingCallIsSplitForTheIdleSlot(t *testing.T) {
 	}
 	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(40, faults)...))
 	job.BatchSize, job.FixedBatchSize = 100, true // one call to start with
+	job.Persistent = persistent
 	m, err := grid.Run(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)
@@ -85,10 +95,20 @@ func TestAStragglingCallIsSplitForTheIdleSlot(t *testing.T) {
 // backup wins and the stuck call is killed.
 func TestABackupReplacesAStuckElement(t *testing.T) {
 	t.Parallel()
+	for _, persistent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "call", true: "worker"}[persistent], func(t *testing.T) {
+			t.Parallel()
+			backupCase(t, persistent)
+		})
+	}
+}
+
+func backupCase(t *testing.T, persistent bool) {
 	f := setup(t)
 	faults := map[int]string{59: "stuck-first:60000"}
 	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(60, faults)...))
 	job.Env = []string{"FAULTY_STATE_DIR=" + t.TempDir()}
+	job.Persistent = persistent
 	done := make(chan struct{})
 	var m *grid.Manifest
 	var err error

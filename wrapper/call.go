@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,6 +80,9 @@ type Outcome struct {
 	Stdout, Stderr Log
 	// Dir is the call's directory when Options.KeepDir kept it.
 	Dir string
+	// Shared says the logs are a Worker's, shared with its other calls:
+	// the Worker removes them, not the caller.
+	Shared bool
 }
 
 // Log is one captured output stream.
@@ -103,18 +105,7 @@ type Call struct {
 	stdout, stderr *caplog.Writer
 	drains         []*drain
 
-	index    map[string]int // element id -> index in batch
-	done     []bool
-	released []bool // handed to other calls after the binary's stop record
-	results  []*gridrunv1.Result
-	count    atomic.Int64
-	last     atomic.Int64 // unix nanos of the last result, or of the start
-
-	// The binary's answer to SIGTERM: it began started elements and will
-	// begin no more (Result.stopping).
-	acked   chan struct{}
-	started int
-	settled bool // Wait has reported Pending; guarded by mu
+	*tracker
 
 	stopOnce sync.Once
 	stopped  atomic.Bool
@@ -147,10 +138,6 @@ func Start(ctx context.Context, bin Binary, batch *gridrunv1.Batch, opts *Option
 		bin:      bin,
 		batch:    batch,
 		ctx:      ctx,
-		index:    make(map[string]int, len(batch.GetElements())),
-		done:     make([]bool, len(batch.GetElements())),
-		released: make([]bool, len(batch.GetElements())),
-		acked:    make(chan struct{}),
 		stop:     make(chan struct{}),
 		exited:   make(chan struct{}),
 		readDone: make(chan struct{}),
@@ -158,13 +145,11 @@ func Start(ctx context.Context, bin Binary, batch *gridrunv1.Batch, opts *Option
 	if opts != nil {
 		c.opts = *opts
 	}
+	c.tracker = newTracker(batch, c.opts.OnResult)
 	c.opts.Grace = cmp.Or(c.opts.Grace, 5*time.Second)
 	c.opts.LogHead = cmp.Or(c.opts.LogHead, 64<<10)
 	c.opts.LogTail = cmp.Or(c.opts.LogTail, 64<<10)
 	c.opts.MaxPoll = cmp.Or(c.opts.MaxPoll, 20*time.Millisecond)
-	for i, e := range batch.GetElements() {
-		c.index[e.GetId()] = i
-	}
 	if err := c.launch(); err != nil {
 		c.cleanup()
 		return nil, &StartError{Path: bin.Path, Err: err}
@@ -204,15 +189,10 @@ func (c *Call) launch() error {
 	}
 
 	args := append([]string{"--gridrun-batch", batchPath, "--gridrun-results", resultsPath}, c.bin.Args...)
-	path, env := c.bin.Path, append([]string{}, c.bin.Env...)
-	if spec := c.opts.Limits.spec(); spec != "" {
-		self, err := os.Executable()
-		if err != nil {
-			results.Close()
-			return fmt.Errorf("limits: %w", err)
-		}
-		path = self // see trampolineEnv; Args[0] stays the binary
-		env = append(env, trampolineEnv+"="+spec)
+	path, env, err := limitedPath(c.bin, c.opts.Limits)
+	if err != nil {
+		results.Close()
+		return err
 	}
 	// Our own pipes rather than exec's: exec.Cmd.Wait would wait for the
 	// copies to finish, which a grandchild holding the pipe can delay
@@ -230,7 +210,6 @@ func (c *Call) launch() error {
 		return err
 	}
 	c.startedAt = time.Now()
-	c.last.Store(c.startedAt.UnixNano())
 	cmd, err := startRetryingBusy(func() *exec.Cmd {
 		cmd := exec.Command(c.bin.Path, args...)
 		cmd.Path, cmd.Env, cmd.Dir = path, env, c.dir
@@ -343,97 +322,8 @@ func (c *Call) readResults(f *os.File) {
 	}
 }
 
-// accept checks one result against the batch.
-func (c *Call) accept(res *gridrunv1.Result, off int64) error {
-	if res.GetId() == "" && res.GetStopping() {
-		return c.ack(int(res.GetStarted()), off)
-	}
-	i, ok := c.index[res.GetId()]
-	switch {
-	case !ok:
-		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result for an id that is not in the batch"}
-	case c.done[i]:
-		// Neither result can be trusted: the element goes back to pending,
-		// where it is the suspect.
-		c.done[i] = false
-		c.results = slices.DeleteFunc(c.results, func(r *gridrunv1.Result) bool { return r.GetId() == res.GetId() })
-		c.count.Add(-1)
-		return &OutputError{Offset: off, ID: res.GetId(), Reason: "second result for the same id"}
-	case res.GetOutcome() == nil:
-		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result has neither a payload nor an error"}
-	case c.isAcked() && i >= c.started:
-		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result for an element the binary said it would not begin"}
-	}
-	c.done[i] = true
-	c.results = append(c.results, res)
-	c.count.Add(1)
-	c.last.Store(time.Now().UnixNano())
-	if c.opts.OnResult != nil {
-		c.opts.OnResult(res)
-	}
-	return nil
-}
-
-func (c *Call) ack(started int, off int64) error {
-	if c.isAcked() {
-		return &OutputError{Offset: off, Reason: "second stop record"}
-	}
-	if started > len(c.done) {
-		return &OutputError{Offset: off, Reason: fmt.Sprintf("stop record says %d elements begun of %d", started, len(c.done))}
-	}
-	c.mu.Lock()
-	c.started = started
-	c.mu.Unlock()
-	close(c.acked)
-	return nil
-}
-
-func (c *Call) isAcked() bool {
-	select {
-	case <-c.acked:
-		return true
-	default:
-		return false
-	}
-}
-
-// Acked is closed when the binary has answered Stop with the number of
-// elements it began; Release then hands over the others.
-func (c *Call) Acked() <-chan struct{} { return c.acked }
-
 // Exited is closed when the binary has exited.
 func (c *Call) Exited() <-chan struct{} { return c.exited }
-
-// Release returns the indexes of the elements the binary said it will not
-// begin, once it has acknowledged Stop, and takes them out of the call:
-// they are not in the Outcome's Pending. Before the acknowledgement, and
-// once Wait has reported the call's Pending, it returns nil: an element is
-// either released or pending, never both.
-func (c *Call) Release() []int {
-	if !c.isAcked() {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.settled {
-		return nil
-	}
-	var out []int
-	for i := c.started; i < len(c.released); i++ {
-		if !c.released[i] {
-			c.released[i] = true
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-// Current returns the index of the element the binary is probably on (the
-// first without a result, for a binary that streams in batch order) and
-// when it began it, that is when the previous result arrived.
-func (c *Call) Current() (int, time.Time) {
-	return int(c.count.Load()), time.Unix(0, c.last.Load())
-}
 
 // Kill ends the call at once: SIGKILL to its group. The call counts as
 // stopped, not failed; what it did not finish is Pending.
@@ -442,10 +332,6 @@ func (c *Call) Kill() {
 	c.killed.Store(true)
 	signalGroup(c.cmd.Process.Pid, syscall.SIGKILL)
 }
-
-// Completed returns the number of results read so far; safe to call while
-// the binary runs.
-func (c *Call) Completed() int { return int(c.count.Load()) }
 
 // Started returns when the binary was started.
 func (c *Call) Started() time.Time { return c.startedAt }
@@ -484,14 +370,7 @@ func (c *Call) Wait() (*Outcome, error) {
 		Start:   c.startedAt,
 		End:     end,
 	}
-	c.mu.Lock()
-	for i, d := range c.done {
-		if !d && !c.released[i] {
-			out.Pending = append(out.Pending, i)
-		}
-	}
-	c.settled = true // what is pending now is the caller's to re-run
-	c.mu.Unlock()
+	out.Pending = c.pending()
 	if state != nil {
 		out.UserCPU, out.SysCPU = state.UserTime(), state.SystemTime()
 		if ru, ok := state.SysUsage().(*syscall.Rusage); ok {

@@ -1,8 +1,11 @@
 package wrapper
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -68,7 +71,9 @@ func batchOf(n int) *gridrunv1.Batch {
 //	spin             burns CPU forever
 //	rlimit           the payload of each result is its RLIMIT_NOFILE
 //	stdout           writes to stdout as well as the results file
-//	describe         answers --gridrun-describe with Description
+//	serve            a persistent worker: results for every batch, then done
+//	serve-crash:N    a worker that dies after 3 results of its Nth batch
+//	serve-garbage    a worker that answers its first batch with garbage
 func fakeBinary(mode string, args []string) int {
 	var batchPath, resultsPath string
 	for i := 0; i+1 < len(args); i++ {
@@ -81,6 +86,9 @@ func fakeBinary(mode string, args []string) int {
 	}
 	name, arg, _ := strings.Cut(mode, ":")
 	n, _ := strconv.Atoi(arg)
+	if strings.HasPrefix(name, "serve") {
+		return fakeWorker(name, n)
+	}
 	if name == "sleep-forever" {
 		time.Sleep(time.Hour)
 		return 0
@@ -203,4 +211,35 @@ func fakeBinary(mode string, args []string) int {
 		return 2
 	}
 	return 0
+}
+
+// fakeWorker serves batches from fd 3, results to fd 4.
+func fakeWorker(name string, crashAt int) int {
+	req := bufio.NewReader(os.NewFile(3, "requests"))
+	resp := os.NewFile(4, "results")
+	for batchNo := 1; ; batchNo++ {
+		size, err := binary.ReadUvarint(req)
+		if err != nil {
+			return 0 // the runner closed the pipe
+		}
+		data := make([]byte, size)
+		if _, err := io.ReadFull(req, data); err != nil {
+			return 2
+		}
+		batch := new(gridrunv1.Batch)
+		if err := proto.Unmarshal(data, batch); err != nil {
+			return 2
+		}
+		if name == "serve-garbage" {
+			resp.Write([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+			time.Sleep(time.Hour)
+		}
+		for i, e := range batch.GetElements() {
+			if name == "serve-crash" && batchNo == crashAt && i == 3 {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+			protodelim.MarshalTo(resp, &gridrunv1.Result{Id: e.GetId(), Outcome: &gridrunv1.Result_Payload{Payload: []byte(fmt.Sprint(os.Getpid()))}})
+		}
+		protodelim.MarshalTo(resp, &gridrunv1.Result{Done: true})
+	}
 }

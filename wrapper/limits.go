@@ -96,3 +96,19 @@ func (l *Limits) spec() string {
 	add("nofile", int64(l.OpenFiles))
 	return strings.Join(parts, ",")
 }
+
+// limitedPath returns the executable and environment that start bin under
+// l: the runner's own executable (see trampolineEnv) when there are limits,
+// bin itself otherwise. The environment is bin's, never the runner's.
+func limitedPath(bin Binary, l *Limits) (string, []string, error) {
+	env := append([]string{}, bin.Env...)
+	spec := l.spec()
+	if spec == "" {
+		return bin.Path, env, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, fmt.Errorf("limits: %w", err)
+	}
+	return self, append(env, trampolineEnv+"="+spec), nil
+}

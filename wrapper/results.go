@@ -129,7 +129,7 @@ func parseResult(b []byte) (*gridrunv1.Result, error) {
 				return nil, err
 			}
 			res.Outcome, b = &gridrunv1.Result_Error{Error: e}, b[n:]
-		case (num == 4 || num == 5 || num == 6) && typ == protowire.VarintType:
+		case num >= 4 && num <= 7 && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return nil, protowire.ParseError(n)
@@ -141,6 +141,8 @@ func parseResult(b []byte) (*gridrunv1.Result, error) {
 				res.Stopping = v != 0
 			case 6:
 				res.Started = uint32(v)
+			case 7:
+				res.Done = v != 0
 			}
 			b = b[n:]
 		default: // unknown, or a known field with another wire type, as proto.Unmarshal treats it

@@ -32,8 +32,9 @@ type Schema struct {
 	// Name and Version are the binary's own, when it says.
 	Name, Version string
 	// StreamsResults reports that results are flushed one by one in batch
-	// order; HonorsSigterm that SIGTERM stops the binary between elements.
-	StreamsResults, HonorsSigterm bool
+	// order; HonorsSigterm that SIGTERM stops the binary between elements;
+	// Serves that it can run as a persistent Worker.
+	StreamsResults, HonorsSigterm, Serves bool
 }
 
 // Describe asks a binary built with the SDK for its Schema by running it with
@@ -104,6 +105,7 @@ func SchemaFromDescription(d *gridrunv1.Description) (*Schema, error) {
 		Version:        d.GetVersion(),
 		StreamsResults: d.GetStreamsResults(),
 		HonorsSigterm:  d.GetHonorsSigterm(),
+		Serves:         d.GetServes(),
 	}
 	if err := resolveTypes(files, s, d.GetInputType(), d.GetResultType(), d.GetSideType()); err != nil {
 		return nil, err
@@ -208,6 +210,7 @@ func (s *Schema) Description() *gridrunv1.Description {
 		Version:        s.Version,
 		StreamsResults: s.StreamsResults,
 		HonorsSigterm:  s.HonorsSigterm,
+		Serves:         s.Serves,
 		Files:          new(descriptorpb.FileDescriptorSet),
 	}
 	seen := map[string]bool{}

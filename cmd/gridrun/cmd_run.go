@@ -148,6 +148,7 @@ Arguments after -- are passed to the binary.`,
 	f.IntVar(&j.BatchBytes, "batch-bytes", 64<<20, "payload bytes per subprocess call, at most")
 	f.BoolVar(&j.PartitionByKey, "partition-by-key", false, "batch elements with the same join key together")
 	f.IntVar(&j.Parallelism, "parallelism", 0, "subprocesses at once (default: number of CPUs)")
+	f.BoolVar(&j.Persistent, "persistent", false, "one long-lived process of the binary per slot, serving batch after batch, instead of a process per call")
 	f.BoolVar(&j.NoSplit, "no-split", false, "do not split straggling calls nor back them up at the end of the input")
 	f.StringVar(&j.OutputFormat, "output-format", "jsonl", "results format: jsonl")
 	f.DurationVar(&o.timeout, "timeout", 0, "time limit of one call (0: none)")

@@ -18,7 +18,8 @@ import (
 
 // A job killed with SIGKILL at any moment, resumed, ends with exactly the
 // outputs of a clean run: every element once, the same payloads, and the
-// elements committed before the kill not computed again.
+// elements committed before the kill not computed again; with a process per
+// call, and with persistent workers.
 func TestAKilledJobResumesToTheCleanRunsOutput(t *testing.T) {
 	t.Parallel()
 	faulty := testbin.Path(t, "faulty")
@@ -28,9 +29,14 @@ func TestAKilledJobResumesToTheCleanRunsOutput(t *testing.T) {
 		lines = append(lines, fmt.Sprintf(`{"id":"e%04d","fault":"sleep","arg":2,"x":%d}`, i, i))
 	}
 	os.WriteFile(input, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	persistent := false
 	args := func(out string) []string {
-		return []string{"run", "--binary", faulty, "--input", input, "--output", out,
+		a := []string{"run", "--binary", faulty, "--input", input, "--output", out,
 			"--batch-size", "20", "--parallelism", "2", "--commit-interval", "40ms"}
+		if persistent {
+			a = append(a, "--persistent")
+		}
+		return a
 	}
 
 	clean := filepath.Join(t.TempDir(), "clean")
@@ -44,6 +50,7 @@ func TestAKilledJobResumesToTheCleanRunsOutput(t *testing.T) {
 
 	r := rand.New(rand.NewPCG(7, 7))
 	for round := range 3 {
+		persistent = round == 2 // the last round with persistent workers
 		out := filepath.Join(t.TempDir(), "killed")
 		runs := 0
 		for ; ; runs++ {

@@ -118,6 +118,7 @@ enum : uint32_t {
   kResultDurationNanos = 4,
   kResultStopping = 5,
   kResultStarted = 6,
+  kResultDone = 7,
   // ElementError
   kErrorMessage = 1,
   kErrorType = 2,
@@ -131,6 +132,7 @@ enum : uint32_t {
   kDescVersion = 7,
   kDescStreamsResults = 8,
   kDescHonorsSigterm = 9,
+  kDescServes = 10,
 };
 
 constexpr uint32_t Tag(uint32_t field, uint32_t wire) { return field << 3 | wire; }
@@ -380,7 +382,7 @@ inline std::string Demangle(const char* name) {
 struct Stop {
   std::mutex mu;
   bool requested = false;  // guarded by mu
-  bool done = false;       // guarded by mu: the batch is over, no ack
+  bool in_batch = false;   // guarded by mu: a batch is being run
   uint32_t started = 0;    // guarded by mu
   int fd = -1;
 };
@@ -435,8 +437,10 @@ inline void WatchSigterm(int fd) {
     if (::sigwait(&set, &sig) != 0) return;
     Stop& s = StopState();
     std::lock_guard<std::mutex> lock(s.mu);
-    if (s.done) return;
     s.requested = true;
+    // Outside a batch there is nothing to finish or to say: a worker
+    // between batches, a call before its first element or after its last.
+    if (!s.in_batch) std::_Exit(0);
     WriteAll(s.fd, StoppingRecord(s.started), "results");
   }).detach();
 }
@@ -457,11 +461,56 @@ inline void WriteResult(int fd, const std::string& framed, const char* what) {
   WriteAll(fd, framed, what);
 }
 
-// EndBatch stops the watcher from acknowledging a SIGTERM that comes after
-// the last element.
-inline void EndBatch() {
+// BeginBatch and EndBatch bracket the run of a batch: a SIGTERM outside
+// one has nothing to acknowledge. EndBatch reports whether the batch was
+// stopped.
+inline void BeginBatch() {
   std::lock_guard<std::mutex> lock(StopState().mu);
-  StopState().done = true;
+  StopState().in_batch = true;
+  StopState().started = 0;
+}
+
+inline bool EndBatch() {
+  std::lock_guard<std::mutex> lock(StopState().mu);
+  StopState().in_batch = false;
+  return StopState().requested || sigterm_seen;
+}
+
+// DoneRecord ends a batch in serve mode.
+inline std::string DoneRecord() {
+  std::string framed;
+  StringOutputStream sink(&framed);
+  CodedOutputStream out(&sink);
+  out.WriteVarint32(2);
+  out.WriteTag(Tag(kResultDone, kVarint));
+  out.WriteVarint32(1);
+  return framed;
+}
+
+// ReadFrame reads one varint-length-delimited message from fd into *data;
+// false at a clean end of the stream.
+inline bool ReadFrame(int fd, std::string* data) {
+  uint64_t len = 0;
+  for (int shift = 0;; shift += 7) {
+    unsigned char c;
+    ssize_t n;
+    do {
+      n = ::read(fd, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0 && shift == 0) return false;
+    if (n != 1 || shift > 63) Fail("serve: bad frame length on the request pipe");
+    len |= static_cast<uint64_t>(c & 0x7f) << shift;
+    if ((c & 0x80) == 0) break;
+  }
+  data->resize(len);
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = ::read(fd, data->data() + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) Fail("serve: truncated batch on the request pipe");
+    got += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 // AddFile appends f and, first, everything it imports, once each, so the set
@@ -497,6 +546,7 @@ std::string Describe(const Info& info) {
     if (!info.version.empty()) PutString(out, kDescVersion, info.version);
     PutBool(out, kDescStreamsResults, true);
     PutBool(out, kDescHonorsSigterm, true);
+    PutBool(out, kDescServes, true);
   }
   return body;
 }
@@ -709,7 +759,7 @@ class Server {
 
   int Main(int argc, char** argv) {
     std::string batch_path, results_path, describe_path;
-    bool lines = false;
+    bool lines = false, serve = false;
     for (int i = 1; i < argc; i++) {
       std::string_view a = argv[i];
       auto value = [&](std::string* dst) {
@@ -724,18 +774,22 @@ class Server {
         value(&describe_path);
       } else if (a == "--gridrun-lines") {
         lines = true;
+      } else if (a == "--gridrun-serve") {
+        serve = true;
       } else {
         ctx_.args_.emplace_back(a);
       }
     }
     if (!describe_path.empty()) return DescribeTo(describe_path);
     if (lines) return Lines();
+    if (serve) return ServeWorker();
     if (batch_path.empty() || results_path.empty()) {
       std::cerr << "usage: " << argv[0]
                 << " --gridrun-batch FILE --gridrun-results FILE [args...]\n"
                    "       "
                 << argv[0] << " --gridrun-describe FILE|-\n       " << argv[0]
-                << " --gridrun-lines < elements.jsonl\n"
+                << " --gridrun-lines < elements.jsonl\n       " << argv[0]
+                << " --gridrun-serve 3<requests 4>results\n"
                    "This is a gridrun binary; run it with `gridrun run --binary "
                 << argv[0] << "`." << std::endl;
       return 2;
@@ -760,19 +814,41 @@ class Server {
     internal::RawBatch batch;
     batch.data = internal::ReadFile(batch_path);
     if (!internal::ParseBatch(&batch)) internal::Fail(batch_path + ": not a gridrun.v1.Batch");
-    ctx_.job_id_ = std::string(batch.job_id);
-    ctx_.batch_id_ = std::string(batch.batch_id);
-    ctx_.attempt_ = batch.attempt;
-    ctx_.max_attempts_ = batch.max_attempts;
-    PrepareSide(batch);
-
     int fd = ::open(results_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) internal::Fail("cannot open " + results_path + ": " + std::strerror(errno));
     internal::WatchSigterm(fd);
+    RunElements(&batch, fd, results_path.c_str());
+    return ::close(fd) == 0 ? 0 : 1;
+  }
+
+  // ServeWorker runs batch after batch from file descriptor 3, writing
+  // their results to file descriptor 4 (see gridrun.v1.Description.serves).
+  int ServeWorker() {
+    constexpr int kRequests = 3, kResults = 4;
+    internal::WatchSigterm(kResults);
+    internal::RawBatch batch;
+    while (internal::ReadFrame(kRequests, &batch.data)) {
+      if (!internal::ParseBatch(&batch)) internal::Fail("serve: not a gridrun.v1.Batch on the request pipe");
+      if (RunElements(&batch, kResults, "the results pipe")) return 0;  // stopped: the stop record said so
+      internal::WriteResult(kResults, internal::DoneRecord(), "the results pipe");
+      batch = internal::RawBatch{};
+    }
+    return 0;
+  }
+
+  // RunElements runs the user's function over a parsed batch, writing each
+  // result to fd, and reports whether SIGTERM stopped it.
+  bool RunElements(internal::RawBatch* batch, int fd, const char* what) {
+    ctx_.job_id_ = std::string(batch->job_id);
+    ctx_.batch_id_ = std::string(batch->batch_id);
+    ctx_.attempt_ = batch->attempt;
+    ctx_.max_attempts_ = batch->max_attempts;
+    PrepareSide(*batch);
+    internal::BeginBatch();
     In in;
     std::string payload, err, type;
-    for (size_t i = 0; i < batch.elements.size(); i++) {
-      const internal::RawElement& e = batch.elements[i];
+    for (size_t i = 0; i < batch->elements.size(); i++) {
+      const internal::RawElement& e = batch->elements[i];
       if (!internal::Begin(static_cast<uint32_t>(i))) break;
       ctx_.element_id_ = std::string(e.id);
       payload.clear();
@@ -791,10 +867,9 @@ class Server {
       internal::WriteResult(fd,
                             internal::DelimitedResult(e.id, ok ? &payload : nullptr, err, type,
                                                       static_cast<uint64_t>(nanos.count())),
-                            results_path.c_str());
+                            what);
     }
-    internal::EndBatch();
-    return ::close(fd) == 0 ? 0 : 1;
+    return internal::EndBatch();
   }
 
   // Call runs the user's function on one element; false with *err set when
