@@ -51,21 +51,21 @@ import (
 
 // sizes are the number of elements of each case.
 type sizes struct {
-	uniform, heavy, cheap, sleep, rss int
+	uniform, heavy, cheap, sleep, rss, persistent int
 	elementMS, sleepMS                float64
 	darkMatter                        time.Duration
 }
 
 var (
-	full  = sizes{uniform: 4000, heavy: 2000, cheap: 1_000_000, sleep: 6400, rss: 10_000_000, elementMS: 10, sleepMS: 100, darkMatter: 2 * time.Second}
-	smoke = sizes{uniform: 40, heavy: 40, cheap: 2000, sleep: 128, rss: 5000, elementMS: 2, sleepMS: 10, darkMatter: 100 * time.Millisecond}
+	full  = sizes{uniform: 4000, heavy: 2000, cheap: 1_000_000, sleep: 6400, rss: 10_000_000, persistent: 200_000, elementMS: 10, sleepMS: 100, darkMatter: 2 * time.Second}
+	smoke = sizes{uniform: 40, heavy: 40, cheap: 2000, sleep: 128, rss: 5000, persistent: 2000, elementMS: 2, sleepMS: 10, darkMatter: 100 * time.Millisecond}
 )
 
 func main() {
 	isSmoke := flag.Bool("smoke", false, "a few elements per case, to check the harness")
 	bin := flag.String("bin", "bin", "directory of gridrun, pricer and faulty (make build test-binaries)")
 	work := flag.String("work", "", "scratch directory (default: a new temporary one, removed at the end)")
-	only := flag.String("cases", "", "comma-separated cases to run (uniform, heavy, cheap, slots, memory); default all")
+	only := flag.String("cases", "", "comma-separated cases to run (uniform, heavy, cheap, slots, persistent, memory); default all")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("bench/grid: ")
@@ -93,7 +93,7 @@ func run(bin, work string, s sizes, only string) ([]benchrow.Row, error) {
 	for _, c := range []struct {
 		name string
 		run  func() ([]benchrow.Row, error)
-	}{{"uniform", b.uniform}, {"heavy", b.heavyTailed}, {"cheap", b.cheap}, {"slots", b.manySlots}, {"memory", b.memory}} {
+	}{{"uniform", b.uniform}, {"heavy", b.heavyTailed}, {"cheap", b.cheap}, {"slots", b.manySlots}, {"persistent", b.persistent}, {"memory", b.memory}} {
 		if only != "" && !slices.Contains(strings.Split(only, ","), c.name) {
 			continue
 		}
@@ -358,6 +358,48 @@ func (b *bench) manySlots() ([]benchrow.Row, error) {
 		Target:    "<= 1.05",
 		Met:       ratio <= 1.05,
 	}}, nil
+}
+
+// persistent measures what persistent workers save over a process per call,
+// on cheap elements, with batches of 100 (where process starts weigh most)
+// and with the default adaptive batches.
+func (b *bench) persistent() ([]benchrow.Row, error) {
+	n := b.s.persistent
+	var trades []testgen.Trade
+	testgen.EachTrade(n, b.quotes, 11, testgen.TradeOptions{}, func(t testgen.Trade) error {
+		trades = append(trades, t)
+		return nil
+	})
+	in, err := b.writeTrades("persistent", trades)
+	if err != nil {
+		return nil, err
+	}
+	var rows []benchrow.Row
+	for _, c := range []struct {
+		name  string
+		extra []string
+	}{
+		{"fixed batches of 100", []string{"--fixed-batch-size", "--batch-size", "100"}},
+		{"adaptive batches", nil},
+	} {
+		calls, err := b.job("persistent-calls", in, c.extra...)
+		if err != nil {
+			return nil, err
+		}
+		workers, err := b.job("persistent-workers", in, append(c.extra, "--persistent")...)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, benchrow.Row{
+			Case:      fmt.Sprintf("cheap elements (Black-Scholes), %d trades, %s", n, c.name),
+			Measure:   "wall with --persistent / wall with a process per call",
+			Value:     round(workers.wall.Seconds() / calls.wall.Seconds()),
+			Reference: fmt.Sprintf("a process per call: %.2f s, %d calls; persistent workers: %.2f s", calls.wall.Seconds(), calls.m.Calls, workers.wall.Seconds()),
+			Target:    "reported; decides the default",
+			Met:       true,
+		})
+	}
+	return rows, nil
 }
 
 func (b *bench) memory() ([]benchrow.Row, error) {

@@ -17,8 +17,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 7 {
-		t.Fatalf("%d rows, want 7", len(rows))
+	if len(rows) != 9 {
+		t.Fatalf("%d rows, want 9", len(rows))
 	}
 	for _, r := range rows {
 		if r.Case == "" || r.Measure == "" || r.Reference == "" || r.Target == "" || r.Value <= 0 {
