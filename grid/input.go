@@ -43,7 +43,11 @@ func expandInputs(j Job) ([]*input, error) {
 	var ins []*input
 	for _, pattern := range j.Inputs {
 		paths := []string{strings.TrimPrefix(pattern, "file://")}
-		if strings.ContainsAny(paths[0], "*?[") {
+		gcs := isGCS(pattern)
+		switch {
+		case gcs && strings.ContainsAny(pattern, "*?["):
+			return nil, configErr("input %s: patterns are for local files; name each object", pattern)
+		case strings.ContainsAny(paths[0], "*?["):
 			m, err := filepath.Glob(paths[0])
 			if err != nil {
 				return nil, configErr("input %s: %v", pattern, err)
@@ -54,16 +58,21 @@ func expandInputs(j Job) ([]*input, error) {
 			paths = m
 		}
 		for _, p := range paths {
-			st, err := os.Stat(p)
-			if err != nil {
-				return nil, configErr("input %s: %w", p, unwrapPath(err))
+			in := &input{path: p, format: forced}
+			// An object's size is learned when check opens it.
+			if !gcs {
+				st, err := os.Stat(p)
+				if err != nil {
+					return nil, configErr("input %s: %w", p, unwrapPath(err))
+				}
+				if st.IsDir() {
+					return nil, configErr("input %s: is a directory", p)
+				}
+				in.size = st.Size()
 			}
-			if st.IsDir() {
-				return nil, configErr("input %s: is a directory", p)
-			}
-			in := &input{path: p, size: st.Size(), format: forced}
 			_, in.gzipped, _ = codec.FormatOf(p)
 			if forced == "" {
+				var err error
 				if in.format, in.gzipped, err = codec.FormatOf(p); err != nil {
 					return nil, &ConfigError{Err: err}
 				}
@@ -84,16 +93,25 @@ func unwrapPath(err error) error {
 
 // open opens the input and its decoder, counting the file's bytes read
 // into consumed when it is not nil. The caller closes the file.
-func (in *input) open(consumed *atomic.Int64) (*os.File, codec.Reader, *codec.Decoder, error) {
-	f, err := os.Open(in.path)
+func (in *input) open(ctx context.Context, consumed *atomic.Int64) (source, codec.Reader, *codec.Decoder, error) {
+	f, err := openSource(ctx, in.path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var src io.Reader = f
-	if consumed != nil {
-		src = countingReader{f, consumed}
+	var r codec.Reader
+	if in.format == codec.Parquet {
+		var src io.ReaderAt = f
+		if consumed != nil {
+			src = countingReaderAt{f, consumed}
+		}
+		r, err = codec.NewParquetReader(src, f.Size(), in.path)
+	} else {
+		var src io.Reader = f
+		if consumed != nil {
+			src = countingReader{f, consumed}
+		}
+		r, err = codec.NewReader(src, in.path, in.format, in.gzipped)
 	}
-	r, err := codec.NewReader(src, in.path, in.format, in.gzipped)
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, err
@@ -107,12 +125,14 @@ func (in *input) open(consumed *atomic.Int64) (*os.File, codec.Reader, *codec.De
 }
 
 // check opens the input once, so that a bad header or a field the job
-// names but the schema lacks stops the job before any call.
-func (in *input) check() error {
-	f, _, _, err := in.open(nil)
+// names but the schema lacks stops the job before any call. It learns the
+// size of an object in Cloud Storage.
+func (in *input) check(ctx context.Context) error {
+	f, _, _, err := in.open(ctx, nil)
 	if err != nil {
 		return &ConfigError{Err: err}
 	}
+	in.size = f.Size()
 	return f.Close()
 }
 
@@ -143,6 +163,19 @@ type countingReader struct {
 
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// countingReaderAt counts the bytes read through it: a Parquet file is
+// read by its column chunks, all of which are read once.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n *atomic.Int64
+}
+
+func (c countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
 	c.n.Add(int64(n))
 	return n, err
 }
@@ -219,7 +252,7 @@ func (f *feeder) run(ctx context.Context) error {
 // chunk is sent.
 func (f *feeder) read(ctx context.Context, work, order chan<- *chunk, decs []*codec.Decoder) error {
 	for i, in := range f.inputs {
-		file, r, d, err := in.open(&f.consumed)
+		file, r, d, err := in.open(ctx, &f.consumed)
 		if err != nil {
 			return err
 		}
