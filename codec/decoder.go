@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -42,7 +43,7 @@ type Decoder struct {
 	name    string
 	format  Format
 	idFD    protoreflect.FieldDescriptor // nil when the id is not a message field
-	header  []string                     // CSV only
+	header  []string                     // CSV and Parquet
 	columns []protoreflect.FieldDescriptor
 	idCol   int
 	// fast holds *fastJSON decoders of a flat message's JSON lines, one per
@@ -50,8 +51,9 @@ type Decoder struct {
 	fast *sync.Pool
 }
 
-// NewDecoder checks the options against the message type and, for CSV, the
-// header, so that a misconfigured job stops before any subprocess starts.
+// NewDecoder checks the options against the message type and, for CSV and
+// Parquet, the columns, so that a misconfigured job stops before any
+// subprocess starts.
 func NewDecoder(msg protoreflect.MessageDescriptor, in Reader, format Format, opts DecoderOptions) (*Decoder, error) {
 	if opts.IDField == "" {
 		opts.IDField = "id"
@@ -81,6 +83,11 @@ func NewDecoder(msg protoreflect.MessageDescriptor, in Reader, format Format, op
 		if d.idCol < 0 {
 			return nil, fmt.Errorf("%s:1: no id column %q in the header; name the id column with --id-field", d.name, opts.IDField)
 		}
+	case Parquet:
+		if err := parquetFields(d, in); err != nil {
+			return nil, err
+		}
+		extra = d.header
 	case JSONL:
 		extra = []string{opts.IDField}
 		if newFastJSON(msg, opts) != nil {
@@ -137,6 +144,8 @@ func (d *Decoder) Decode(row Row) (Element, error) {
 		e, err = d.decodeCSV(row.Cells)
 	case Delimited:
 		e, err = d.decodePB(row.Data)
+	case Parquet:
+		e, err = d.decodeParquet(row.parquet)
 	}
 	if err != nil {
 		return Element{}, rowError(d.name, row.Line, err)
@@ -203,6 +212,18 @@ func (d *Decoder) decodeCSV(cells []string) (Element, error) {
 		return cells[i], true
 	}
 	return d.finish(m, get)
+}
+
+func (d *Decoder) decodeParquet(row *parquetRow) (Element, error) {
+	if row == nil {
+		return Element{}, errors.New("not a row of a Parquet file")
+	}
+	m := dynamicpb.NewMessage(d.fields.Desc())
+	cols := row.split()
+	if err := row.set(m, d.columns, cols); err != nil {
+		return Element{}, err
+	}
+	return d.finish(m, func(name string) (string, bool) { return row.text(cols, name) })
 }
 
 func (d *Decoder) decodePB(data []byte) (Element, error) {
@@ -286,8 +307,9 @@ func FieldText(m protoreflect.Message, fd protoreflect.FieldDescriptor) (string,
 }
 
 // ElementJSON renders a row as given, for the dead letters: the JSON line
-// itself, a CSV row as an object of its cells, a protobuf record in
-// protobuf's JSON mapping. What cannot be rendered so is a JSON string.
+// itself, a CSV row as an object of its cells, a Parquet row as an object
+// of its columns, a protobuf record in protobuf's JSON mapping. What cannot
+// be rendered so is a JSON string.
 func (d *Decoder) ElementJSON(row Row) json.RawMessage {
 	return ElementJSON(row, d.format, d.fields.Desc())
 }
@@ -329,6 +351,10 @@ func ElementJSON(row Row, format Format, msg protoreflect.MessageDescriptor) jso
 		}
 		b, _ := json.Marshal(row.Data) // base64
 		return b
+	case Parquet:
+		if row.parquet != nil {
+			return row.parquet.JSON()
+		}
 	}
 	return json.RawMessage(`null`)
 }

@@ -18,7 +18,7 @@ func (e *FieldError) Error() string { return fmt.Sprintf("field %s: %s", e.Field
 type RowError struct {
 	File string
 	// Line is the 1-based line of a JSONL or CSV row, or the 1-based record
-	// number in a delimited protobuf file.
+	// or row number in a delimited protobuf or Parquet file.
 	Line int64
 	// Field is the field concerned, or "" when the row as a whole is bad.
 	Field string

@@ -533,7 +533,8 @@ func wireType(k protoreflect.Kind) protowire.Type {
 	return protowire.VarintType
 }
 
-// appendJSONFloat formats a float as protojson does.
+// appendJSONFloat formats a float as protojson does: a JSON number, or a
+// string for NaN and the infinities.
 func appendJSONFloat(out []byte, n float64, bitSize int) []byte {
 	switch {
 	case math.IsNaN(n):

@@ -24,6 +24,8 @@ func TestFormatOf(t *testing.T) {
 		{"trades.binpb", codec.Delimited, false},
 		{"/abs/trades.pb.gz", codec.Delimited, true},
 		{"a.b.c.csv", codec.CSV, false},
+		{"trades.parquet", codec.Parquet, false},
+		{"gs://bucket/part-0001.PARQ", codec.Parquet, false},
 	} {
 		f, gz, err := codec.FormatOf(tc.name)
 		if err != nil || f != tc.want || gz != tc.gz {
@@ -34,7 +36,7 @@ func TestFormatOf(t *testing.T) {
 
 func TestFormatOfUnknown(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"trades.txt", "trades.gz", "trades", "trades.csv.bz2", "csv", "dir.csv/trades", ".gz"} {
+	for _, name := range []string{"trades.txt", "trades.gz", "trades", "trades.csv.bz2", "csv", "dir.csv/trades", ".gz", "trades.parquet.gz"} {
 		f, gz, err := codec.FormatOf(name)
 		if err == nil {
 			t.Errorf("FormatOf(%q) = %q, %v; want an error", name, f, gz)
@@ -53,17 +55,18 @@ func TestParseFormat(t *testing.T) {
 		"jsonl": codec.JSONL, "JSONL": codec.JSONL, "ndjson": codec.JSONL, "Json": codec.JSONL,
 		"csv": codec.CSV, "CSV": codec.CSV,
 		"pb": codec.Delimited, "PB": codec.Delimited,
+		"parquet": codec.Parquet, "Parquet": codec.Parquet,
 	} {
 		if got, err := codec.ParseFormat(in); err != nil || got != want {
 			t.Errorf("ParseFormat(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "parquet", "csv.gz", " csv", "binpb"} {
+	for _, in := range []string{"", "pq", "csv.gz", " csv", "binpb"} {
 		got, err := codec.ParseFormat(in)
 		if err == nil {
 			t.Errorf("ParseFormat(%q) = %q, want an error", in, got)
 			continue
 		}
-		contains(t, err, "jsonl, csv or pb")
+		contains(t, err, "jsonl, csv, pb or parquet")
 	}
 }

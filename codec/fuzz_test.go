@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -176,6 +178,100 @@ func FuzzDelimitedReader(f *testing.F) {
 			if e, err := d.Decode(row); err == nil && !bytes.Equal(e.Payload, row.Data) {
 				t.Fatalf("record %d: payload %x is not the record %x", n, e.Payload, row.Data)
 			}
+		}
+	})
+}
+
+// fuzzRow is a row of a Parquet file and the same row as a JSON line: a
+// column for each kind of value, some of them of kinds other than their
+// fields', nested columns, nulls.
+type fuzzRow struct {
+	ID     string           `parquet:"id" json:"id"`
+	Str    string           `parquet:"str" json:"str"`
+	I64    int64            `parquet:"i64" json:"i64"`
+	I32    int64            `parquet:"i32" json:"i32"` // into an int32 field
+	U32    int32            `parquet:"u32" json:"u32"` // signed, into a uint32 field
+	U64    uint64           `parquet:"u64" json:"u64"`
+	Db     *float64         `parquet:"db,optional" json:"db"`
+	Fl     float64          `parquet:"fl" json:"fl"`   // a double, into a float field
+	S32    float32          `parquet:"s32" json:"s32"` // a float, into an int32 field
+	B      bool             `parquet:"b" json:"b"`
+	Color  string           `parquet:"color" json:"color"`
+	Ints   []int64          `parquet:"ints,list" json:"ints"`
+	Strs   []string         `parquet:"strs" json:"strs"`
+	Inner  *fuzzInner       `parquet:"inner,optional" json:"inner"`
+	Counts map[string]int32 `parquet:"counts" json:"counts"`
+}
+
+type fuzzInner struct {
+	Name string `parquet:"name" json:"name"`
+	N    *int64 `parquet:"n,optional" json:"n"`
+}
+
+// FuzzParquetIsJSON holds a Parquet row to what the JSON object of its
+// columns would be in a JSON lines file: the same element, or a failure
+// about the same field.
+func FuzzParquetIsJSON(f *testing.F) {
+	desc := kindsDesc(f)
+	f.Add("a", "x", int64(1), int64(2), int32(3), uint64(4), 1.5, 2.5, float32(3), true, "RED", []byte{1, 2}, "k", int64(5), true)
+	f.Add("", "", int64(0), int64(1<<40), int32(-1), uint64(1<<63), 1e300, 1e300, float32(0.5), false, "red", []byte{}, "", int64(-1), false)
+	f.Fuzz(func(t *testing.T, id, str string, i64, i32 int64, u32 int32, u64 uint64, db, fl float64, s32 float32, b bool, color string, ints []byte, key string, n int64, inner bool) {
+		for _, s := range []string{id, str, color, key} {
+			if !utf8.ValidString(s) {
+				return // JSON cannot hold it
+			}
+		}
+		if math.IsNaN(db) || math.IsInf(db, 0) || math.IsNaN(fl) || math.IsInf(fl, 0) || math.IsNaN(float64(s32)) || math.IsInf(float64(s32), 0) {
+			return // nor these, as numbers
+		}
+		row := fuzzRow{ID: id, Str: str, I64: i64, I32: i32, U32: u32, U64: u64, Fl: fl, S32: s32, B: b, Color: color, Counts: map[string]int32{}}
+		if db != 0 {
+			row.Db = &db
+		}
+		for _, x := range ints {
+			row.Ints = append(row.Ints, int64(int8(x))<<(x%40))
+			row.Strs = append(row.Strs, fmt.Sprint(x))
+		}
+		if key != "" {
+			row.Counts[key] = int32(n)
+		}
+		if inner {
+			row.Inner = &fuzzInner{Name: str, N: &n}
+		}
+		file := parquetFile(t, []fuzzRow{row})
+		r, pd := parquetInput(t, desc, file, codec.DecoderOptions{Key: tmpl(t, "{str}/{color}")})
+		line, err := json.Marshal(row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jr, jd := input(t, desc, "in.jsonl", codec.JSONL, string(line), codec.DecoderOptions{Key: tmpl(t, "{str}/{color}")})
+		prow, jrow := readAll(t, r)[0], readAll(t, jr)[0]
+		checkDecoded(t, desc, pd, "in.parquet", prow, 1)
+		pe, perr := pd.Decode(prow)
+		je, jerr := jd.Decode(jrow)
+		if (perr == nil) != (jerr == nil) {
+			t.Fatalf("Parquet: %v\nJSON: %v\n%s", perr, jerr, line)
+		}
+		if perr != nil {
+			// The JSON decoder goes through the keys in order, the Parquet
+			// one through the columns; the field that failed first in
+			// Parquet fails alone in JSON.
+			var pre *codec.RowError
+			errors.As(perr, &pre)
+			var obj map[string]json.RawMessage
+			json.Unmarshal(line, &obj)
+			name, _, _ := strings.Cut(pre.Field, "[")
+			alone, _ := json.Marshal(map[string]json.RawMessage{"id": obj["id"], name: obj[name]})
+			ar, ad := input(t, desc, "in.jsonl", codec.JSONL, string(alone), codec.DecoderOptions{})
+			_, aerr := ad.Decode(readAll(t, ar)[0])
+			var are *codec.RowError
+			if !errors.As(aerr, &are) || are.Field != pre.Field {
+				t.Fatalf("Parquet fails on %q: %v\nJSON of %s: %v", pre.Field, perr, alone, aerr)
+			}
+			return
+		}
+		if pe.ID != je.ID || pe.Key != je.Key || !bytes.Equal(pe.Payload, je.Payload) {
+			t.Fatalf("Parquet %q %q %x\nJSON %q %q %x\n%s", pe.ID, pe.Key, pe.Payload, je.ID, je.Key, je.Payload, line)
 		}
 	})
 }

@@ -32,6 +32,10 @@ var (
 		return wrapper.SchemaFromProtoFiles(context.Background(),
 			[]string{"testdata/kinds.proto"}, nil, "codectest.Kinds", "codectest.Inner", "")
 	})
+	wktSchema = sync.OnceValues(func() (*wrapper.Schema, error) {
+		return wrapper.SchemaFromProtoFiles(context.Background(),
+			[]string{"testdata/wkt.proto"}, nil, "codectest3.Wkt", "codectest3.Wkt", "")
+	})
 	legacySchema = sync.OnceValues(func() (*wrapper.Schema, error) {
 		return wrapper.SchemaFromProtoFiles(context.Background(),
 			[]string{"testdata/legacy.proto"}, nil, "codectest2.Legacy", "codectest2.Part", "")

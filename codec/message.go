@@ -61,6 +61,119 @@ func SetString(m protoreflect.Message, fd protoreflect.FieldDescriptor, s string
 	return nil
 }
 
+// The typed setters below set a field from a value that already has a type
+// (a Parquet column's) with the outcome SetJSON has on the value's JSON:
+// the kinds that match are set directly, everything else goes through the
+// value's text, so that a value fails or converts the same way in every
+// format.
+
+// setInt sets fd from a signed integer.
+func setInt(m protoreflect.Message, fd protoreflect.FieldDescriptor, n int64) error {
+	if !fd.IsList() && !fd.IsMap() {
+		switch fd.Kind() {
+		case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+			m.Set(fd, protoreflect.ValueOfInt64(n))
+			return nil
+		case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+			if n == int64(int32(n)) {
+				m.Set(fd, protoreflect.ValueOfInt32(int32(n)))
+				return nil
+			}
+		case protoreflect.DoubleKind:
+			m.Set(fd, protoreflect.ValueOfFloat64(float64(n))) // rounds as ParseFloat does
+			return nil
+		}
+	}
+	return SetJSON(m, fd, strconv.AppendInt(nil, n, 10))
+}
+
+// setUint sets fd from an unsigned integer.
+func setUint(m protoreflect.Message, fd protoreflect.FieldDescriptor, n uint64) error {
+	if !fd.IsList() && !fd.IsMap() {
+		switch fd.Kind() {
+		case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+			m.Set(fd, protoreflect.ValueOfUint64(n))
+			return nil
+		case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+			if n == uint64(uint32(n)) {
+				m.Set(fd, protoreflect.ValueOfUint32(uint32(n)))
+				return nil
+			}
+		}
+	}
+	return SetJSON(m, fd, strconv.AppendUint(nil, n, 10))
+}
+
+// setFloat sets fd from a floating-point number of the given size in bits.
+// A float32 goes to a double field through its shortest text, as it would
+// from a JSON file written from it: 0.1, not 0.10000000149011612.
+func setFloat(m protoreflect.Message, fd protoreflect.FieldDescriptor, f float64, bits int) error {
+	if !fd.IsList() && !fd.IsMap() {
+		switch {
+		case fd.Kind() == protoreflect.DoubleKind && bits == 64:
+			m.Set(fd, protoreflect.ValueOfFloat64(f))
+			return nil
+		case fd.Kind() == protoreflect.FloatKind && bits == 32:
+			m.Set(fd, protoreflect.ValueOfFloat32(float32(f)))
+			return nil
+		}
+	}
+	return SetJSON(m, fd, appendJSONFloat(nil, f, bits))
+}
+
+// setBool sets fd from a boolean.
+func setBool(m protoreflect.Message, fd protoreflect.FieldDescriptor, b bool) error {
+	if fd.Kind() == protoreflect.BoolKind && !fd.IsList() && !fd.IsMap() {
+		m.Set(fd, protoreflect.ValueOfBool(b))
+		return nil
+	}
+	return SetJSON(m, fd, strconv.AppendBool(nil, b))
+}
+
+// setBytes sets fd from raw bytes: a bytes field takes them as they are,
+// any other field takes them as text.
+func setBytes(m protoreflect.Message, fd protoreflect.FieldDescriptor, b []byte) error {
+	if fd.Kind() == protoreflect.BytesKind && !fd.IsList() && !fd.IsMap() {
+		m.Set(fd, protoreflect.ValueOfBytes(bytes.Clone(b)))
+		return nil
+	}
+	return setText(m, fd, string(b))
+}
+
+// setText sets fd from a string value as SetJSON sets it from a JSON
+// string: "" is a value, which a string field takes and a number field
+// refuses, not the missing value of an empty CSV cell. A message, list or
+// map field also takes JSON text, as from a CSV cell.
+func setText(m protoreflect.Message, fd protoreflect.FieldDescriptor, s string) error {
+	if fd.IsList() || fd.IsMap() || fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
+		if s == "" {
+			return setComposite(m, fd, []byte(`""`))
+		}
+		return SetString(m, fd, s)
+	}
+	v, err := parseScalar(fd, s)
+	if err != nil {
+		return &FieldError{Field: string(fd.Name()), Msg: err.Error()}
+	}
+	m.Set(fd, v)
+	return nil
+}
+
+// formatFloat is the text of a number as JSON and CSV files hold it: the
+// shortest that reads back the same, and NaN and infinities spelled the way
+// protobuf's JSON mapping spells them.
+func formatFloat(f float64, bits int) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	return strconv.FormatFloat(f, 'g', -1, bits)
+}
+
 // SetJSON sets field fd of m from a JSON value. null leaves it unset.
 func SetJSON(m protoreflect.Message, fd protoreflect.FieldDescriptor, raw json.RawMessage) error {
 	raw = bytes.TrimSpace(raw)

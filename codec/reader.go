@@ -26,13 +26,15 @@ type Row struct {
 	// the file it names the element for resuming a job.
 	Index int64
 	// Line is the 1-based line where a JSONL or CSV row starts, or the
-	// 1-based record number in a delimited protobuf file.
+	// 1-based record or row number in a delimited protobuf or Parquet file.
 	Line int64
 	// Data is the JSON line or the protobuf message.
 	Data []byte
 	// Cells are the values of a CSV row, named by Header.
 	Cells  []string
 	Header []string
+	// parquet is a Parquet row's column values.
+	parquet *parquetRow
 	// Err is a problem found while reading this row, such as a CSV row
 	// with the wrong number of cells; the row is a bad input, the rest of
 	// the file is fine.
@@ -46,7 +48,8 @@ type Reader interface {
 	Read() (Row, error)
 	// Name is the input's name in messages.
 	Name() string
-	// Header returns the field names of a CSV input, nil otherwise.
+	// Header returns the column names of a CSV or Parquet input, nil
+	// otherwise.
 	Header() []string
 	// Offset is how far into the input the rows read so far reach, in the
 	// bytes given to NewReader: exact for plain inputs, the compressed
@@ -55,8 +58,12 @@ type Reader interface {
 	Offset() int64
 }
 
-// NewReader reads rows in format f from r. name is used in messages.
+// NewReader reads rows in format f from r. name is used in messages. A
+// Parquet file is read from its end, so it needs NewParquetReader.
 func NewReader(r io.Reader, name string, f Format, gzipped bool) (Reader, error) {
+	if f == Parquet {
+		return nil, fmt.Errorf("%s: a Parquet file is read with random access (NewParquetReader), not as a stream", name)
+	}
 	var compressed *countingReader
 	if gzipped {
 		compressed = &countingReader{r: r}

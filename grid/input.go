@@ -42,7 +42,11 @@ func expandInputs(j Job) ([]*input, error) {
 	var ins []*input
 	for _, pattern := range j.Inputs {
 		paths := []string{strings.TrimPrefix(pattern, "file://")}
-		if strings.ContainsAny(paths[0], "*?[") {
+		gcs := isGCS(pattern)
+		switch {
+		case gcs && strings.ContainsAny(pattern, "*?["):
+			return nil, configErr("input %s: patterns are for local files; name each object", pattern)
+		case strings.ContainsAny(paths[0], "*?["):
 			m, err := filepath.Glob(paths[0])
 			if err != nil {
 				return nil, configErr("input %s: %v", pattern, err)
@@ -53,16 +57,21 @@ func expandInputs(j Job) ([]*input, error) {
 			paths = m
 		}
 		for _, p := range paths {
-			st, err := os.Stat(p)
-			if err != nil {
-				return nil, configErr("input %s: %w", p, unwrapPath(err))
+			in := &input{path: p, format: forced}
+			// An object's size is learned when check opens it.
+			if !gcs {
+				st, err := os.Stat(p)
+				if err != nil {
+					return nil, configErr("input %s: %w", p, unwrapPath(err))
+				}
+				if st.IsDir() {
+					return nil, configErr("input %s: is a directory", p)
+				}
+				in.size = st.Size()
 			}
-			if st.IsDir() {
-				return nil, configErr("input %s: is a directory", p)
-			}
-			in := &input{path: p, size: st.Size(), format: forced}
 			_, in.gzipped, _ = codec.FormatOf(p)
 			if forced == "" {
+				var err error
 				if in.format, in.gzipped, err = codec.FormatOf(p); err != nil {
 					return nil, &ConfigError{Err: err}
 				}
@@ -81,13 +90,18 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// open opens the input and its decoder. The caller closes the file.
-func (in *input) open() (*os.File, codec.Reader, *codec.Decoder, error) {
-	f, err := os.Open(in.path)
+// open opens the input and its decoder. The caller closes the source.
+func (in *input) open(ctx context.Context) (source, codec.Reader, *codec.Decoder, error) {
+	f, err := openSource(ctx, in.path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r, err := codec.NewReader(f, in.path, in.format, in.gzipped)
+	var r codec.Reader
+	if in.format == codec.Parquet {
+		r, err = codec.NewParquetReader(f, f.Size(), in.path)
+	} else {
+		r, err = codec.NewReader(f, in.path, in.format, in.gzipped)
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, err
@@ -101,12 +115,14 @@ func (in *input) open() (*os.File, codec.Reader, *codec.Decoder, error) {
 }
 
 // check opens the input once, so that a bad header or a field the job
-// names but the schema lacks stops the job before any call.
-func (in *input) check() error {
-	f, _, _, err := in.open()
+// names but the schema lacks stops the job before any call. It learns the
+// size of an object in Cloud Storage.
+func (in *input) check(ctx context.Context) error {
+	f, _, _, err := in.open(ctx)
 	if err != nil {
 		return &ConfigError{Err: err}
 	}
+	in.size = f.Size()
 	return f.Close()
 }
 
@@ -201,7 +217,7 @@ func (f *feeder) run(ctx context.Context) error {
 // chunk is sent.
 func (f *feeder) read(ctx context.Context, work, order chan<- *chunk, decs []*codec.Decoder) error {
 	for i, in := range f.inputs {
-		file, r, d, err := in.open()
+		file, r, d, err := in.open(ctx)
 		if err != nil {
 			return err
 		}

@@ -38,10 +38,11 @@ type Job struct {
 	// itself (not built with the SDK). Nil asks the binary.
 	Proto *ProtoSchema `json:"proto,omitempty"`
 
-	// Inputs are the files to read. Required.
+	// Inputs are the files to read: local paths or globs, or objects in
+	// Cloud Storage (gs://BUCKET/OBJECT). Required.
 	Inputs []string `json:"inputs"`
-	// InputFormat is jsonl, csv or pb. Defaults to guessing from each
-	// input's name.
+	// InputFormat is jsonl, csv, pb or parquet. Defaults to guessing from
+	// each input's name.
 	InputFormat string `json:"input_format,omitempty"`
 	// IDField names the field holding each element's id. Defaults to "id".
 	IDField string `json:"id_field,omitempty"`

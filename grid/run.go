@@ -103,7 +103,7 @@ func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 	for _, in := range p.inputs {
 		in.schema = p.schema
 		in.opts = codec.DecoderOptions{IDField: j.IDField, Key: key, IgnoreUnknown: j.IgnoreUnknownFields}
-		if err := in.check(); err != nil {
+		if err := in.check(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -40,7 +40,7 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 	if err != nil {
 		return nil, err
 	}
-	if format == codec.Delimited {
+	if format == codec.Delimited || format == codec.Parquet {
 		return nil, fmt.Errorf("%s: a join table is CSV or JSONL", path)
 	}
 	f, err := os.Open(path)

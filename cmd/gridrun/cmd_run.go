@@ -49,9 +49,17 @@ func newRunCmd() *cobra.Command {
 		Long: `Run the binary over every element of the inputs and write, under --output:
 
   results-*.jsonl       one {"id", "result"} object per element that has a result
+                        (results-*.parquet with --output-format parquet: an id
+                        column, then one column per field of the result)
   dead-letters-*.jsonl  one object per element that has none: the element as
                         given, a kind and a message
   manifest.json         counts, timings, the binary's sha256 and the options
+
+Inputs are JSON lines, CSV with a header, length-delimited protobuf (.pb) or
+Parquet, local files (globs allowed) or objects in Cloud Storage
+(gs://BUCKET/OBJECT, read where they are; with STORAGE_EMULATOR_HOST set,
+the emulator's). Each column or key names a field of the binary's input
+message; see docs/formats.md.
 
 Elements go to the binary --batch-size at a time (default 100), as a protobuf
 batch file, at most --parallelism calls at once. A binary built with the C++
@@ -122,8 +130,8 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes (and a version whose manifest says otherwise)")
 	f.StringVar(&j.CacheDir, "cache-dir", "", "where staged binaries are kept (default $GRIDRUN_CACHE_DIR or the user cache dir)")
 	f.StringArrayVar(&j.Env, "env", nil, "KEY=VALUE for the binary's environment (repeatable); it gets only PATH, HOME, USER, LANG, LC_* and TZ otherwise")
-	f.StringArrayVar(&j.Inputs, "input", nil, "input file or glob: .jsonl, .csv or .pb (delimited protobuf), optionally .gz (repeatable, required)")
-	f.StringVar(&j.InputFormat, "input-format", "", "input format when the name does not tell: jsonl, csv or pb")
+	f.StringArrayVar(&j.Inputs, "input", nil, "input file, glob or gs://BUCKET/OBJECT: .jsonl, .csv or .pb (delimited protobuf), optionally .gz, or .parquet (repeatable, required)")
+	f.StringVar(&j.InputFormat, "input-format", "", "input format when the name does not tell: jsonl, csv, pb or parquet")
 	f.StringVar(&j.IDField, "id-field", "id", "field holding each element's id")
 	f.BoolVar(&j.IgnoreUnknownFields, "ignore-unknown-fields", false, "accept input fields the binary's input message does not have")
 	f.StringArrayVar(&o.proto, "proto", nil, ".proto file defining the binary's messages, for binaries without --gridrun-describe (repeatable)")
@@ -139,6 +147,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.joinAsOf, "join-as-of", "", "read the latest Bigtable cells at or before this RFC 3339 time, so that a rerun prices the same snapshot (default: the latest)")
 	f.StringVar(&j.Output, "output", "", "output directory; must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
+	f.StringVar(&j.OutputFormat, "output-format", "jsonl", "format of the results: jsonl or parquet (dead letters are always JSON lines)")
 	f.StringVar(&j.ID, "job-id", "", "job id for batch files and the manifest (default: generated)")
 	f.IntVar(&j.BatchSize, "batch-size", 100, "elements of the first calls; later ones are sized to --target-call-duration")
 	f.DurationVar(&o.targetCall, "target-call-duration", 2*time.Second, "how long a call should last, from the element times measured as the job runs")
@@ -150,7 +159,6 @@ Arguments after -- are passed to the binary.`,
 	f.IntVar(&j.Parallelism, "parallelism", 0, "subprocesses at once (default: number of CPUs)")
 	f.BoolVar(&j.Persistent, "persistent", false, "one long-lived process of the binary per slot, serving batch after batch, instead of a process per call")
 	f.BoolVar(&j.NoSplit, "no-split", false, "do not split straggling calls nor back them up at the end of the input")
-	f.StringVar(&j.OutputFormat, "output-format", "jsonl", "results format: jsonl")
 	f.DurationVar(&o.timeout, "timeout", 0, "time limit of one call (0: none)")
 	f.DurationVar(&o.perElement, "timeout-per-element", 0, "time added to --timeout per element of the call")
 	f.DurationVar(&o.grace, "grace", 5*time.Second, "time a binary has to exit after SIGTERM before it is killed")

@@ -29,7 +29,8 @@ func addUXCommands(root *cobra.Command) {
 			for _, f := range []string{"output", "cache-dir", "proto-path"} {
 				c.MarkFlagDirname(f)
 			}
-			words(c, "input-format", "jsonl", "csv", "pb")
+			words(c, "input-format", "jsonl", "csv", "pb", "parquet")
+			words(c, "output-format", "jsonl", "parquet")
 			words(c, "join-missing", grid.MissingDeadLetter, grid.MissingPass)
 			var modes []string
 			for _, m := range progress.Modes {

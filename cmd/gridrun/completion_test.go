@@ -16,7 +16,8 @@ func TestFlagValuesComplete(t *testing.T) {
 		want string // the values, then the directive cobra hands the shell
 	}{
 		{[]string{"run", "--progress", ""}, "auto tty plain json none :4"},
-		{[]string{"run", "--input-format", ""}, "jsonl csv pb :4"},
+		{[]string{"run", "--input-format", ""}, "jsonl csv pb parquet :4"},
+		{[]string{"run", "--output-format", "p"}, "parquet :4"},
 		{[]string{"run", "--join-missing", ""}, "dead-letter pass :4"},
 		{[]string{"run", "--input", ""}, ":0"},     // the shell's file completion
 		{[]string{"run", "--binary", ""}, ":0"},    // the shell's file completion

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/gridrun/gridrun/internal/testbin"
 )
 
@@ -298,6 +300,50 @@ func TestDescribeShowsTheBinarysMessages(t *testing.T) {
 		"strike           double", "type             enum pricer.OptionType {OPTION_TYPE_UNSPECIFIED, CALL, PUT}"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("describe output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// The demo job from the Parquet copy of the trades, with Parquet results:
+// the European prices in the results file are Black-Scholes'.
+func TestTheDemoJobInParquet(t *testing.T) {
+	t.Parallel()
+	root := testbin.Root(t)
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := gridrun(t, "run", "--binary", testbin.Path(t, "pricer"),
+		"--input", "testdata/trades.parquet", "--join", "testdata/quotes.csv", "--join-key", "{underlying}",
+		"--output", out, "--output-format", "parquet")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	type row struct {
+		ID     string  `parquet:"id"`
+		Price  float64 `parquet:"price"`
+		Method string  `parquet:"method"`
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "results-*.parquet"))
+	prices := map[string]row{}
+	for _, f := range files {
+		rows, err := parquet.ReadFile[row](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			prices[r.ID] = r
+		}
+	}
+	trades := readTrades(t, filepath.Join(root, "testdata", "trades.jsonl"))
+	quotes := readQuotes(t, filepath.Join(root, "testdata", "quotes.csv"))
+	if len(prices) != len(trades) {
+		t.Fatalf("%d prices in %v for %d trades", len(prices), files, len(trades))
+	}
+	for _, tr := range trades {
+		p := prices[tr.ID]
+		if tr.Style != "EUROPEAN" {
+			continue
+		}
+		if want := blackScholes(tr, quotes[tr.Underlying]).Price; !close(p.Price, want, 1e-9) || p.Method != "black-scholes" {
+			t.Fatalf("%s: %+v, want price %.15g", tr.ID, p, want)
 		}
 	}
 }

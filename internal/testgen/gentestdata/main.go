@@ -1,4 +1,5 @@
-// Command gentestdata writes trades and quotes files:
+// Command gentestdata writes trades (JSON lines and the same in Parquet)
+// and quotes files:
 //
 //	go run ./internal/testgen/gentestdata -trades 1000 -out testdata
 package main
@@ -37,5 +38,6 @@ func main() {
 		}
 	}
 	write("trades.jsonl", func(f *os.File) error { return testgen.WriteJSONL(f, ts) })
+	write("trades.parquet", func(f *os.File) error { return testgen.WriteParquet(f, ts, 100_000) })
 	write("quotes.csv", func(f *os.File) error { return testgen.WriteQuotesCSV(f, qs) })
 }

@@ -1,0 +1,251 @@
+// Command parquet measures reading and decoding a Parquet input against the
+// same trades in JSON lines, and prints a JSON array of {case, measure,
+// value, reference, target, met} rows:
+//
+//   - throughput: 1,000,000 trades read and decoded into the pricer's
+//     input messages on one goroutine, Parquet against JSON lines in the
+//     same run (the ratio is reported, with no target);
+//   - equality: both files give the same elements, byte for byte;
+//   - size: the Parquet file against the JSON lines file;
+//   - memory: the largest Go heap seen while reading the Parquet file,
+//     against the same for a file of a quarter of the trades: the ratio
+//     should be 1, memory independent of the file (one row group's pages
+//     and one batch of rows at a time).
+//
+// Run it from the repository root:
+//
+//	go run ./bench/parquet [-trades N]
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/internal/testgen"
+	"github.com/gridrun/gridrun/wrapper"
+)
+
+// row is one line of the output.
+type row struct {
+	Case      string  `json:"case"`
+	Measure   string  `json:"measure"`
+	Value     float64 `json:"value"`
+	Reference string  `json:"reference"`
+	Target    string  `json:"target"`
+	Met       bool    `json:"met"`
+}
+
+func main() {
+	n := flag.Int("trades", 1_000_000, "number of trades")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("bench/parquet: ")
+	rows, err := run(*n)
+	if err != nil {
+		log.Fatal(err)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rows); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(n int) ([]row, error) {
+	schema, err := wrapper.SchemaFromProtoFiles(context.Background(),
+		[]string{"native/examples/pricer/pricer.proto"}, nil, "pricer.Trade", "pricer.Price", "pricer.Quote")
+	if err != nil {
+		return nil, fmt.Errorf("%v (run from the repository root)", err)
+	}
+	dir, err := os.MkdirTemp("", "bench-parquet-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	trades := testgen.Trades(n, testgen.Quotes(500, 1), 1, testgen.TradeOptions{AsianShare: 0.1, Paths: 4000})
+	jsonl, pq := filepath.Join(dir, "trades.jsonl"), filepath.Join(dir, "trades.parquet")
+	if err := write(jsonl, func(w io.Writer) error { return testgen.WriteJSONL(w, trades) }); err != nil {
+		return nil, err
+	}
+	if err := write(pq, func(w io.Writer) error { return testgen.WriteParquet(w, trades, 100_000) }); err != nil {
+		return nil, err
+	}
+	quarter := filepath.Join(dir, "quarter.parquet")
+	if err := write(quarter, func(w io.Writer) error { return testgen.WriteParquet(w, trades[:n/4], 100_000) }); err != nil {
+		return nil, err
+	}
+	trades = nil
+	runtime.GC()
+
+	j, err := decode(jsonl, codec.JSONL, schema)
+	if err != nil {
+		return nil, err
+	}
+	p, err := decode(pq, codec.Parquet, schema)
+	if err != nil {
+		return nil, err
+	}
+	q, err := decode(quarter, codec.Parquet, schema)
+	if err != nil {
+		return nil, err
+	}
+	if p.rows != int64(n) || j.rows != int64(n) || q.rows != int64(n/4) {
+		return nil, fmt.Errorf("decoded %d Parquet rows, %d JSON rows and %d of a quarter of %d", p.rows, j.rows, q.rows, n)
+	}
+	c := fmt.Sprintf("%s trades, read and decoded on one goroutine", thousands(n))
+	heap := float64(p.heap) / float64(q.heap)
+	jRate, pRate := float64(j.rows)/j.took.Seconds(), float64(p.rows)/p.took.Seconds()
+	return []row{
+		{c, "Parquet rows per second", round(pRate), fmt.Sprintf("JSON lines: %.0f rows per second", jRate), "reported", true},
+		{c, "Parquet throughput / JSON lines throughput", round2(pRate / jRate), "JSON lines, same run", "reported", true},
+		{c, "elements equal to the JSON lines' (id, key, payload)", b2f(p.sum == j.sum), "JSON lines", "1", p.sum == j.sum},
+		{c, "file size, Parquet / JSON lines", round2(float64(p.size) / float64(j.size)),
+			fmt.Sprintf("%d bytes of JSON lines, %d of Parquet (Snappy)", j.size, p.size), "reported", true},
+		{c, "largest Go heap reading the file / reading a quarter of it", round2(heap),
+			fmt.Sprintf("%.1f MiB for %.1f MiB of Parquet, %.1f MiB for %.1f MiB", mib(p.heap), mib(uint64(p.size)), mib(q.heap), mib(uint64(q.size))),
+			"< 1.5", heap < 1.5},
+	}, nil
+}
+
+func write(path string, fn func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+type result struct {
+	rows int64
+	took time.Duration
+	sum  [32]byte // of every element, in order
+	size int64
+	heap uint64 // the largest heap seen while decoding
+}
+
+// decode reads and decodes every row of path, as the job's feeder does,
+// on one goroutine.
+func decode(path string, format codec.Format, schema *wrapper.Schema) (result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return result{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return result{}, err
+	}
+	runtime.GC()
+	stop := watchHeap()
+	start := time.Now()
+	var r codec.Reader
+	if format == codec.Parquet {
+		r, err = codec.NewParquetReader(f, st.Size(), path)
+	} else {
+		r, err = codec.NewReader(f, path, format, false)
+	}
+	if err != nil {
+		return result{}, err
+	}
+	key, _ := codec.ParseTemplate("{underlying}")
+	d, err := codec.NewDecoder(schema.Input, r, format, codec.DecoderOptions{Key: key})
+	if err != nil {
+		return result{}, err
+	}
+	h := sha256.New()
+	res := result{size: st.Size()}
+	for {
+		row, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return result{}, err
+		}
+		e, err := d.Decode(row)
+		if err != nil {
+			return result{}, err
+		}
+		fmt.Fprintf(h, "%s\x00%s\x00", e.ID, e.Key)
+		h.Write(e.Payload)
+		res.rows++
+	}
+	res.took = time.Since(start)
+	res.heap = stop()
+	copy(res.sum[:], h.Sum(nil))
+	return res, nil
+}
+
+// watchHeap samples the heap's live objects until the returned function is
+// called, which returns the largest sample.
+func watchHeap() func() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var (
+		mu   sync.Mutex
+		peak uint64
+	)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			mu.Lock()
+			peak = max(peak, sample[0].Value.Uint64())
+			mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-stopped
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
+	}
+}
+
+func mib(n uint64) float64 { return round2(float64(n) / (1 << 20)) }
+
+// thousands writes n with thousands separators.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func round(x float64) float64  { return float64(int64(x + 0.5)) }
+func round2(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
