@@ -52,8 +52,8 @@ import (
 // sizes are the number of elements of each case.
 type sizes struct {
 	uniform, heavy, cheap, sleep, rss, persistent int
-	elementMS, sleepMS                float64
-	darkMatter                        time.Duration
+	elementMS, sleepMS                            float64
+	darkMatter                                    time.Duration
 }
 
 var (
