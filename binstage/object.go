@@ -32,12 +32,8 @@ type Object struct {
 // end when it does. Errors are *StoreError, except the caller's context
 // errors, which are returned untouched.
 func OpenObject(ctx context.Context, uri string, o *StoreOptions) (*Object, error) {
-	bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "gs://"), "/")
-	if !strings.HasPrefix(uri, "gs://") || bucket == "" || key == "" {
-		return nil, fmt.Errorf("%s: want gs://BUCKET/OBJECT", uri)
-	}
 	opts := o.withDefaults()
-	s, err := openGCS(ctx, ref{raw: uri, scheme: "gs", bucket: bucket}, opts)
+	s, key, err := openObjectStore(ctx, uri, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +51,27 @@ func OpenObject(ctx context.Context, uri string, o *StoreOptions) (*Object, erro
 		return nil, err
 	}
 	return &Object{ctx: ctx, store: s, key: key, gen: attrs.Generation, size: attrs.Size}, nil
+}
+
+// WriteObject uploads r as gs://BUCKET/OBJECT, which must not exist yet: an
+// object is written once (a write precondition, not a check first). A
+// failed upload writes nothing.
+func WriteObject(ctx context.Context, uri string, r io.Reader, o *StoreOptions) error {
+	s, key, err := openObjectStore(ctx, uri, o.withDefaults())
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return s.create(ctx, key, r)
+}
+
+func openObjectStore(ctx context.Context, uri string, opts StoreOptions) (*gcsStore, string, error) {
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "gs://"), "/")
+	if !strings.HasPrefix(uri, "gs://") || bucket == "" || key == "" {
+		return nil, "", fmt.Errorf("%s: want gs://BUCKET/OBJECT", uri)
+	}
+	s, err := openGCS(ctx, ref{raw: uri, scheme: "gs", bucket: bucket}, opts)
+	return s, key, err
 }
 
 // Size is the object's size in bytes.

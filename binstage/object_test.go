@@ -78,3 +78,23 @@ func TestObjectErrors(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+func TestWriteObjectWritesOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	uri := "gs://" + bucket + "/logs/job/b000001-a1.stderr.log"
+	if err := WriteObject(ctx, uri, bytes.NewReader([]byte("it broke")), &e.store); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.gcs.Get(bucket, "logs/job/b000001-a1.stderr.log"); string(got) != "it broke" {
+		t.Fatalf("object holds %q", got)
+	}
+	err := WriteObject(ctx, uri, bytes.NewReader([]byte("again")), &e.store)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second write: %v, want an error that is fs.ErrExist", err)
+	}
+	if err := WriteObject(ctx, "gs://"+bucket, bytes.NewReader(nil), &e.store); err == nil {
+		t.Fatal("a URI without an object name was accepted")
+	}
+}

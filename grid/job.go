@@ -114,8 +114,8 @@ type Job struct {
 	// LogSample under Output/logs; 0 keeps none. The logs of failed calls
 	// are always kept. Empty logs are never kept.
 	LogSample int `json:"log_sample,omitempty"`
-	// LogDir, when set, also receives the logs of failed calls: a local
-	// directory (gs:// when the CLI provides an uploader).
+	// LogDir, when set, also receives the logs of failed calls, under a
+	// folder named after the job: a local directory or gs://BUCKET/PREFIX.
 	LogDir string `json:"log_dir,omitempty"`
 	// UploadLog copies a failed call's log into LogDir and returns where
 	// it went. Defaults to copying into a local LogDir.

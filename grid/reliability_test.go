@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/fakegcs"
 )
 
 // A job over its dead-letter limit stops early and cleanly; resumed without
@@ -128,5 +129,27 @@ func TestLogSamplingKeepsOneGoodCallInN(t *testing.T) {
 	kept, _ := filepath.Glob(filepath.Join(job.Output, "logs", "*.stdout.log"))
 	if len(kept) != 2 { // calls 1 and 5 of 8
 		t.Fatalf("kept %v, want 2 of the 8 calls' stdout", kept)
+	}
+}
+
+// With --log-dir gs://..., a failed call's logs land in the bucket and its
+// dead letters name them there.
+func TestFailedCallLogsGoToABucket(t *testing.T) {
+	f := setup(t)
+	gcs := fakegcs.Start(t, "logs")
+	t.Setenv("STORAGE_EMULATOR_HOST", gcs.Host())
+	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(10, map[int]string{4: "shout"})...))
+	job.LogDir = "gs://logs/runs"
+	m, err := grid.Run(context.Background(), job)
+	if err != nil || m.DeadLetters != 1 {
+		t.Fatalf("err %v, %d dead letters", err, m.DeadLetters)
+	}
+	d := readOutputs(t, job.Output).dead["e004"]
+	prefix := "gs://logs/runs/" + m.JobID + "/"
+	if !strings.HasPrefix(d.Log, prefix) || !strings.HasSuffix(d.Log, ".stderr.log") {
+		t.Fatalf("dead letter names log %q, want one under %s", d.Log, prefix)
+	}
+	if got := gcs.Get("logs", strings.TrimPrefix(d.Log, "gs://logs/")); !strings.Contains(string(got), "something broke in e004") {
+		t.Fatalf("uploaded log holds %q", got)
 	}
 }

@@ -436,7 +436,11 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 		}
 	}
 	upload := j.UploadLog
-	if upload == nil && j.LogDir != "" {
+	switch {
+	case upload != nil || j.LogDir == "":
+	case isGCS(j.LogDir):
+		upload = uploadLogTo(strings.TrimSuffix(j.LogDir, "/") + "/" + p.state.JobID)
+	default:
 		upload = copyLogInto(filepath.Join(j.LogDir, p.state.JobID))
 	}
 	return NewExecutor(ExecConfig{
@@ -547,6 +551,19 @@ func limitsOf(l wrapper.Limits) *wrapper.Limits {
 		return nil
 	}
 	return &l
+}
+
+// uploadLogTo returns an UploadLog that writes logs under a gs:// prefix.
+func uploadLogTo(prefix string) func(context.Context, string) (string, error) {
+	return func(ctx context.Context, path string) (string, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		uri := prefix + "/" + filepath.Base(path)
+		return uri, binstage.WriteObject(ctx, uri, f, nil)
+	}
 }
 
 // copyLogInto returns an UploadLog that copies logs into a local directory.

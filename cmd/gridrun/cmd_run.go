@@ -171,7 +171,7 @@ Arguments after -- are passed to the binary.`,
 	f.IntVar(&j.Limits.OpenFiles, "max-open-files", 0, "open-file limit of each subprocess")
 	f.DurationVar(&o.commitInterval, "commit-interval", 10*time.Second, "longest time finished elements wait to be committed; a killed job redoes at most this much")
 	f.IntVar(&j.LogSample, "log-sample", 0, "keep the stdout/stderr logs of one good call in N (failed calls' logs are always kept)")
-	f.StringVar(&j.LogDir, "log-dir", "", "also copy the logs of failed calls here")
+	f.StringVar(&j.LogDir, "log-dir", "", "also copy the logs of failed calls here: a directory or gs://BUCKET/PREFIX")
 	f.StringVar(&o.maxDead, "max-dead-letters", "", "stop early after N dead letters, or P% of the elements (e.g. 100 or 5%); exit 3")
 	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
 	o.ux.addFlags(cmd, &o.job.Args)
