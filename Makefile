@@ -100,6 +100,7 @@ bench: build test-binaries
 	@mkdir -p bench/results
 	$(GO) run ./bench/grid > bench/results/grid.json
 	$(GO) run ./bench/join > bench/results/join.json
+	$(GO) run ./bench/parquet > bench/results/parquet.json
 	$(GO) run ./bench/report bench/results
 
 clean:

@@ -20,7 +20,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,20 +32,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gridrun/gridrun/bench/benchrow"
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/internal/testgen"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
 // row is one line of the output.
-type row struct {
-	Case      string  `json:"case"`
-	Measure   string  `json:"measure"`
-	Value     float64 `json:"value"`
-	Reference string  `json:"reference"`
-	Target    string  `json:"target"`
-	Met       bool    `json:"met"`
-}
+type row = benchrow.Row
 
 func main() {
 	n := flag.Int("trades", 1_000_000, "number of trades")
@@ -57,10 +50,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rows); err != nil {
+	if err := benchrow.Write(os.Stdout, rows); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -110,14 +100,14 @@ func run(n int) ([]row, error) {
 	heap := float64(p.heap) / float64(q.heap)
 	jRate, pRate := float64(j.rows)/j.took.Seconds(), float64(p.rows)/p.took.Seconds()
 	return []row{
-		{c, "Parquet rows per second", round(pRate), fmt.Sprintf("JSON lines: %.0f rows per second", jRate), "reported", true},
-		{c, "Parquet throughput / JSON lines throughput", round2(pRate / jRate), "JSON lines, same run", "reported", true},
-		{c, "elements equal to the JSON lines' (id, key, payload)", b2f(p.sum == j.sum), "JSON lines", "1", p.sum == j.sum},
-		{c, "file size, Parquet / JSON lines", round2(float64(p.size) / float64(j.size)),
-			fmt.Sprintf("%d bytes of JSON lines, %d of Parquet (Snappy)", j.size, p.size), "reported", true},
-		{c, "largest Go heap reading the file / reading a quarter of it", round2(heap),
+		benchrow.New(c, "Parquet rows per second", round(pRate), fmt.Sprintf("JSON lines: %.0f rows per second", jRate), "reported", true),
+		benchrow.New(c, "Parquet throughput / JSON lines throughput", round2(pRate/jRate), "JSON lines, same run", "reported", true),
+		benchrow.New(c, "elements equal to the JSON lines' (id, key, payload)", b2f(p.sum == j.sum), "JSON lines", "1", p.sum == j.sum),
+		benchrow.New(c, "file size, Parquet / JSON lines", round2(float64(p.size)/float64(j.size)),
+			fmt.Sprintf("%d bytes of JSON lines, %d of Parquet (Snappy)", j.size, p.size), "reported", true),
+		benchrow.New(c, "largest Go heap reading the file / reading a quarter of it", round2(heap),
 			fmt.Sprintf("%.1f MiB for %.1f MiB of Parquet, %.1f MiB for %.1f MiB", mib(p.heap), mib(uint64(p.size)), mib(q.heap), mib(uint64(q.size))),
-			"< 1.5", heap < 1.5},
+			"< 1.5", heap < 1.5),
 	}, nil
 }
 

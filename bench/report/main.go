@@ -24,6 +24,7 @@ import (
 var sources = []struct{ file, title string }{
 	{"grid.json", "Engine: scheduling, overhead, memory (`bench/grid`)"},
 	{"join.json", "Bigtable join (`bench/join`)"},
+	{"parquet.json", "Parquet input (`bench/parquet`)"},
 	{"beam.json", "Beam on prism against the local engine (`bench/beam`)"},
 }
 
