@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/gridrun/gridrun/codec"
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
 	"github.com/gridrun/gridrun/wrapper"
 )
@@ -46,10 +47,12 @@ const (
 	Description Kind = "description"
 	// JSON is any other JSON or JSON-lines file, such as the timeline.
 	JSON Kind = "json"
+	// Parquet is a Parquet file: results-*.parquet, or an input.
+	Parquet Kind = "parquet"
 )
 
 // Kinds lists the kinds, for help and shell completion.
-var Kinds = []Kind{Batch, ResultStream, Results, DeadLetters, Manifest, Description, JSON}
+var Kinds = []Kind{Batch, ResultStream, Results, DeadLetters, Manifest, Description, JSON, Parquet}
 
 // ParseKind checks a kind named by the user.
 func ParseKind(s string) (Kind, error) {
@@ -83,6 +86,8 @@ func Detect(path string) (Kind, error) {
 		return Results, nil
 	case strings.HasPrefix(base, "dead-letters-") && strings.HasSuffix(base, ".jsonl"):
 		return DeadLetters, nil
+	case strings.HasSuffix(base, ".parquet"), strings.HasSuffix(base, ".parq"):
+		return Parquet, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -229,6 +234,8 @@ func Print(w io.Writer, path string, k Kind, opts *Options) error {
 		err = p.description(path)
 	case Results, DeadLetters, Manifest, JSON:
 		err = p.jsonValues(path)
+	case Parquet:
+		err = p.parquet(path)
 	default:
 		err = fmt.Errorf("unknown kind %q", k)
 	}
@@ -432,6 +439,36 @@ func (p *printer) jsonValues(path string) error {
 			return fmt.Errorf("value %d: %w", n, err)
 		}
 		if err := p.emitRaw(v); err != nil {
+			return err
+		}
+	}
+}
+
+// parquet prints each row of a Parquet file as a JSON object of its
+// columns, as a dead letter shows a Parquet row.
+func (p *printer) parquet(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	r, err := codec.NewParquetReader(f, st.Size(), path)
+	if err != nil {
+		return err
+	}
+	for {
+		row, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := p.emitRaw(codec.ElementJSON(row, codec.Parquet, nil)); err != nil {
 			return err
 		}
 	}

@@ -2,8 +2,10 @@ package inspect
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protodelim"
@@ -71,5 +73,30 @@ func TestFindDescriptionWalksUp(t *testing.T) {
 	}
 	if got, _ := FindDescription(filepath.Join(t.TempDir(), "batch.pb")); got != "" {
 		t.Errorf("FindDescription found %q outside any output", got)
+	}
+}
+
+// A Parquet file prints a JSON object of its columns per row.
+func TestParquetRows(t *testing.T) {
+	path := filepath.Join("..", "..", "testdata", "trades.parquet")
+	k, err := Detect(path)
+	if err != nil || k != Parquet {
+		t.Fatalf("Detect = %v, %v", k, err)
+	}
+	var out bytes.Buffer
+	if err := Print(&out, path, k, &Options{Compact: true}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 1000 {
+		t.Fatalf("%d rows, want the 1000 trades", len(lines))
+	}
+	var first struct {
+		ID         string  `json:"id"`
+		Underlying string  `json:"underlying"`
+		Strike     float64 `json:"strike"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.ID != "T0000001" || first.Underlying == "" || first.Strike <= 0 {
+		t.Fatalf("first row %s: %v", lines[0], err)
 	}
 }
