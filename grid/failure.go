@@ -209,4 +209,3 @@ func removeLogs(out *wrapper.Outcome) {
 		}
 	}
 }
-

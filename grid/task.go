@@ -49,4 +49,3 @@ func (t *Task) sub(elems []*Element, reason string) *Task {
 		subseq:   t.subseq,
 	}
 }
-
