@@ -21,7 +21,10 @@ const (
 	chartWidth = 1180.0
 	plotLeft   = 56.0 // room for the slot labels
 	plotRight  = 16.0
-	axisHeight = 34.0
+	// axisHeight leaves room under a plot for its tick labels and, on the
+	// Gantt chart, a second row for the end of the job, so that it never
+	// overlaps the balanced finish's label.
+	axisHeight = 48.0
 	plotTop    = 8.0
 )
 
