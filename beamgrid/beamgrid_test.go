@@ -113,6 +113,11 @@ func TestDemoJobGivesTheLocalEnginesResults(t *testing.T) {
 		m.Runner != "prism" || len(m.ResultFiles) != 2 || m.Batches < 10 || m.Calls != m.Batches {
 		t.Errorf("manifest: %+v", m)
 	}
+	// One batched read per batch at most, each quote read once: the
+	// pipeline ran in this one process.
+	if j := m.Join; j == nil || j.Source != "bigtable://p/i/quotes" || j.Reads == 0 || j.Reads > m.Batches || j.Rows != 20 || j.Missing != 0 {
+		t.Errorf("manifest join %+v for %d batches", m.Join, m.Batches)
+	}
 	for _, f := range m.ResultFiles {
 		if _, err := os.Stat(filepath.Join(job.Output, f)); err != nil {
 			t.Error(err)

@@ -212,16 +212,15 @@ type runFn struct {
 	cancel   context.CancelFunc
 	done     chan ranBatch
 	inflight int
-	tally    Tally
+	batches  int64
 }
 
 // ranBatch is a batch that ran, with its outcomes in the order the
 // executor settled them.
 type ranBatch struct {
-	b     Batch
-	outs  []grid.Outcome
-	calls *callCount
-	err   error
+	b    Batch
+	outs []grid.Outcome
+	err  error
 }
 
 func (f *runFn) Setup(ctx context.Context) error {
@@ -233,8 +232,7 @@ func (f *runFn) Setup(ctx context.Context) error {
 func (f *runFn) StartBundle(ctx context.Context, _ func(Result), _ func(DeadLetter), _ func(Tally)) {
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	f.done = make(chan ranBatch, f.w.slots+1)
-	f.inflight = 0
-	f.tally = Tally{Input: -1}
+	f.inflight, f.batches = 0, 0
 }
 
 func (f *runFn) ProcessElement(b Batch, result func(Result), dead func(DeadLetter), tally func(Tally)) error {
@@ -272,8 +270,10 @@ func (f *runFn) FinishBundle(result func(Result), dead func(DeadLetter), tally f
 		}
 	}
 	f.cancel()
-	if f.tally.Batches > 0 {
-		tally(f.tally)
+	if f.batches > 0 {
+		t := f.w.tally()
+		t.Batches = f.batches
+		tally(t)
 	}
 	return nil
 }
@@ -308,16 +308,13 @@ func (f *runFn) run(b Batch) {
 			Raw:    func() json.RawMessage { return raw },
 		}
 	}
-	cc := new(callCount)
-	f.w.calls.Store(b.ID, cc)
-	defer f.w.calls.Delete(b.ID)
 	var outs []grid.Outcome
 	err := f.w.x.RunTask(f.ctx, grid.NewTask(b.ID, elems), func(o grid.Outcome) { outs = append(outs, o) })
 	f.w.removeLogs(b.ID)
 	if err == nil && len(outs) != len(elems) {
 		err = fmt.Errorf("internal error: batch %s of %d elements has %d outcomes", b.ID, len(elems), len(outs))
 	}
-	f.done <- ranBatch{b: b, outs: outs, calls: cc, err: err}
+	f.done <- ranBatch{b: b, outs: outs, err: err}
 }
 
 func (f *runFn) emit(r ranBatch, result func(Result), dead func(DeadLetter)) error {
@@ -334,9 +331,6 @@ func (f *runFn) emit(r ranBatch, result func(Result), dead func(DeadLetter)) err
 		}
 		result(Result{ID: o.ID, JSON: bytes.TrimSuffix(o.Line, []byte("\n"))})
 	}
-	f.tally.Batches++
-	f.tally.Calls += r.calls.calls.Load()
-	f.tally.Retries += r.calls.retries.Load()
-	f.tally.Isolations += r.calls.isolations.Load()
+	f.batches++
 	return nil
 }

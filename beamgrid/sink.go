@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/join"
 )
 
 // The sink writes what the local engine writes: results-NNNNN.jsonl,
@@ -20,7 +21,7 @@ import (
 
 // Manifest is the manifest of a job run on Beam: the local engine's, plus
 // how it was spread. Fields the Beam run does not measure (the timeline,
-// per-call times, the join's counts, adaptive batch sizes) are zero.
+// per-call times, adaptive batch sizes) are zero.
 type Manifest struct {
 	grid.Manifest
 	Runner string `json:"runner"`
@@ -137,8 +138,15 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	}
 	m.DeadLettersByKind = map[string]int64{}
 	m.ResultFiles, m.DeadLetterFiles = []string{}, []string{}
+	// The largest counts of each process, added up below.
+	exec := map[string]grid.ExecStats{}
+	joins := map[string]join.Stats{}
 	var t Tally
 	for tallies(&t) {
+		if t.Process != "" {
+			exec[t.Process] = maxExec(exec[t.Process], t.Exec)
+			joins[t.Process] = maxJoin(joins[t.Process], t.Join)
+		}
 		if t.Input >= 0 && t.Input < len(m.Inputs) {
 			m.Inputs[t.Input].Rows += t.Rows
 		}
@@ -148,9 +156,6 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 			m.DeadLettersByKind[k] += n
 		}
 		m.Batches += t.Batches
-		m.Calls += t.Calls
-		m.Retries += t.Retries
-		m.Isolations += t.Isolations
 		if t.ResultFile != "" {
 			m.ResultFiles = append(m.ResultFiles, t.ResultFile)
 		}
@@ -158,6 +163,26 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 			m.DeadLetterFiles = append(m.DeadLetterFiles, t.DeadLetterFile)
 		}
 		t = Tally{}
+	}
+	for _, x := range exec {
+		m.Calls += x.Calls
+		m.Retries += x.Retries
+		m.Isolations += x.Isolations
+		m.Splits += x.Splits
+		m.Backups += x.Backups
+		m.CPU += x.CPU
+	}
+	if m.Join != nil {
+		for _, j := range joins {
+			m.Join.Reads += j.Reads
+			m.Join.Rows += j.Rows
+			m.Join.CacheHits += j.CacheHits
+			m.Join.CacheMisses += j.CacheMisses
+			m.Join.Missing += j.Missing
+			m.Join.Retries += j.Retries
+			m.Join.Failures += j.Failures
+		}
+		m.Join.Unavailable = m.DeadLettersByKind[grid.KindJoinUnavailable] > 0
 	}
 	slices.Sort(m.ResultFiles)
 	slices.Sort(m.DeadLetterFiles)
@@ -211,4 +236,19 @@ func ReadManifest(ctx context.Context, output string) (*Manifest, error) {
 		return nil, fmt.Errorf("%s: %w", st.path("manifest.json"), err)
 	}
 	return m, nil
+}
+
+func maxExec(a, b grid.ExecStats) grid.ExecStats {
+	return grid.ExecStats{
+		Calls: max(a.Calls, b.Calls), Retries: max(a.Retries, b.Retries), Isolations: max(a.Isolations, b.Isolations),
+		Splits: max(a.Splits, b.Splits), Backups: max(a.Backups, b.Backups), CPU: max(a.CPU, b.CPU),
+	}
+}
+
+func maxJoin(a, b join.Stats) join.Stats {
+	return join.Stats{
+		Reads: max(a.Reads, b.Reads), Rows: max(a.Rows, b.Rows), CacheHits: max(a.CacheHits, b.CacheHits),
+		CacheMisses: max(a.CacheMisses, b.CacheMisses), Missing: max(a.Missing, b.Missing),
+		Retries: max(a.Retries, b.Retries), Failures: max(a.Failures, b.Failures),
+	}
 }

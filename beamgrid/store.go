@@ -4,33 +4,40 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
-	// Local paths and gs:// URIs, for inputs, outputs and logs.
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/iterator"
 )
 
-// store is a directory of the output: local, or any scheme Beam's
-// filesystem package knows (gs://). Its writes are atomic: a reader sees a
-// whole file or none, and two attempts writing one name leave one of them,
-// whole. Locally that is a temporary file renamed into place; in an object
-// store it is what an upload is.
+// store is a directory of the output, local or in Cloud Storage (gs://).
+// Its writes are atomic: a reader sees a whole file or none, and two
+// attempts writing one name leave one of them, whole. Locally that is a
+// temporary file renamed into place; in Cloud Storage it is what an upload
+// is.
 type store struct {
-	root  string
+	root  string // a local directory, or gs://BUCKET/PREFIX
 	local bool
+	// bucket and prefix (without its slash) of a gs:// root.
+	bucket, prefix string
 }
 
 func openStore(_ context.Context, root string) (*store, error) {
 	if local, ok := localPath(root); ok {
 		return &store{root: local, local: true}, nil
 	}
-	return &store{root: strings.TrimSuffix(root, "/")}, nil
+	bucket, prefix, err := parseGS(strings.TrimSuffix(root, "/"))
+	if err != nil {
+		return nil, err
+	}
+	return &store{root: strings.TrimSuffix(root, "/"), bucket: bucket, prefix: prefix}, nil
 }
 
 // localPath returns the file path of a local URI (a path or file://).
@@ -39,6 +46,19 @@ func localPath(uri string) (string, bool) {
 		return p, true
 	}
 	return uri, !strings.Contains(uri, "://")
+}
+
+func parseGS(uri string) (bucket, object string, err error) {
+	rest, ok := strings.CutPrefix(uri, "gs://")
+	if !ok {
+		scheme, _, _ := strings.Cut(uri, "://")
+		return "", "", fmt.Errorf("%s: %s:// is not a file system gridrun knows (local paths, file:// and gs://)", uri, scheme)
+	}
+	bucket, object, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%s: no bucket", uri)
+	}
+	return bucket, object, nil
 }
 
 func joinPath(dir, name string) string {
@@ -55,34 +75,74 @@ func (s *store) path(name string) string {
 	return s.root + "/" + name
 }
 
+func (s *store) object(ctx context.Context, name string) (*storage.ObjectHandle, error) {
+	c, err := gcs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := name
+	if s.prefix != "" {
+		key = s.prefix + "/" + name
+	}
+	// Every write replaces a whole object with the same bytes on every
+	// attempt, so retrying any of them is safe.
+	return c.Bucket(s.bucket).Object(key).Retryer(storage.WithPolicy(storage.RetryAlways), storage.WithMaxAttempts(6)), nil
+}
+
+var (
+	gcsMu   sync.Mutex
+	gcsClient *storage.Client
+)
+
+// gcs returns the process's Cloud Storage client: one for every read and
+// write, as connections are worth keeping. Reads go through the JSON API,
+// as binstage's do: the client's default XML reads go to a host that
+// emulators (STORAGE_EMULATOR_HOST) do not serve.
+func gcs(ctx context.Context) (*storage.Client, error) {
+	gcsMu.Lock()
+	defer gcsMu.Unlock()
+	if gcsClient != nil {
+		return gcsClient, nil
+	}
+	c, err := storage.NewClient(context.WithoutCancel(ctx), storage.WithJSONReads())
+	if err != nil {
+		return nil, err
+	}
+	gcsClient = c
+	return c, nil
+}
+
+func closeGCS() {
+	gcsMu.Lock()
+	defer gcsMu.Unlock()
+	if gcsClient != nil {
+		gcsClient.Close()
+		gcsClient = nil
+	}
+}
+
 type bufWriter = bufio.Writer
 
 // write writes the file name through fill, atomically.
 func (s *store) write(ctx context.Context, name string, fill func(*bufWriter) error) error {
-	dst := s.path(name)
 	if s.local {
-		return writeLocal(dst, fill)
+		return writeLocal(s.path(name), fill)
 	}
-	fsys, err := filesystem.New(ctx, dst)
+	obj, err := s.object(ctx, name)
 	if err != nil {
 		return err
 	}
-	defer fsys.Close()
 	// An object appears when its upload completes; cancelling the context
 	// abandons it, so a failed fill leaves no object.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wc, err := fsys.OpenWrite(wctx, dst)
-	if err != nil {
-		return err
-	}
+	wc := obj.NewWriter(wctx)
 	w := bufio.NewWriterSize(wc, 256<<10)
-	if err := fill(w); err != nil {
-		cancel()
-		wc.Close()
-		return err
+	err = fill(w)
+	if err == nil {
+		err = w.Flush()
 	}
-	if err := w.Flush(); err != nil {
+	if err != nil {
 		cancel()
 		wc.Close()
 		return err
@@ -136,48 +196,25 @@ func writeLocal(dst string, fill func(*bufWriter) error) (err error) {
 
 // remove deletes the file name if it exists.
 func (s *store) remove(ctx context.Context, name string) error {
-	p := s.path(name)
 	if s.local {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
-	fsys, err := filesystem.New(ctx, p)
+	obj, err := s.object(ctx, name)
 	if err != nil {
 		return err
 	}
-	defer fsys.Close()
-	found, err := fsys.List(ctx, p)
-	if err != nil || len(found) == 0 {
-		return err
+	if err := obj.Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+		return fmt.Errorf("remove %s: %w", s.path(name), err)
 	}
-	r, ok := fsys.(filesystem.Remover)
-	if !ok {
-		return errors.New(p + ": the file system cannot remove files")
-	}
-	return r.Remove(ctx, p)
+	return nil
 }
 
 // read returns the file's bytes; a missing file is fs.ErrNotExist.
 func (s *store) read(ctx context.Context, name string) ([]byte, error) {
-	p := s.path(name)
-	if s.local {
-		return os.ReadFile(p)
-	}
-	fsys, err := filesystem.New(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	defer fsys.Close()
-	found, err := fsys.List(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	if len(found) == 0 {
-		return nil, &fs.PathError{Op: "read", Path: p, Err: fs.ErrNotExist}
-	}
-	rc, err := fsys.OpenRead(ctx, p)
+	rc, err := openRead(ctx, s.path(name))
 	if err != nil {
 		return nil, err
 	}
@@ -204,53 +241,60 @@ func (s *store) list(ctx context.Context) ([]string, error) {
 		})
 		return names, err
 	}
-	fsys, err := filesystem.New(ctx, s.root)
-	if err != nil {
-		return nil, err
+	prefix := s.prefix + "/"
+	keys, err := listGS(ctx, s.bucket, prefix)
+	for i, k := range keys {
+		keys[i] = strings.TrimPrefix(k, prefix)
 	}
-	defer fsys.Close()
-	found, err := fsys.List(ctx, s.root+"/**")
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(found))
-	for i, f := range found {
-		names[i] = strings.TrimPrefix(f, s.root+"/")
-	}
-	return names, nil
+	return keys, err
 }
 
-// openRead opens an input: a local path or file:// URI, or a URI of a
-// Beam file system.
+func listGS(ctx context.Context, bucket, prefix string) ([]string, error) {
+	c, err := gcs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	it := c.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: prefix})
+	for {
+		a, err := it.Next()
+		if err == iterator.Done {
+			return keys, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list gs://%s/%s: %w", bucket, prefix, err)
+		}
+		keys = append(keys, a.Name)
+	}
+}
+
+// openRead opens an input: a local path or file:// URI, or a gs:// object.
+// A missing file is fs.ErrNotExist.
 func openRead(ctx context.Context, uri string) (io.ReadCloser, error) {
 	if p, ok := localPath(uri); ok {
 		return os.Open(p)
 	}
-	fsys, err := filesystem.New(ctx, uri)
+	bucket, key, err := parseGS(uri)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := fsys.OpenRead(ctx, uri)
+	c, err := gcs(ctx)
 	if err != nil {
-		fsys.Close()
 		return nil, err
 	}
-	return closeBoth{rc, fsys}, nil
-}
-
-type closeBoth struct {
-	io.ReadCloser
-	fsys io.Closer
-}
-
-func (c closeBoth) Close() error {
-	err := c.ReadCloser.Close()
-	c.fsys.Close()
-	return err
+	r, err := c.Bucket(bucket).Object(key).NewReader(ctx)
+	if errors.Is(err, storage.ErrObjectNotExist) {
+		return nil, &fs.PathError{Op: "open", Path: uri, Err: fs.ErrNotExist}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", uri, err)
+	}
+	return r, nil
 }
 
 // expand resolves an input pattern into files: a glob of local paths, as
-// the local engine does, or of a Beam file system.
+// the local engine does, or of gs:// objects, where the pattern's
+// wildcards (path.Match's) do not cross a slash either.
 func expand(ctx context.Context, pattern string) ([]string, error) {
 	if p, ok := localPath(pattern); ok {
 		if !strings.ContainsAny(p, "*?[") {
@@ -258,12 +302,27 @@ func expand(ctx context.Context, pattern string) ([]string, error) {
 		}
 		return filepath.Glob(p)
 	}
-	fsys, err := filesystem.New(ctx, pattern)
+	bucket, key, err := parseGS(pattern)
 	if err != nil {
 		return nil, err
 	}
-	defer fsys.Close()
-	return fsys.List(ctx, pattern)
+	if !strings.ContainsAny(key, "*?[") {
+		return []string{pattern}, nil
+	}
+	if _, err := path.Match(key, ""); err != nil {
+		return nil, err
+	}
+	keys, err := listGS(ctx, bucket, key[:strings.IndexAny(key, "*?[")])
+	if err != nil {
+		return nil, err
+	}
+	var uris []string
+	for _, k := range keys {
+		if ok, _ := path.Match(key, k); ok {
+			uris = append(uris, "gs://"+bucket+"/"+k)
+		}
+	}
+	return uris, nil
 }
 
 // size returns an input's size in bytes.
@@ -278,10 +337,20 @@ func size(ctx context.Context, uri string) (int64, error) {
 		}
 		return st.Size(), nil
 	}
-	fsys, err := filesystem.New(ctx, uri)
+	bucket, key, err := parseGS(uri)
 	if err != nil {
 		return 0, err
 	}
-	defer fsys.Close()
-	return fsys.Size(ctx, uri)
+	c, err := gcs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	a, err := c.Bucket(bucket).Object(key).Attrs(ctx)
+	if errors.Is(err, storage.ErrObjectNotExist) {
+		return 0, &fs.PathError{Op: "stat", Path: uri, Err: fs.ErrNotExist}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return a.Size, nil
 }

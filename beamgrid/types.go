@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/join"
 )
 
 // Element is one element of work in a PCollection: what grid.Element is to
@@ -59,9 +60,9 @@ type DeadLetter struct {
 }
 
 // Tally counts what one piece of the pipeline did, for the manifest: the
-// rows of one input, the files of one output shard, the batches and calls
-// of one bundle. Tallies are PCollection elements, so a retried bundle's
-// count once.
+// rows of one input, the files of one output shard, the batches of one
+// bundle. Tallies are PCollection elements, so a retried bundle's count
+// once.
 type Tally struct {
 	// Input is the index of the input whose Rows these are, or -1.
 	Input          int
@@ -70,11 +71,15 @@ type Tally struct {
 	DeadLetters    int64
 	Kinds          map[string]int64
 	Batches        int64
-	Calls          int64
-	Retries        int64
-	Isolations     int64
 	ResultFile     string
 	DeadLetterFile string
+	// Process names a worker process, and Exec and Join are its
+	// executor's and join table's counts so far: they only grow, so the
+	// manifest takes each process's largest and adds the processes up.
+	// They count all the work the process did, a failed bundle's too.
+	Process string
+	Exec    grid.ExecStats
+	Join    join.Stats
 }
 
 // InputFile is one input of the job. A file is read whole by one worker,

@@ -3,6 +3,7 @@ package beamgrid
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -11,9 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
-	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
@@ -99,13 +98,24 @@ type worker struct {
 	x      *grid.Executor
 	slots  int
 	logDir string // this process's directory for the calls' logs
-
-	// calls counts the calls of each running batch, by batch id, for the
-	// manifest: the executor's OnCall is shared by all batches.
-	calls sync.Map // string -> *callCount
 }
 
-type callCount struct{ calls, retries, isolations atomic.Int64 }
+// processID names this process in tallies: a pid alone may repeat across
+// the containers of a job.
+var processID = func() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return fmt.Sprintf("%d-%x", os.Getpid(), b)
+}()
+
+// tally returns the process's counts so far, for the manifest.
+func (w *worker) tally() Tally {
+	t := Tally{Input: -1, Process: processID, Exec: w.x.Stats()}
+	if w.table != nil {
+		t.Join = w.table.Stats()
+	}
+	return t
+}
 
 func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	sp := e.spec
@@ -141,26 +151,9 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	cfg.Parallelism = w.slots
 	cfg.Call.LogDir = w.logDir
 	cfg.Logger = slog.Default().With("job", sp.JobID)
-	cfg.OnCall = w.onCall
 	cfg.UploadLog = w.uploadLog()
 	w.x = grid.NewExecutor(cfg)
 	return w, nil
-}
-
-func (w *worker) onCall(r grid.CallRecord) {
-	base, _, _ := strings.Cut(r.Batch, ".")
-	v, ok := w.calls.Load(base)
-	if !ok {
-		return
-	}
-	c := v.(*callCount)
-	c.calls.Add(1)
-	switch r.Reason {
-	case "retry":
-		c.retries.Add(1)
-	case "isolate":
-		c.isolations.Add(1)
-	}
 }
 
 // uploadLog keeps a failed call's log where the job says, as the local
@@ -208,8 +201,8 @@ func (w *worker) removeLogs(batch string) {
 	}
 }
 
-// Close releases what the pipelines run in this process hold: join
-// connections and the calls' log directories. Staged binaries stay in
+// Close releases what the pipelines run in this process hold: join and
+// Cloud Storage connections, the calls' log directories. Staged binaries stay in
 // their cache. Workers of distributed runners never need it (Beam gives no
 // moment to call it); a program that runs pipelines in process, on prism,
 // calls it once they have finished.
@@ -225,4 +218,5 @@ func Close() {
 		}
 		delete(workers, k)
 	}
+	closeGCS()
 }
