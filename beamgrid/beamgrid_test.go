@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"cloud.google.com/go/bigtable/bttest"
@@ -125,12 +126,12 @@ func TestDemoJobGivesTheLocalEnginesResults(t *testing.T) {
 	}
 }
 
-// A poison element (a segmentation fault), bad rows and a duplicate id end
-// as the same dead letters as with the local engine: same kind, message,
-// place, attempts and exit code.
+// A poison element (a segmentation fault), one that complains on stderr
+// and aborts, bad rows and a duplicate id end as the same dead letters as
+// with the local engine: same kind, message, place, exit code and stderr.
 func TestPoisonElementGivesTheLocalEnginesDeadLetters(t *testing.T) {
 	closeWorkers(t)
-	lines := tasks(120, map[int]string{50: "segv", 77: "throw"})
+	lines := tasks(120, map[int]string{50: "segv", 77: "throw", 88: "shout"})
 	lines = append(lines,
 		`{"id":"e010","x":1}`,     // a duplicate id
 		`{"id":"bad","x":"high"}`, // a field of the wrong type
@@ -152,7 +153,7 @@ func TestPoisonElementGivesTheLocalEnginesDeadLetters(t *testing.T) {
 	if !maps.Equal(got.results, want.results) {
 		t.Errorf("%d results, the local engine %d", len(got.results), len(want.results))
 	}
-	if keys := slices.Sorted(maps.Keys(got.dead)); !slices.Equal(keys, slices.Sorted(maps.Keys(want.dead))) || len(keys) != 6 {
+	if keys := slices.Sorted(maps.Keys(got.dead)); !slices.Equal(keys, slices.Sorted(maps.Keys(want.dead))) || len(keys) != 7 {
 		t.Fatalf("dead letters %v, the local engine's %v", keys, slices.Sorted(maps.Keys(want.dead)))
 	}
 	for k, w := range want.dead {
@@ -171,8 +172,14 @@ func TestPoisonElementGivesTheLocalEnginesDeadLetters(t *testing.T) {
 	if d := got.dead["e050"]; d.Kind != grid.KindCrash || d.ExitCode != 139 || d.Attempts != 2 {
 		t.Errorf("the poison element: %+v", d)
 	}
-	if m.Status != "dead_letters" || m.Elements != 124 || m.DeadLetters != 6 || m.DeadLettersByKind[grid.KindBadInput] != 4 ||
-		m.DeadLettersByKind[grid.KindCrash] != 1 || m.DeadLettersByKind[grid.KindElementError] != 1 || m.Isolations == 0 {
+	// The failed call's stderr is kept in the output, as the local engine
+	// keeps it, and the dead letter names it.
+	d := got.dead["e088"]
+	if log, err := os.ReadFile(filepath.Join(job.Output, d.Log)); d.Log == "" || err != nil || !strings.Contains(string(log), "something broke in e088") {
+		t.Errorf("e088's log %q: %v, %q", d.Log, err, log)
+	}
+	if m.Status != "dead_letters" || m.Elements != 124 || m.DeadLetters != 7 || m.DeadLettersByKind[grid.KindBadInput] != 4 ||
+		m.DeadLettersByKind[grid.KindCrash] != 2 || m.DeadLettersByKind[grid.KindElementError] != 1 || m.Isolations == 0 {
 		t.Errorf("manifest: %+v", m)
 	}
 	assertNothingRuns(t, job.CacheDir)

@@ -20,7 +20,8 @@ import (
 
 // BuildOptions configure Build. The zero value is usable.
 type BuildOptions struct {
-	// Shards and OutputShards: see Options. Zero estimates them from the
+	// Shards is Options.Shards, and OutputShards the number of results and
+	// dead-letter files written at most. Zero estimates them from the
 	// inputs' size: about four batches a shard, and one output file per
 	// 250,000 elements.
 	Shards, OutputShards int
@@ -90,7 +91,7 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 			p.OutputShards = int(min(max((p.Rows+249_999)/250_000, 1), 10_000))
 		}
 	}
-	st, err := Prepare(ctx, job, &Options{Shards: p.Shards, OutputShards: p.OutputShards})
+	st, err := Prepare(ctx, job, &Options{Shards: p.Shards})
 	if err != nil {
 		return nil, err
 	}
@@ -215,9 +216,9 @@ func unwrapPath(err error) error {
 // or a field the job names but the messages lack stops the job before it
 // is submitted.
 func checkInputs(ctx context.Context, st *Step, inputs []InputFile) error {
-	e, err := entryFor(st.wire())
-	if err != nil {
-		return err
+	var key *codec.Template
+	if j := st.spec.Job.Join; j != nil {
+		key, _ = codec.ParseTemplate(j.Key) // checked by Prepare
 	}
 	for _, in := range inputs {
 		rc, err := openRead(ctx, in.Path)
@@ -226,7 +227,7 @@ func checkInputs(ctx context.Context, st *Step, inputs []InputFile) error {
 		}
 		r, err := codec.NewReader(rc, in.Path, codec.Format(in.Format), in.Gzip)
 		if err == nil {
-			_, err = codec.NewDecoder(e.schema.Input, r, codec.Format(in.Format), decoderOptions(st.spec.Job, e.key))
+			_, err = codec.NewDecoder(st.schema.Input, r, codec.Format(in.Format), decoderOptions(st.spec.Job, key))
 		}
 		rc.Close()
 		if err != nil {

@@ -3,8 +3,8 @@ package beamgrid
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,17 +19,13 @@ import (
 	"github.com/gridrun/gridrun/wrapper"
 )
 
-// Options configure the Beam shape of a job. The zero value is usable.
+// Options configure the grid step. The zero value is usable.
 type Options struct {
 	// Shards is the number of keys elements are grouped under (a checksum
 	// of the id modulo Shards) before they are cut into batches: the unit
-	// a worker takes. Defaults to 64; Build estimates it from the inputs'
-	// size, about four batches a shard.
+	// a worker takes. About four batches a shard is a good size. Defaults
+	// to 64.
 	Shards int
-	// OutputShards is the number of results and dead-letter files Build
-	// writes. Defaults to 1; Build estimates about one file per 250,000
-	// elements.
-	OutputShards int
 }
 
 func (o *Options) withDefaults() Options {
@@ -39,9 +35,6 @@ func (o *Options) withDefaults() Options {
 	}
 	if v.Shards <= 0 {
 		v.Shards = 64
-	}
-	if v.OutputShards <= 0 {
-		v.OutputShards = 1
 	}
 	return v
 }

@@ -90,7 +90,7 @@ func (s *store) object(ctx context.Context, name string) (*storage.ObjectHandle,
 }
 
 var (
-	gcsMu   sync.Mutex
+	gcsMu     sync.Mutex
 	gcsClient *storage.Client
 )
 

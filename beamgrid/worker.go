@@ -38,9 +38,8 @@ var (
 )
 
 type workerEntry struct {
-	once   sync.Once
+	mu     sync.Mutex // held while the worker is made
 	w      *worker
-	err    error
 	spec   spec
 	schema *wrapper.Schema
 	key    *codec.Template
@@ -78,16 +77,22 @@ func entryFor(raw string) (*workerEntry, error) {
 }
 
 // workerFor returns the process's worker of a step, staging the binary and
-// opening the join the first time. A failure is kept: every Setup of the
-// process reports it, and the runner retries the bundles elsewhere or
-// fails the job.
+// opening the join the first time. A failure is not kept: the runner
+// retries the bundle, and the next Setup tries again (a fetch that failed
+// may not fail twice).
 func workerFor(ctx context.Context, raw string) (*worker, error) {
 	e, err := entryFor(raw)
 	if err != nil {
 		return nil, err
 	}
-	e.once.Do(func() { e.w, e.err = newWorker(ctx, e) })
-	return e.w, e.err
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.w == nil {
+		if e.w, err = newWorker(ctx, e); err != nil {
+			return nil, err
+		}
+	}
+	return e.w, nil
 }
 
 // worker is a step's state in one process.
@@ -141,6 +146,9 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 		}
 	}
 	if w.logDir, err = os.MkdirTemp("", "gridrun-beam-logs-*"); err != nil {
+		if w.table != nil {
+			w.table.Close()
+		}
 		return nil, err
 	}
 	cfg := j.ExecConfig()
@@ -208,15 +216,19 @@ func (w *worker) removeLogs(batch string) {
 // calls it once they have finished.
 func Close() {
 	mu.Lock()
-	defer mu.Unlock()
-	for k, e := range workers {
+	entries := workers
+	workers = map[string]*workerEntry{}
+	mu.Unlock()
+	for _, e := range entries {
+		e.mu.Lock()
 		if e.w != nil {
 			if e.w.table != nil {
 				e.w.table.Close()
 			}
 			os.RemoveAll(e.w.logDir)
+			e.w = nil
 		}
-		delete(workers, k)
+		e.mu.Unlock()
 	}
 	closeGCS()
 }
