@@ -33,9 +33,10 @@ bin/gridrun: FORCE
 
 # The Beam runners (gridrun run --runner prism|dataflow), a binary of their
 # own so that bin/gridrun does not link the Beam SDK; see
-# docs/scaling-out.md.
+# docs/scaling-out.md. Static: it is also the Dataflow workers' binary, run
+# in Beam's Go SDK container whatever glibc it was built against.
 bin/gridrun-beam: FORCE
-	$(GO) build -o $@ ./cmd/gridrun-beam
+	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/gridrun-beam
 
 # bin/NAME is the example native/examples/NAME/NAME.cc with its NAME.proto.
 .SECONDEXPANSION:

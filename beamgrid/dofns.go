@@ -160,16 +160,16 @@ func (f *batchFn) ProcessElement(shard int64, iter func(*Element) bool, emit fun
 	if len(kept) == 0 {
 		return
 	}
-	size := max(f.Size, 1)
-	calls := (len(kept) + size - 1) / size
+	most := max(f.Size, 1)
+	calls := (len(kept) + most - 1) / most
 	per := (len(kept) + calls - 1) / calls
-	n, start, bytes := 0, 0, 0
+	n, start, payload := 0, 0, 0
 	for i, e := range kept {
-		if i > start && (i-start == per || f.Bytes > 0 && bytes+len(e.Payload) > f.Bytes) {
+		if i > start && (i-start == per || f.Bytes > 0 && payload+len(e.Payload) > f.Bytes) {
 			emit(Batch{ID: fmt.Sprintf("s%06d-%d", shard, n), Elements: kept[start:i]})
-			n, start, bytes = n+1, i, 0
+			n, start, payload = n+1, i, 0
 		}
-		bytes += len(e.Payload)
+		payload += len(e.Payload)
 	}
 	emit(Batch{ID: fmt.Sprintf("s%06d-%d", shard, n), Elements: kept[start:]})
 }

@@ -199,6 +199,9 @@ func configErr(format string, args ...any) error {
 // withDefaults returns a copy of the job with its defaults filled in, or a
 // ConfigError.
 func (j Job) withDefaults() (Job, error) {
+	if j.Binary == "" {
+		return j, configErr("no binary given")
+	}
 	if len(j.Inputs) == 0 {
 		return j, configErr("no input given")
 	}

@@ -46,6 +46,9 @@ func printDryRun(ctx context.Context, w io.Writer, p *beam.Pipeline, plan *beamg
 	}
 	fmt.Fprintf(w, "  batches of %d elements at most; subprocesses at once: %s\n", batch, par)
 	fmt.Fprintf(w, "  output %s\n", job.Output)
+	if wb := flagString("worker_binary"); wb != "" {
+		fmt.Fprintf(w, "  worker binary %s\n", wb)
+	}
 
 	image := core.DefaultDockerImage
 	if *runnerFlag == "dataflow" {
@@ -148,5 +151,6 @@ func dataflowOptions() (*dataflowlib.JobOptions, error) {
 		WorkerZone:          flagString("worker_zone"),
 		ContainerImage:      containerImage(),
 		TempLocation:        temp,
+		Worker:              flagString("worker_binary"),
 	}, nil
 }

@@ -15,7 +15,8 @@
 // Dataflow the job it would submit, without running anything.
 //
 // The binary is also the pipeline's worker on Dataflow: the Dataflow
-// runner uploads it, and Dataflow's Go container starts it with -worker.
+// runner uploads it (or -worker_binary) to the staging location, and
+// Dataflow's Go container starts it with -worker.
 //
 // Exit codes are gridrun run's:
 //
@@ -115,6 +116,9 @@ func runJob(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int
 		if err := checkRemote(job); err != nil {
 			return 0, err
 		}
+		if err := setWorkerBinary(); err != nil {
+			return 0, err
+		}
 		execute = dataflow.Execute
 	default:
 		return 0, usagef("-runner %q: want prism or dataflow", *runnerFlag)
@@ -137,7 +141,7 @@ func runJob(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int
 	if err != nil {
 		return 0, fmt.Errorf("the pipeline failed: %w", err)
 	}
-	if *runnerFlag == "dataflow" && flagBool("execute_async") {
+	if *runnerFlag == "dataflow" && (flagBool("execute_async") || flagBool("async")) {
 		fmt.Fprintf(stdout, "job %s submitted; its manifest will be %s/manifest.json\n", plan.Step.JobID(), job.Output)
 		return exitOK, nil
 	}
@@ -204,6 +208,25 @@ func checkRemote(j grid.Job) error {
 		}
 	}
 	return nil
+}
+
+// setWorkerBinary makes this binary the Dataflow workers' unless
+// -worker_binary names another. Without it, the Beam SDK would compile the
+// pipeline's main package from source, which an installed gridrun-beam
+// does not have. make build links it statically (CGO_ENABLED=0), so that
+// it runs in the Go SDK container whatever glibc it was built against.
+func setWorkerBinary() error {
+	if flagString("worker_binary") != "" {
+		return nil
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		return usagef("Dataflow workers are linux/amd64: give -worker_binary, a build of gridrun-beam for them (GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build ./cmd/gridrun-beam)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return flag.Set("worker_binary", self)
 }
 
 // flagBool reads a boolean flag registered by a Beam package.

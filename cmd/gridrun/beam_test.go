@@ -23,7 +23,7 @@ import (
 // bin/gridrun-beam, found next to it.
 
 // beamBinary builds bin/gridrun-beam, which gridrun runs for --runner.
-func beamBinary(t *testing.T) { testbin.Path(t, "gridrun-beam") }
+func beamBinary(t *testing.T) string { return testbin.Path(t, "gridrun-beam") }
 
 func TestRunOnPrismWritesWhatALocalRunWrites(t *testing.T) {
 	t.Parallel()
@@ -96,7 +96,7 @@ func TestBeamFlagsOutOfPlace(t *testing.T) {
 // services are emulated: Cloud Storage holds the binary and the input,
 // Bigtable the quotes. Not parallel: they are named by the environment.
 func TestDataflowDryRun(t *testing.T) {
-	beamBinary(t)
+	worker := beamBinary(t)
 	ctx := context.Background()
 	gcs := fakegcs.Start(t, "bins", "data")
 	t.Setenv("STORAGE_EMULATOR_HOST", gcs.Host())
@@ -134,6 +134,8 @@ func TestDataflowDryRun(t *testing.T) {
 		"dry run: nothing submitted",
 		"binary gs://bins/pricer@1.0.0 sha256 ",
 		"1 input files, about 1000 rows; 8 shards, 1 output shards",
+		// gridrun-beam is the workers' binary too.
+		"worker binary " + worker + "\n",
 		"gridrun.Job/gridrun/beamgrid.runFn",
 		"group_by_key",
 	} {

@@ -36,6 +36,8 @@ type beamOptions struct {
 	shards       int
 	outputShards int
 	dryRun       bool
+	// numWorkers and maxWorkers are Dataflow's, 0 when not given.
+	numWorkers, maxWorkers int
 	// dataflow are the Dataflow flags set, by gridrun-beam's (Beam's)
 	// names; beamFlags any other Beam flag, NAME=VALUE.
 	dataflow  map[string]*string
@@ -49,8 +51,6 @@ var dataflowFlags = []struct{ name, beam, help string }{
 	{"staging-location", "staging_location", "gs:// prefix where the worker binary and the pipeline are staged"},
 	{"temp-location", "temp_location", "gs:// prefix for Dataflow's temporary files (default: STAGING/tmp)"},
 	{"worker-machine-type", "worker_machine_type", "machine type of the workers, e.g. c3-standard-8"},
-	{"num-workers", "num_workers", "workers to start with"},
-	{"max-workers", "max_num_workers", "most workers autoscaling may use"},
 	{"service-account", "service_account_email", "service account the workers run as"},
 	{"network", "network", "VPC network of the workers"},
 	{"subnetwork", "subnetwork", "subnetwork of the workers (regions/REGION/subnetworks/NAME)"},
@@ -79,6 +79,8 @@ docs/scaling-out.md.`
 	for _, d := range dataflowFlags {
 		b.dataflow[d.name] = f.String(d.name, "", "with --runner dataflow: "+d.help)
 	}
+	f.IntVar(&b.numWorkers, "num-workers", 0, "with --runner dataflow: workers to start with")
+	f.IntVar(&b.maxWorkers, "max-workers", 0, "with --runner dataflow: most workers autoscaling may use")
 	f.Bool("no-public-ips", false, "with --runner dataflow: workers without public IP addresses")
 	f.StringArrayVar(&b.beamFlags, "beam-flag", nil, "with a Beam runner: any other Beam pipeline flag, NAME=VALUE (repeatable), e.g. disk_size_gb=100")
 	markNotInJobFile(f, "dry-run")
@@ -95,7 +97,7 @@ func (b *beamOptions) check(cmd *cobra.Command, ux *runUX) error {
 	var err error
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		_, df := b.dataflow[f.Name]
-		df = df || f.Name == "no-public-ips"
+		df = df || f.Name == "no-public-ips" || f.Name == "num-workers" || f.Name == "max-workers"
 		beam := f.Name == "shards" || f.Name == "output-shards" || f.Name == "dry-run" || f.Name == "beam-flag"
 		switch {
 		case err != nil:
@@ -131,6 +133,12 @@ func (b *beamOptions) args(cmd *cobra.Command) ([]string, error) {
 		if v := *b.dataflow[d.name]; v != "" {
 			args = append(args, "-"+d.beam+"="+v)
 		}
+	}
+	if b.numWorkers > 0 {
+		args = append(args, "-num_workers="+strconv.Itoa(b.numWorkers))
+	}
+	if b.maxWorkers > 0 {
+		args = append(args, "-max_num_workers="+strconv.Itoa(b.maxWorkers))
 	}
 	if flagValue(cmd, "no-public-ips") == "true" {
 		args = append(args, "-no_use_public_ips")
