@@ -258,7 +258,7 @@ func (f *runFn) ProcessElement(b Batch, result func(Result), dead func(DeadLette
 		return f.fail(err)
 	}
 	f.inflight++
-	go f.run(b)
+	go f.run(f.ctx, b, f.done)
 	return nil
 }
 
@@ -296,7 +296,7 @@ func (f *runFn) stopOnPanic() {
 	}
 }
 
-func (f *runFn) run(b Batch) {
+func (f *runFn) run(ctx context.Context, b Batch, done chan<- ranBatch) {
 	elems := make([]*grid.Element, len(b.Elements))
 	for i := range b.Elements {
 		e := &b.Elements[i]
@@ -309,12 +309,12 @@ func (f *runFn) run(b Batch) {
 		}
 	}
 	var outs []grid.Outcome
-	err := f.w.x.RunTask(f.ctx, grid.NewTask(b.ID, elems), func(o grid.Outcome) { outs = append(outs, o) })
+	err := f.w.x.RunTask(ctx, grid.NewTask(b.ID, elems), func(o grid.Outcome) { outs = append(outs, o) })
 	f.w.removeLogs(b.ID)
 	if err == nil && len(outs) != len(elems) {
 		err = fmt.Errorf("internal error: batch %s of %d elements has %d outcomes", b.ID, len(elems), len(outs))
 	}
-	f.done <- ranBatch{b: b, outs: outs, err: err}
+	done <- ranBatch{b: b, outs: outs, err: err}
 }
 
 func (f *runFn) emit(r ranBatch, result func(Result), dead func(DeadLetter)) error {
