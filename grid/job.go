@@ -215,6 +215,20 @@ func (j Job) withDefaults() (Job, error) {
 	if j.Output == "" {
 		return j, configErr("no output directory given")
 	}
+	return j.WithRunDefaults()
+}
+
+// WithDefaults returns a copy of the job with its defaults filled in, or a
+// *ConfigError: what Run checks before it starts.
+func (j Job) WithDefaults() (Job, error) { return j.withDefaults() }
+
+// WithRunDefaults is WithDefaults without the inputs and the output: the
+// check of a job whose elements come from elsewhere and whose outcomes go
+// elsewhere, such as the grid step of a Beam pipeline.
+func (j Job) WithRunDefaults() (Job, error) {
+	if j.Binary == "" {
+		return j, configErr("no binary given")
+	}
 	if j.IDField == "" {
 		j.IDField = "id"
 	}

@@ -84,8 +84,8 @@ func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 	if err != nil {
 		return nil, &ConfigError{Err: err}
 	}
-	p.bin = wrapper.Binary{Path: p.staged.Path, Args: j.Args, Env: binaryEnv(j.Env)}
-	if p.schema, err = loadSchema(ctx, j, p.bin); err != nil {
+	p.bin = wrapper.Binary{Path: p.staged.Path, Args: j.Args, Env: BinaryEnv(j.Env)}
+	if p.schema, err = LoadSchema(ctx, j, p.bin); err != nil {
 		return nil, &ConfigError{Err: err}
 	}
 	if j.Persistent && !p.schema.Serves {
@@ -197,10 +197,10 @@ func (p *plan) close() {
 	}
 }
 
-// binaryEnv is the binary's whole environment: a few variables of the
+// BinaryEnv is the binary's whole environment: a few variables of the
 // runner that programs need to behave (locale, time zone, where to find
 // tools), plus the job's own.
-func binaryEnv(extra []string) []string {
+func BinaryEnv(extra []string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -212,7 +212,9 @@ func binaryEnv(extra []string) []string {
 	return append(env, extra...)
 }
 
-func loadSchema(ctx context.Context, j Job, bin wrapper.Binary) (*wrapper.Schema, error) {
+// LoadSchema returns the binary's message types: from the job's .proto
+// files when it names them, otherwise by asking the binary.
+func LoadSchema(ctx context.Context, j Job, bin wrapper.Binary) (*wrapper.Schema, error) {
 	if j.Proto != nil {
 		return wrapper.SchemaFromProtoFiles(ctx, j.Proto.Files, j.Proto.ImportPaths, j.Proto.InputType, j.Proto.ResultType, j.Proto.SideType)
 	}
@@ -443,27 +445,32 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	default:
 		upload = copyLogInto(filepath.Join(j.LogDir, p.state.JobID))
 	}
-	return NewExecutor(ExecConfig{
-		JobID:             p.state.JobID,
-		Binary:            p.bin,
-		Schema:            p.schema,
-		Join:              p.table,
+	cfg := j.ExecConfig()
+	cfg.JobID, cfg.Binary, cfg.Schema, cfg.Join = p.state.JobID, p.bin, p.schema, p.table
+	cfg.RawResults = format.Raw
+	cfg.Call.Dir, cfg.Call.LogDir, cfg.Call.KeepDir = callDir, logDir, j.KeepBatchFiles
+	cfg.LogRoot, cfg.OnCall, cfg.UploadLog = j.Output, onCall, upload
+	return NewExecutor(cfg), nil
+}
+
+// ExecConfig is the part of an Executor's configuration the job decides:
+// parallelism, timeouts, retries, limits, grace, the join policy, logging.
+// The engine adds the rest: the binary, its schema, the join table, where
+// the calls' files go and the hooks. The job has its defaults filled in.
+func (j Job) ExecConfig() ExecConfig {
+	return ExecConfig{
 		JoinPass:          j.Join != nil && j.Join.Missing == MissingPass,
-		RawResults:        format.Raw,
 		Persistent:        j.Persistent,
 		Parallelism:       j.Parallelism,
-		Call:              wrapper.Options{Dir: callDir, Grace: time.Duration(j.Grace), LogDir: logDir, KeepDir: j.KeepBatchFiles, Limits: limitsOf(j.Limits)},
+		Call:              wrapper.Options{Grace: time.Duration(j.Grace), Limits: limitsOf(j.Limits)},
 		Timeout:           time.Duration(j.Timeout),
 		TimeoutPerElement: time.Duration(j.TimeoutPerElement),
 		Retries:           j.Retries,
 		RetryExitCodes:    j.RetryExitCodes,
 		Backoff:           time.Duration(j.Backoff),
-		LogRoot:           j.Output,
 		Logger:            j.Logger,
-		OnCall:            onCall,
-		UploadLog:         upload,
 		LogSample:         j.LogSample,
-	}), nil
+	}
 }
 
 // overLimit returns ErrHalted, with the reason, once the dead letters pass

@@ -2,11 +2,7 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/summary"
 )
 
 type runOptions struct {
@@ -39,6 +36,7 @@ type runOptions struct {
 	targetCall     time.Duration
 	maxDead        string
 	ux             runUX
+	beam           beamOptions
 }
 
 func newRunCmd() *cobra.Command {
@@ -100,6 +98,12 @@ Arguments after -- are passed to the binary.`,
 			if o.ux.printJob {
 				return writeJobFile(cmd.OutOrStdout(), cmd.LocalFlags(), job.Args)
 			}
+			if err := o.beam.check(cmd, &o.ux); err != nil {
+				return err
+			}
+			if o.beam.runner != runnerLocal {
+				return o.beam.run(cmd, job)
+			}
 			job.Logger = slog.Default()
 			stopProgress, err := o.ux.start(cmd, &job)
 			if err != nil {
@@ -108,7 +112,7 @@ Arguments after -- are passed to the binary.`,
 			m, err := grid.Run(cmd.Context(), job)
 			stopProgress()
 			if m != nil {
-				printSummary(cmd.OutOrStdout(), m, job.Output)
+				summary.Write(cmd.OutOrStdout(), m, job.Output)
 			}
 			err = o.ux.finish(cmd.OutOrStdout(), m, job.Output, err)
 			if errors.Is(err, grid.ErrHalted) {
@@ -175,6 +179,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.maxDead, "max-dead-letters", "", "stop early after N dead letters, or P% of the elements (e.g. 100 or 5%); exit 3")
 	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
 	o.ux.addFlags(cmd, &o.job.Args)
+	o.beam.addFlags(cmd)
 	cmd.MarkFlagRequired("binary")
 	cmd.MarkFlagRequired("input")
 	cmd.MarkFlagRequired("output")
@@ -262,27 +267,4 @@ func parseBytes(s string) (int64, error) {
 		return 0, errors.New(strconv.Quote(s) + " is not a size such as 512MiB or 2GiB")
 	}
 	return int64(v * mult), nil
-}
-
-func printSummary(w io.Writer, m *grid.Manifest, out string) {
-	fmt.Fprintf(w, "job %s: %s\n", m.JobID, m.Status)
-	fmt.Fprintf(w, "  %d elements: %d results, %d dead letters", m.Elements, m.Results, m.DeadLetters)
-	if len(m.DeadLettersByKind) > 0 {
-		var parts []string
-		for _, k := range slices.Sorted(maps.Keys(m.DeadLettersByKind)) {
-			parts = append(parts, fmt.Sprintf("%s %d", k, m.DeadLettersByKind[k]))
-		}
-		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  %d batches, %d subprocess calls, %.2fs, %.0f elements/s\n", m.Batches, m.Calls, m.WallSeconds, m.ThroughputPerSecond)
-	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, m.Binary.SHA256)
-	if m.Join != nil {
-		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits, %d keys missing", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits, m.Join.Missing)
-		if m.Join.Unavailable {
-			fmt.Fprintf(w, ", unavailable after %d retries (%d reads failed)", m.Join.Retries, m.Join.Failures)
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(w, "  output %s\n", out)
 }

@@ -1,0 +1,356 @@
+package beamgrid
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/grid"
+)
+
+// BuildOptions configure Build. The zero value is usable.
+type BuildOptions struct {
+	// Shards is Options.Shards, and OutputShards the number of results and
+	// dead-letter files written at most. Zero estimates them from the
+	// inputs' size: about four batches a shard, and one output file per
+	// 250,000 elements.
+	Shards, OutputShards int
+	// Runner is recorded in the manifest.
+	Runner string
+	// DryRun builds the pipeline without touching the output.
+	DryRun bool
+}
+
+// Plan is a whole job built into a pipeline.
+type Plan struct {
+	Step   *Step
+	Inputs []InputFile
+	// Shards and OutputShards are as built, estimated or given.
+	Shards, OutputShards int
+	// Rows is the estimate of the input rows the shard counts were sized
+	// on; 0 when they were given.
+	Rows int64
+}
+
+// jobState is kept in the output, as the local engine keeps its own, so
+// that a resumed run is checked against the run that wrote the output.
+type jobState struct {
+	JobID        string   `json:"job_id"`
+	SHA256       string   `json:"binary_sha256"`
+	Inputs       []string `json:"inputs"`
+	OutputShards int      `json:"output_shards"`
+	Runs         int      `json:"runs"`
+}
+
+const stateFile = "_gridrun/beam.json"
+
+// Build builds the whole job into the pipeline of s: read the inputs
+// (each file by one worker, decoding rows as the local engine does), run
+// the grid step (Step.Apply), write the results and dead letters in the
+// local engine's layout, then manifest.json. The checks the local engine
+// makes before it starts are made here: a *grid.ConfigError means the job
+// cannot run. The output must be new or empty; with Job.Resume, it may
+// hold an earlier run of the same job, whose files this run replaces:
+// every element is computed again (a Beam run keeps no journal), and the
+// output ends as if the earlier run had not been.
+func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) (*Plan, error) {
+	var o BuildOptions
+	if opts != nil {
+		o = *opts
+	}
+	started := time.Now()
+	if len(job.Inputs) == 0 {
+		return nil, configErr("no input given")
+	}
+	if job.Output == "" {
+		return nil, configErr("no output directory given")
+	}
+	job.Output = strings.TrimSuffix(job.Output, "/")
+	inputs, err := expandInputs(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Inputs: inputs, Shards: o.Shards, OutputShards: o.OutputShards}
+	if p.Shards <= 0 || p.OutputShards <= 0 {
+		p.Rows = estimateRows(ctx, inputs)
+		batch := cmp.Or(job.BatchSize, 100)
+		if p.Shards <= 0 {
+			p.Shards = int(min(max(p.Rows/int64(4*batch), 1), 1<<16))
+		}
+		if p.OutputShards <= 0 {
+			p.OutputShards = int(min(max((p.Rows+249_999)/250_000, 1), 10_000))
+		}
+	}
+	st, err := Prepare(ctx, job, &Options{Shards: p.Shards})
+	if err != nil {
+		return nil, err
+	}
+	p.Step = st
+	if err := checkInputs(ctx, st, inputs); err != nil {
+		return nil, err
+	}
+	state, err := checkOutput(ctx, st, inputs, p.OutputShards)
+	if err != nil {
+		return nil, err
+	}
+	st.spec.JobID = state.JobID
+	st.spec.Output = st.spec.Job.Output
+	if !o.DryRun {
+		if err := beginOutput(ctx, st.spec.Job.Output, state); err != nil {
+			return nil, err
+		}
+	}
+
+	s = s.Scope("gridrun.Job")
+	files := beam.CreateList(s, inputs)
+	elements, bad, read := beam.ParDo3(s, &readFn{Spec: st.wire()}, files)
+	results, dead, ran := st.apply(s, elements)
+	dead = beam.Flatten(s, bad, dead)
+	out := beam.CoGroupByKey(s,
+		beam.ParDo(s, &keyResultFn{Shards: p.OutputShards}, results),
+		beam.ParDo(s, &keyDeadFn{Shards: p.OutputShards}, dead))
+	written := beam.ParDo(s, &writeFn{Output: st.spec.Job.Output}, out)
+	tallies := beam.Flatten(s, read, ran, written)
+	m, err := json.Marshal(p.manifest(started, o.Runner, state))
+	if err != nil {
+		return nil, err
+	}
+	beam.ParDo0(s, &manifestFn{Output: st.spec.Job.Output, Manifest: string(m)},
+		beam.GroupByKey(s, beam.AddFixedKey(s, tallies)))
+	return p, nil
+}
+
+func configErr(format string, args ...any) error {
+	return &grid.ConfigError{Err: fmt.Errorf(format, args...)}
+}
+
+// manifest is the manifest as far as it is known when the pipeline is
+// built; the manifest DoFn adds the counts.
+func (p *Plan) manifest(started time.Time, runner string, state jobState) Manifest {
+	sp, staged, schema := p.Step.spec, p.Step.staged, p.Step.schema
+	m := Manifest{Runner: runner, Shards: p.Shards, OutputShards: p.OutputShards}
+	m.JobID = sp.JobID
+	m.Started = started.UTC()
+	m.Runs = state.Runs
+	m.Binary = grid.BinaryInfo{
+		URI: staged.Source, SHA256: staged.SHA256, Size: staged.Size,
+		Name: schema.Name, Version: cmpOr(staged.Version, schema.Version),
+		InputType: string(schema.Input.FullName()), ResultType: string(schema.Result.FullName()),
+	}
+	if schema.Side != nil {
+		m.Binary.SideType = string(schema.Side.FullName())
+	}
+	for _, in := range p.Inputs {
+		m.Inputs = append(m.Inputs, grid.InputInfo{Path: in.Path, Format: in.Format})
+	}
+	if j := sp.Job.Join; j != nil {
+		m.Join = &grid.JoinInfo{Source: j.Source, Key: j.Key, MissingPolicy: j.Missing, Family: j.Family, AsOf: j.AsOf}
+	}
+	m.Options = sp.Job
+	return m
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// expandInputs resolves the job's input patterns and formats, as the
+// local engine does, for local paths and Beam file systems alike.
+func expandInputs(ctx context.Context, j grid.Job) ([]InputFile, error) {
+	var forced codec.Format
+	if j.InputFormat != "" {
+		f, err := codec.ParseFormat(j.InputFormat)
+		if err != nil {
+			return nil, &grid.ConfigError{Err: err}
+		}
+		forced = f
+	}
+	var files []InputFile
+	for _, pattern := range j.Inputs {
+		paths, err := expand(ctx, pattern)
+		if err != nil {
+			return nil, configErr("input %s: %v", pattern, err)
+		}
+		if len(paths) == 0 {
+			return nil, configErr("input %s: no file matches", pattern)
+		}
+		for _, path := range paths {
+			if _, err := size(ctx, path); err != nil {
+				return nil, configErr("input %s: %v", path, unwrapPath(err))
+			}
+			format, gz, err := codec.FormatOf(path)
+			if forced != "" {
+				format, err = forced, nil
+			}
+			if err != nil {
+				return nil, &grid.ConfigError{Err: err}
+			}
+			files = append(files, InputFile{Index: len(files), Path: path, Format: string(format), Gzip: gz})
+		}
+	}
+	return files, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkInputs opens each input with its decoder, so that a bad CSV header
+// or a field the job names but the messages lack stops the job before it
+// is submitted.
+func checkInputs(ctx context.Context, st *Step, inputs []InputFile) error {
+	var key *codec.Template
+	if j := st.spec.Job.Join; j != nil {
+		key, _ = codec.ParseTemplate(j.Key) // checked by Prepare
+	}
+	for _, in := range inputs {
+		rc, err := openRead(ctx, in.Path)
+		if err != nil {
+			return &grid.ConfigError{Err: err}
+		}
+		r, err := codec.NewReader(rc, in.Path, codec.Format(in.Format), in.Gzip)
+		if err == nil {
+			_, err = codec.NewDecoder(st.schema.Input, r, codec.Format(in.Format), decoderOptions(st.spec.Job, key))
+		}
+		rc.Close()
+		if err != nil {
+			return &grid.ConfigError{Err: err}
+		}
+	}
+	return nil
+}
+
+// estimateRows estimates the inputs' rows from their sizes and the bytes
+// per row of the first megabyte of the first input.
+func estimateRows(ctx context.Context, inputs []InputFile) int64 {
+	var total int64
+	for _, in := range inputs {
+		n, _ := size(ctx, in.Path)
+		total += n
+	}
+	if len(inputs) == 0 || total == 0 {
+		return 0
+	}
+	in := inputs[0]
+	rc, err := openRead(ctx, in.Path)
+	if err != nil {
+		return 0
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc}
+	r, err := codec.NewReader(cr, in.Path, codec.Format(in.Format), in.Gzip)
+	if err != nil {
+		return 0
+	}
+	var rows int64
+	for cr.n < 1<<20 {
+		if _, err := r.Read(); err != nil {
+			break
+		}
+		rows++
+	}
+	if rows == 0 || cr.n == 0 {
+		return 0
+	}
+	return total * rows / cr.n
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// checkOutput refuses an output that is not empty, unless the job resumes
+// an earlier run of itself there: same binary, inputs and output shards,
+// so that this run's files replace that run's one for one.
+func checkOutput(ctx context.Context, st *Step, inputs []InputFile, outputShards int) (jobState, error) {
+	j := st.spec.Job
+	want := jobState{JobID: st.spec.JobID, SHA256: st.spec.SHA256, OutputShards: outputShards, Runs: 1}
+	for _, in := range inputs {
+		want.Inputs = append(want.Inputs, in.Path)
+	}
+	out, err := openStore(ctx, j.Output)
+	if err != nil {
+		return want, &grid.ConfigError{Err: err}
+	}
+	names, err := out.list(ctx)
+	if err != nil {
+		return want, &grid.ConfigError{Err: err}
+	}
+	if len(names) == 0 {
+		return want, nil
+	}
+	if !j.Resume {
+		return want, configErr("output directory %s is not empty: use --resume to run the job that wrote it again, or choose a new directory", j.Output)
+	}
+	b, err := out.read(ctx, stateFile)
+	if err != nil {
+		return want, configErr("output directory %s holds no gridrun Beam run (%s): there is nothing to resume", j.Output, stateFile)
+	}
+	var have jobState
+	if err := json.Unmarshal(b, &have); err != nil {
+		return want, configErr("%s: %v", out.path(stateFile), err)
+	}
+	switch {
+	case have.SHA256 != want.SHA256:
+		return want, configErr("cannot resume: the output was produced by binary sha256 %s, this job runs %s", have.SHA256, want.SHA256)
+	case !slices.Equal(have.Inputs, want.Inputs):
+		return want, configErr("cannot resume: the output was produced from inputs %v, this job reads %v", have.Inputs, want.Inputs)
+	case have.OutputShards != want.OutputShards:
+		return want, configErr("cannot resume: the output was written in %d shards, this job writes %d (give --output-shards %d)", have.OutputShards, want.OutputShards, have.OutputShards)
+	case j.ID != "" && j.ID != have.JobID:
+		return want, configErr("cannot resume: the output belongs to job %s, not %s", have.JobID, j.ID)
+	}
+	have.Runs++
+	return have, nil
+}
+
+// beginOutput records the run in the output and clears what an earlier
+// run left that this one will not replace.
+func beginOutput(ctx context.Context, output string, state jobState) error {
+	out, err := openStore(ctx, output)
+	if err != nil {
+		return err
+	}
+	names, err := out.list(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		// An earlier run's manifest would say the job had ended; its
+		// temporary files are writes a killed worker abandoned.
+		if n == "manifest.json" || strings.Contains(n, ".tmp-") {
+			if err := out.remove(ctx, n); err != nil {
+				return err
+			}
+		}
+	}
+	b, _ := json.MarshalIndent(state, "", "  ")
+	return out.write(ctx, stateFile, func(w *bufWriter) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+}

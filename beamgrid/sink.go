@@ -1,0 +1,254 @@
+package beamgrid
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/join"
+)
+
+// The sink writes what the local engine writes: results-NNNNN.jsonl,
+// dead-letters-NNNNN.jsonl and manifest.json. Exactly once, across bundle
+// retries, comes from names: an outcome's file is a checksum of its id
+// modulo the output shard count, so every attempt at a shard writes the
+// same outcomes under the same names, and each file is replaced whole
+// (store.write is atomic). A retried or duplicated bundle rewrites its
+// files; it cannot add to them.
+
+// Manifest is the manifest of a job run on Beam: the local engine's, plus
+// how it was spread. Fields the Beam run does not measure (the timeline,
+// per-call times, adaptive batch sizes) are zero.
+type Manifest struct {
+	grid.Manifest
+	Runner string `json:"runner"`
+	// Shards is the number of groups the elements were batched in;
+	// OutputShards the number of results and dead-letter files they were
+	// written to at most.
+	Shards       int `json:"shards"`
+	OutputShards int `json:"output_shards"`
+}
+
+func resultsFile(shard int64) string     { return fmt.Sprintf("results-%05d.jsonl", shard) }
+func deadLettersFile(shard int64) string { return fmt.Sprintf("dead-letters-%05d.jsonl", shard) }
+
+// keyResultFn and keyDeadFn key outcomes by their output shard.
+type keyResultFn struct{ Shards int }
+
+func (f *keyResultFn) ProcessElement(r Result) (int64, Result) {
+	return shardOf(r.ID, f.Shards), r
+}
+
+type keyDeadFn struct{ Shards int }
+
+func (f *keyDeadFn) ProcessElement(d DeadLetter) (int64, DeadLetter) {
+	key := d.ID
+	if key == "" {
+		key = string(d.JSON) // a row without an id: its file and line
+	}
+	return shardOf(key, f.Shards), d
+}
+
+// writeFn writes one output shard: its results file and its dead-letter
+// file, each replaced whole, or removed when the shard has none of that
+// kind (an earlier run of the job, resumed, may have left one).
+type writeFn struct {
+	Output string
+}
+
+func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(*Result) bool, dead func(*DeadLetter) bool, tally func(Tally)) error {
+	st, err := openStore(ctx, f.Output)
+	if err != nil {
+		return err
+	}
+	t := Tally{Input: -1, Kinds: map[string]int64{}}
+	name := resultsFile(shard)
+	err = st.write(ctx, name, func(w *bufWriter) error {
+		var r Result
+		for results(&r) {
+			w.Write(r.JSON)
+			if err := w.WriteByte('\n'); err != nil {
+				return err
+			}
+			t.Results++
+		}
+		if t.Results == 0 {
+			return errEmpty
+		}
+		return nil
+	})
+	if err := f.settle(ctx, st, name, err, &t.ResultFile); err != nil {
+		return err
+	}
+	name = deadLettersFile(shard)
+	err = st.write(ctx, name, func(w *bufWriter) error {
+		var d DeadLetter
+		for dead(&d) {
+			w.Write(d.JSON)
+			if err := w.WriteByte('\n'); err != nil {
+				return err
+			}
+			t.DeadLetters++
+			t.Kinds[d.Kind]++
+		}
+		if t.DeadLetters == 0 {
+			return errEmpty
+		}
+		return nil
+	})
+	if err := f.settle(ctx, st, name, err, &t.DeadLetterFile); err != nil {
+		return err
+	}
+	tally(t)
+	return nil
+}
+
+// errEmpty abandons the write of a file that would be empty.
+var errEmpty = fmt.Errorf("no outcomes")
+
+// settle finishes one file of a shard: written, removed if empty, or
+// failed.
+func (f *writeFn) settle(ctx context.Context, st *store, name string, err error, file *string) error {
+	switch err {
+	case nil:
+		*file = name
+		return writeHook(name)
+	case errEmpty:
+		return st.remove(ctx, name)
+	}
+	return fmt.Errorf("write %s: %w", st.path(name), err)
+}
+
+// manifestFn sums the tallies and writes manifest.json, last: its presence
+// says the job ended, as with the local engine.
+type manifestFn struct {
+	Output string
+	// Manifest is the manifest as far as it is known when the pipeline
+	// is built, as JSON.
+	Manifest string
+}
+
+func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Tally) bool) error {
+	var m Manifest
+	if err := json.Unmarshal([]byte(f.Manifest), &m); err != nil {
+		return err
+	}
+	m.DeadLettersByKind = map[string]int64{}
+	m.ResultFiles, m.DeadLetterFiles = []string{}, []string{}
+	// The largest counts of each process, added up below.
+	exec := map[string]grid.ExecStats{}
+	joins := map[string]join.Stats{}
+	var t Tally
+	for tallies(&t) {
+		if t.Process != "" {
+			exec[t.Process] = maxExec(exec[t.Process], t.Exec)
+			joins[t.Process] = maxJoin(joins[t.Process], t.Join)
+		}
+		if t.Input >= 0 && t.Input < len(m.Inputs) {
+			m.Inputs[t.Input].Rows += t.Rows
+		}
+		m.Results += t.Results
+		m.DeadLetters += t.DeadLetters
+		for k, n := range t.Kinds {
+			m.DeadLettersByKind[k] += n
+		}
+		m.Batches += t.Batches
+		if t.ResultFile != "" {
+			m.ResultFiles = append(m.ResultFiles, t.ResultFile)
+		}
+		if t.DeadLetterFile != "" {
+			m.DeadLetterFiles = append(m.DeadLetterFiles, t.DeadLetterFile)
+		}
+		t = Tally{}
+	}
+	for _, x := range exec {
+		m.Calls += x.Calls
+		m.Retries += x.Retries
+		m.Isolations += x.Isolations
+		m.Splits += x.Splits
+		m.Backups += x.Backups
+		m.CPU += x.CPU
+	}
+	if m.Join != nil {
+		for _, j := range joins {
+			m.Join.Reads += j.Reads
+			m.Join.Rows += j.Rows
+			m.Join.CacheHits += j.CacheHits
+			m.Join.CacheMisses += j.CacheMisses
+			m.Join.Missing += j.Missing
+			m.Join.Retries += j.Retries
+			m.Join.Failures += j.Failures
+		}
+		m.Join.Unavailable = m.DeadLettersByKind[grid.KindJoinUnavailable] > 0
+	}
+	slices.Sort(m.ResultFiles)
+	slices.Sort(m.DeadLetterFiles)
+	m.Elements = m.Results + m.DeadLetters
+	m.Finished = time.Now().UTC()
+	m.WallSeconds = m.Finished.Sub(m.Started).Seconds()
+	if m.WallSeconds > 0 {
+		m.ThroughputPerSecond = float64(m.Elements) / m.WallSeconds
+	}
+	var read int64
+	for _, in := range m.Inputs {
+		read += in.Rows
+	}
+	switch {
+	case read != m.Elements:
+		// Every row read must have an outcome: the local engine's own
+		// check that none went missing, kept here.
+		m.Status, m.Error = "failed", fmt.Sprintf("internal error: %d rows read, %d outcomes written", read, m.Elements)
+	case m.DeadLetters > 0:
+		m.Status = "dead_letters"
+	default:
+		m.Status = "ok"
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, f.Output)
+	if err != nil {
+		return err
+	}
+	return st.write(ctx, "manifest.json", func(w *bufWriter) error {
+		w.Write(b)
+		return w.WriteByte('\n')
+	})
+}
+
+// ReadManifest reads the manifest of a job run on Beam from its output: a
+// local directory or a URI of a Beam file system (gs://).
+func ReadManifest(ctx context.Context, output string) (*Manifest, error) {
+	st, err := openStore(ctx, output)
+	if err != nil {
+		return nil, err
+	}
+	b, err := st.read(ctx, "manifest.json")
+	if err != nil {
+		return nil, err
+	}
+	m := new(Manifest)
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", st.path("manifest.json"), err)
+	}
+	return m, nil
+}
+
+func maxExec(a, b grid.ExecStats) grid.ExecStats {
+	return grid.ExecStats{
+		Calls: max(a.Calls, b.Calls), Retries: max(a.Retries, b.Retries), Isolations: max(a.Isolations, b.Isolations),
+		Splits: max(a.Splits, b.Splits), Backups: max(a.Backups, b.Backups), CPU: max(a.CPU, b.CPU),
+	}
+}
+
+func maxJoin(a, b join.Stats) join.Stats {
+	return join.Stats{
+		Reads: max(a.Reads, b.Reads), Rows: max(a.Rows, b.Rows), CacheHits: max(a.CacheHits, b.CacheHits),
+		CacheMisses: max(a.CacheMisses, b.CacheMisses), Missing: max(a.Missing, b.Missing),
+		Retries: max(a.Retries, b.Retries), Failures: max(a.Failures, b.Failures),
+	}
+}

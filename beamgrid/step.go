@@ -1,0 +1,212 @@
+package beamgrid
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gridrun/gridrun/binstage"
+	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/join"
+	"github.com/gridrun/gridrun/wrapper"
+)
+
+// Options configure the grid step. The zero value is usable.
+type Options struct {
+	// Shards is the number of keys elements are grouped under (a checksum
+	// of the id modulo Shards) before they are cut into batches: the unit
+	// a worker takes. About four batches a shard is a good size. Defaults
+	// to 64.
+	Shards int
+}
+
+func (o *Options) withDefaults() Options {
+	var v Options
+	if o != nil {
+		v = *o
+	}
+	if v.Shards <= 0 {
+		v.Shards = 64
+	}
+	return v
+}
+
+// Step is the grid step of a Beam pipeline: a job checked and resolved when
+// the pipeline is built, ready to apply to a PCollection of elements.
+type Step struct {
+	spec   spec
+	staged *binstage.Staged
+	schema *wrapper.Schema
+}
+
+// spec is what workers need to rebuild the step. It travels inside the
+// DoFns as JSON (a string field: Beam infers a schema for every field type
+// of a DoFn, and grid.Job has function fields), with the binary's messages
+// as a serialized Description: workers neither run the binary to learn
+// them nor need .proto files.
+type spec struct {
+	Job   grid.Job
+	JobID string
+	// SHA256 pins the binary to the bytes verified when the pipeline was
+	// built: a worker runs those bytes or fails.
+	SHA256      string
+	Description []byte
+	Shards      int
+	// Output, when set, receives the logs of failed calls under logs/.
+	Output string
+}
+
+// ErrUnsupported reports a job option the Beam runner does not implement.
+var ErrUnsupported = errors.New("not supported on Beam")
+
+// Prepare checks a job and resolves it for a pipeline: it fills in the
+// defaults, stages the binary here (verifying it, and recording its sha256
+// so that every worker runs the same bytes), learns the binary's messages
+// and checks the join. Job.Inputs and Job.Output are not the step's
+// business (Build reads and writes them); Job.Parallelism, when 0, is the
+// number of CPUs of each worker. A *grid.ConfigError means the job cannot
+// run.
+func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
+	o := opts.withDefaults()
+	perWorker := job.Parallelism == 0
+	j, err := job.WithRunDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if perWorker {
+		j.Parallelism = 0 // decided on each worker, by its CPUs
+	}
+	if err := unsupported(j); err != nil {
+		return nil, err
+	}
+	staged, err := binstage.Stage(ctx, j.Binary, &binstage.Options{CacheDir: j.CacheDir, SHA256: j.SHA256})
+	if err != nil {
+		return nil, &grid.ConfigError{Err: err}
+	}
+	bin := wrapper.Binary{Path: staged.Path, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
+	schema, err := grid.LoadSchema(ctx, j, bin)
+	if err != nil {
+		return nil, &grid.ConfigError{Err: err}
+	}
+	if j.Join != nil {
+		if schema.Side == nil {
+			return nil, &grid.ConfigError{Err: errors.New("the binary takes no side rows (its description names no side type), so it cannot be given a join")}
+		}
+		key, err := codec.ParseTemplate(j.Join.Key)
+		if err != nil {
+			return nil, &grid.ConfigError{Err: err}
+		}
+		// Opened once here so that a wrong source stops the pipeline
+		// before it is submitted; workers open their own.
+		t, err := join.Open(ctx, j.Join.Source, join.Spec{Side: schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf}, nil)
+		if err != nil {
+			return nil, &grid.ConfigError{Err: err}
+		}
+		t.Close()
+	}
+	desc, err := proto.Marshal(schema.Description())
+	if err != nil {
+		return nil, err
+	}
+	id := j.ID
+	if id == "" {
+		id = newJobID()
+	}
+	return &Step{
+		spec:   spec{Job: j, JobID: id, SHA256: staged.SHA256, Description: desc, Shards: o.Shards},
+		staged: staged,
+		schema: schema,
+	}, nil
+}
+
+// unsupported refuses the options of the local engine that a Beam run
+// cannot honour, rather than ignoring them.
+func unsupported(j grid.Job) error {
+	var opt string
+	switch {
+	case j.KeepBatchFiles:
+		opt = "--keep-batch-files (workers' disks are not yours to inspect)"
+	case j.MaxDeadLetters > 0 || j.MaxDeadLetterPercent > 0:
+		opt = "--max-dead-letters (workers do not see each other's dead letters while the job runs)"
+	case j.Persistent:
+		opt = "--persistent (Beam gives a worker no moment to stop its processes)"
+	case j.OutputFormat != "" && j.OutputFormat != "jsonl":
+		opt = "--output-format " + j.OutputFormat
+	}
+	if opt == "" {
+		return nil
+	}
+	return &grid.ConfigError{Err: fmt.Errorf("%s: %w", opt, ErrUnsupported)}
+}
+
+func newJobID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// wire is the spec as the DoFns carry it.
+func (st *Step) wire() string {
+	b, err := json.Marshal(st.spec)
+	if err != nil {
+		panic(err) // a grid.Job's data fields always marshal
+	}
+	return string(b)
+}
+
+// JobID is the job's id: Job.ID, or the one Prepare generated.
+func (st *Step) JobID() string { return st.spec.JobID }
+
+// Staged is the binary as staged and verified when the step was prepared.
+func (st *Step) Staged() *binstage.Staged { return st.staged }
+
+// Schema is the binary's messages.
+func (st *Step) Schema() *wrapper.Schema { return st.schema }
+
+// Apply runs the binary over elements, a PCollection of Element, and
+// returns the results (a PCollection of Result) and the dead letters (of
+// DeadLetter): every element ends in exactly one of them. Elements are
+// keyed by a checksum of their id modulo Options.Shards, grouped, cut into
+// batches of Job.BatchSize (within Job.BatchBytes), and each batch runs
+// through grid.Executor.RunTask, as in the local engine: join lookup once
+// per batch, crash isolation, retries, timeouts. Of two elements with one
+// id, the later (by InputIndex, Index) is a bad_input dead letter.
+func (st *Step) Apply(s beam.Scope, elements beam.PCollection) (results, deadLetters beam.PCollection) {
+	results, deadLetters, _ = st.apply(s, elements)
+	return results, deadLetters
+}
+
+// apply is Apply, with the tallies of the batches and calls.
+func (st *Step) apply(s beam.Scope, elements beam.PCollection) (results, deadLetters, tallies beam.PCollection) {
+	s = s.Scope("gridrun")
+	j := st.spec.Job
+	keyed := beam.ParDo(s, &shardFn{Shards: st.spec.Shards}, elements)
+	groups := beam.GroupByKey(s, keyed)
+	batches, dups := beam.ParDo2(s, &batchFn{Size: j.BatchSize, Bytes: j.BatchBytes, IDField: j.IDField}, groups)
+	results, dead, tallies := beam.ParDo3(s, &runFn{Spec: st.wire()}, batches)
+	return results, beam.Flatten(s, dups, dead), tallies
+}
+
+// Apply is st.Apply: the grid step of a pipeline, for Go teams who build
+// their own.
+func Apply(s beam.Scope, elements beam.PCollection, st *Step) (results, deadLetters beam.PCollection) {
+	return st.Apply(s, elements)
+}
+
+// DecodeJSON turns JSON objects (a PCollection of string, such as the
+// lines textio.Read gives) into Elements of the binary's input message, as
+// the local engine decodes JSONL: the id from Job.IDField, the join key
+// from the job's key template. Rows that do not decode are bad_input dead
+// letters naming the field. input names the rows in dead letters.
+func (st *Step) DecodeJSON(s beam.Scope, input string, lines beam.PCollection) (elements, deadLetters beam.PCollection) {
+	s = s.Scope("gridrun.DecodeJSON")
+	return beam.ParDo2(s, &decodeJSONFn{Spec: st.wire(), Input: input}, lines)
+}

@@ -1,0 +1,116 @@
+package beamgrid
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+
+	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/join"
+)
+
+// Element is one element of work in a PCollection: what grid.Element is to
+// the local engine, in a form Beam can encode.
+type Element struct {
+	ID string
+	// Key is the join key; "" without a join.
+	Key string
+	// Payload is the binary's input message, serialized.
+	Payload []byte
+	// Input and Line locate the row the element came from, for dead
+	// letters.
+	Input string
+	Line  int64
+	// InputIndex (the input's place in the job) and Index (the row's
+	// 0-based number in its input) order the rows: of two rows with one
+	// id, the first is the element and the second a dead letter, as in
+	// the local engine.
+	InputIndex int
+	Index      int64
+	// Row is the row as given, as JSON, for dead letters; nil renders
+	// null.
+	Row []byte
+}
+
+// Batch is the elements of one subprocess call, in a deterministic order.
+type Batch struct {
+	// ID names the batch in the binary's batch file, in logs and in dead
+	// letters: "s000042-1" is the second batch of shard 42.
+	ID       string
+	Elements []Element
+}
+
+// Result is an element's result.
+type Result struct {
+	ID string
+	// JSON is the line the local engine writes for the result, without
+	// its newline: {"id": ID, "result": {...}}.
+	JSON []byte
+}
+
+// DeadLetter is an element without a result, and why.
+type DeadLetter struct {
+	// ID is the element's id; "" for a row that had none.
+	ID string
+	// Kind is the grid.DeadLetter kind: bad_input, crash, timeout, ...
+	Kind string
+	// JSON is the grid.DeadLetter line the local engine writes, without
+	// its newline.
+	JSON []byte
+}
+
+// Tally counts what one piece of the pipeline did, for the manifest: the
+// rows of one input, the files of one output shard, the batches of one
+// bundle. Tallies are PCollection elements, so a retried bundle's count
+// once.
+type Tally struct {
+	// Input is the index of the input whose Rows these are, or -1.
+	Input          int
+	Rows           int64
+	Results        int64
+	DeadLetters    int64
+	Kinds          map[string]int64
+	Batches        int64
+	ResultFile     string
+	DeadLetterFile string
+	// Process names a worker process, and Exec and Join are its
+	// executor's and join table's counts so far: they only grow, so the
+	// manifest takes each process's largest and adds the processes up.
+	// They count all the work the process did, a failed bundle's too.
+	Process string
+	Exec    grid.ExecStats
+	Join    join.Stats
+}
+
+// InputFile is one input of the job. A file is read whole by one worker,
+// so that its rows keep their line numbers: split large inputs into many
+// files (trades-*.jsonl) for the reads to spread.
+type InputFile struct {
+	Index  int
+	Path   string
+	Format string
+	Gzip   bool
+}
+
+// shardOf spreads keys over n shards with a checksum, the same on every
+// worker and in every run: an element's shard, and so its batch and its
+// output file, never depend on where or when it ran.
+func shardOf(key string, n int) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return int64(h.Sum64() % uint64(max(n, 1)))
+}
+
+// deadLetter renders d as the local engine's sink does.
+func deadLetter(d *grid.DeadLetter) DeadLetter {
+	if d.Element == nil {
+		d.Element = json.RawMessage("null")
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		// The element JSON came from a row decoder or was checked valid;
+		// the rest are strings and numbers.
+		panic(fmt.Sprintf("dead letter of %q: %v", d.ID, err))
+	}
+	return DeadLetter{ID: d.ID, Kind: d.Kind, JSON: b}
+}

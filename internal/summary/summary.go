@@ -1,0 +1,38 @@
+// Package summary prints the few lines that end a job on the terminal,
+// from its manifest: the same for the local engine and for Beam runs.
+package summary
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/gridrun/gridrun/grid"
+)
+
+// Write prints the summary of the job whose manifest is m and whose output
+// is out.
+func Write(w io.Writer, m *grid.Manifest, out string) {
+	fmt.Fprintf(w, "job %s: %s\n", m.JobID, m.Status)
+	fmt.Fprintf(w, "  %d elements: %d results, %d dead letters", m.Elements, m.Results, m.DeadLetters)
+	if len(m.DeadLettersByKind) > 0 {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(m.DeadLettersByKind)) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m.DeadLettersByKind[k]))
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  %d batches, %d subprocess calls, %.2fs, %.0f elements/s\n", m.Batches, m.Calls, m.WallSeconds, m.ThroughputPerSecond)
+	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, m.Binary.SHA256)
+	if m.Join != nil {
+		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits, %d keys missing", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits, m.Join.Missing)
+		if m.Join.Unavailable {
+			fmt.Fprintf(w, ", unavailable after %d retries (%d reads failed)", m.Join.Retries, m.Join.Failures)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  output %s\n", out)
+}
