@@ -315,7 +315,7 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 func (b *bench) singlePass(in string, n int) (time.Duration, error) {
 	out := filepath.Join(b.dir, "single-out")
 	if _, err := b.run(out, "--input", in, "--batch-size", strconv.Itoa(n), "--fixed-batch-size",
-		"--batch-bytes", strconv.Itoa(1<<31-1), "--keep-batch-files", "--join", b.quotesFile, "--join-key", "{underlying}"); err != nil {
+		"--batch-bytes", strconv.Itoa(1<<31-1), "--no-split", "--keep-batch-files", "--join", b.quotesFile, "--join-key", "{underlying}"); err != nil {
 		return 0, err
 	}
 	batches, _ := filepath.Glob(filepath.Join(out, "calls", "*", "batch.pb"))
