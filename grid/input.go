@@ -14,6 +14,7 @@ import (
 
 	"github.com/gridrun/gridrun/batcher"
 	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/internal/hashset"
 	"github.com/gridrun/gridrun/internal/rangeset"
 	"github.com/gridrun/gridrun/wrapper"
 )
@@ -136,8 +137,9 @@ type feeder struct {
 	batch   *batcher.Batcher[*Element]
 	dead    func(Outcome)
 
-	seed maphash.Seed
-	seen map[uint64]struct{} // hashes of the ids seen so far
+	seed   maphash.Seed
+	seen   *hashset.Set // hashes of the ids seen so far
+	chunks sync.Pool    // delivered chunks, for reuse
 
 	rows      []atomic.Int64 // rows read per input
 	skipped   atomic.Int64   // rows an earlier run committed
@@ -184,7 +186,7 @@ type decoded struct {
 // early (a truncated protobuf file); rows read before it are fed.
 func (f *feeder) run(ctx context.Context) error {
 	f.seed = maphash.MakeSeed()
-	f.seen = map[uint64]struct{}{}
+	f.seen = hashset.New()
 	f.rows = make([]atomic.Int64, len(f.inputs))
 	work := make(chan *chunk, f.workers)
 	order := make(chan *chunk, 2*f.workers)
@@ -207,6 +209,7 @@ func (f *feeder) run(ctx context.Context) error {
 	for c := range order {
 		<-c.ready
 		f.deliver(c)
+		f.recycle(c)
 	}
 	wg.Wait()
 	f.batch.Flush()
@@ -237,7 +240,12 @@ func (f *feeder) readOne(ctx context.Context, i int, r codec.Reader, work, order
 		before += in.size
 	}
 	newChunk := func() *chunk {
-		return &chunk{input: i, rows: make([]codec.Row, 0, chunkSize), ready: make(chan struct{})}
+		c, _ := f.chunks.Get().(*chunk)
+		if c == nil {
+			c = &chunk{rows: make([]codec.Row, 0, chunkSize), out: make([]decoded, 0, chunkSize)}
+		}
+		c.input, c.ready = i, make(chan struct{})
+		return c
 	}
 	c := newChunk()
 	send := func() bool {
@@ -275,7 +283,7 @@ func (f *feeder) readOne(ctx context.Context, i int, r codec.Reader, work, order
 }
 
 func (f *feeder) decode(c *chunk, d *codec.Decoder) {
-	c.out = make([]decoded, len(c.rows))
+	c.out = c.out[:len(c.rows)]
 	for k, row := range c.rows {
 		pos := Position{Input: c.input, Index: row.Index, Line: row.Line}
 		e, err := d.Decode(row)
@@ -310,7 +318,7 @@ func (f *feeder) deliver(c *chunk) {
 		// Ids committed by an earlier run count too: the same row is a
 		// duplicate whether or not the job was interrupted before it.
 		h := maphash.String(f.seed, r.elem.ID)
-		if _, dup := f.seen[h]; dup {
+		if !f.seen.Add(h) {
 			if !skip {
 				f.dead(deadOutcome(r.elem, &DeadLetter{
 					Kind:    KindBadInput,
@@ -320,11 +328,20 @@ func (f *feeder) deliver(c *chunk) {
 			}
 			continue
 		}
-		f.seen[h] = struct{}{}
 		if !skip {
 			f.batch.Add(r.elem)
 		}
 	}
+}
+
+// recycle returns a delivered chunk for reuse: its rows and outcomes have
+// been copied into elements and dead letters, and a job of millions of
+// rows would otherwise allocate a fresh chunk for every 256 of them.
+func (f *feeder) recycle(c *chunk) {
+	clear(c.rows)
+	clear(c.out)
+	c.rows, c.out = c.rows[:0], c.out[:0]
+	f.chunks.Put(c)
 }
 
 // rowsRead returns the rows read per input.

@@ -46,6 +46,10 @@ type Manifest struct {
 	// Timeline is the file, relative to the output directory, with one
 	// line per call (CallRecord): slot, start, end, elements, reason.
 	Timeline string `json:"timeline"`
+	// PeakRSSBytes is the peak resident memory of the process the job ran
+	// in (Linux; 0 elsewhere): from the CLI, the runner's own, without the
+	// binary's.
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 
 	Binary BinaryInfo  `json:"binary"`
 	Inputs []InputInfo `json:"inputs"`

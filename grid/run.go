@@ -19,6 +19,7 @@ import (
 	"github.com/gridrun/gridrun/batcher"
 	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/internal/procstat"
 	"github.com/gridrun/gridrun/internal/rangeset"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/wrapper"
@@ -530,6 +531,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 	if m.WallSeconds > 0 {
 		m.ThroughputPerSecond = float64(m.Elements-s.before) / m.WallSeconds
 	}
+	m.PeakRSSBytes, _ = procstat.PeakRSS() // a figure to report, not worth failing a job for
 	if p.table != nil {
 		st := p.table.Stats()
 		m.Join = &JoinInfo{Source: p.table.Source(), Key: p.job.Join.Key, MissingPolicy: p.job.Join.Missing, Family: p.job.Join.Family, AsOf: p.job.Join.AsOf,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -41,6 +42,9 @@ func TestEveryTradeIsPricedOnce(t *testing.T) {
 	}
 	if m.Binary.Version != "1.0.0" || m.Binary.InputType != "pricer.Trade" || len(m.Binary.SHA256) != 64 {
 		t.Errorf("binary provenance %+v", m.Binary)
+	}
+	if runtime.GOOS == "linux" && m.PeakRSSBytes < 1<<20 {
+		t.Errorf("peak RSS %d bytes, want this process's (at least a MiB)", m.PeakRSSBytes)
 	}
 }
 

@@ -119,6 +119,9 @@ func figures(m *grid.Manifest, g *gantt) []figure {
 		{"throughput", count(int64(math.Round(m.ThroughputPerSecond))) + "/s", ""},
 		{"calls", count(m.Calls), fmt.Sprintf("%s batches", count(m.Batches))},
 	}
+	if m.PeakRSSBytes > 0 {
+		f = append(f, figure{"peak memory", fmt.Sprintf("%.0f MiB", float64(m.PeakRSSBytes)/(1<<20)), "the runner's resident set"})
+	}
 	if g != nil && g.Slots > 0 {
 		f = append(f, figure{"slots busy", fmt.Sprintf("%.0f%%", 100*g.Utilization), fmt.Sprintf("of %d slots, first call to last", g.Slots)})
 	}

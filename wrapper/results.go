@@ -22,22 +22,35 @@ const maxResultSize = 256 << 20
 // so the binary may write however it likes (buffered, in pieces, all at the
 // end) and the runner still sees each result as soon as it is flushed.
 type resultReader struct {
-	f    *os.File
-	buf  []byte // bytes read but not yet parsed
-	off  int64  // file offset of buf[0]
-	read []byte // scratch for reads
+	f   *os.File
+	buf []byte // bytes read but not yet parsed; reads append in place
+	off int64  // file offset of buf[0]
 }
 
+// readChunk is the size of a fresh read buffer, and minRead the free space
+// below which the next read starts a fresh one.
+const (
+	readChunk = 64 << 10
+	minRead   = 4 << 10
+)
+
 func newResultReader(f *os.File) *resultReader {
-	return &resultReader{f: f, read: make([]byte, 64<<10)}
+	return &resultReader{f: f}
 }
 
 // poll reads whatever the binary has appended and returns the complete
 // results in it. An incomplete last message stays buffered for the next poll.
 func (r *resultReader) poll(emit func(*gridrunv1.Result, int64) error) (n int, err error) {
 	for {
-		m, rerr := r.f.Read(r.read)
-		r.buf = append(r.buf, r.read[:m]...)
+		if cap(r.buf)-len(r.buf) < minRead {
+			// Parsed payloads alias the old buffer, so the unparsed
+			// rest moves to a new one rather than over them.
+			grown := make([]byte, len(r.buf), max(readChunk, 2*len(r.buf)))
+			copy(grown, r.buf)
+			r.buf = grown
+		}
+		m, rerr := r.f.Read(r.buf[len(r.buf):cap(r.buf)])
+		r.buf = r.buf[:len(r.buf)+m]
 		if rerr == io.EOF || m == 0 {
 			break
 		}
@@ -71,8 +84,8 @@ func (r *resultReader) poll(emit func(*gridrunv1.Result, int64) error) (n int, e
 		r.buf = r.buf[end:]
 		r.off += int64(end)
 	}
-	if len(r.buf) == 0 {
-		r.buf = r.buf[:0:0] // let a large drained buffer go
+	if len(r.buf) == 0 && cap(r.buf) > readChunk {
+		r.buf = nil // let a large drained buffer go
 	}
 	return n, nil
 }

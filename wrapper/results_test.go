@@ -3,8 +3,10 @@ package wrapper
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protodelim"
@@ -104,4 +106,58 @@ func FuzzParseResult(f *testing.F) {
 			t.Fatalf("parseResult %v, proto.Unmarshal %v", got, want)
 		}
 	})
+}
+
+// TestResultPayloadsOutliveLaterReads appends a stream in uneven pieces,
+// polling after each, and checks every payload at the end: payloads alias
+// the read buffer, so a later read writing over parsed bytes would show up
+// as a corrupt earlier result.
+func TestResultPayloadsOutliveLaterReads(t *testing.T) {
+	var stream bytes.Buffer
+	want := map[string]string{}
+	for i := range 3000 {
+		id := fmt.Sprintf("e%04d", i)
+		payload := strings.Repeat(string(rune('a'+i%26)), i%700) // some past a read's free space
+		want[id] = payload
+		protodelim.MarshalTo(&stream, &gridrunv1.Result{Id: id, Outcome: &gridrunv1.Result_Payload{Payload: []byte(payload)}})
+	}
+	path := filepath.Join(t.TempDir(), "results.pb")
+	w, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	r := newResultReader(fh)
+	got := map[string][]byte{}
+	emit := func(res *gridrunv1.Result, _ int64) error {
+		got[res.GetId()] = res.GetPayload()
+		return nil
+	}
+	rest := stream.Bytes()
+	for piece := 1; len(rest) > 0; piece = piece*7%9973 + 1 {
+		n := min(piece, len(rest))
+		if _, err := w.Write(rest[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+		if _, err := r.poll(emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d results, want %d", len(got), len(want))
+	}
+	for id, p := range want {
+		if string(got[id]) != p {
+			t.Fatalf("result %s: payload of %d bytes changed after later reads", id, len(p))
+		}
+	}
 }

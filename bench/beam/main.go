@@ -35,8 +35,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -45,6 +43,7 @@ import (
 	"github.com/gridrun/gridrun/beamgrid"
 	"github.com/gridrun/gridrun/bench/benchrow"
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/procstat"
 	"github.com/gridrun/gridrun/internal/testgen"
 )
 
@@ -216,11 +215,11 @@ func runChild(engine, pricer, dir string) (*report, error) {
 		return nil, fmt.Errorf("engine %q: want local, local-fixed or prism", engine)
 	}
 	wall := time.Since(start).Seconds()
-	hwm, err := vmHWM()
+	hwm, err := procstat.PeakRSS()
 	if err != nil {
 		return nil, err
 	}
-	return &report{WallSeconds: wall, VmHWMKiB: hwm, Results: m.Results, DeadLetters: m.DeadLetters, Calls: m.Calls}, nil
+	return &report{WallSeconds: wall, VmHWMKiB: hwm >> 10, Results: m.Results, DeadLetters: m.DeadLetters, Calls: m.Calls}, nil
 }
 
 // sameResults reports whether two outputs hold the same result lines.
@@ -271,20 +270,6 @@ func writeFile(path string, fill func(*os.File) error) error {
 		return err
 	}
 	return f.Close()
-}
-
-// vmHWM reads this process's peak resident set size, in KiB.
-func vmHWM() (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
 
 func mib(kib int64) float64 { return round(float64(kib)/1024, 1) }

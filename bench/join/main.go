@@ -31,7 +31,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +43,7 @@ import (
 	"github.com/gridrun/gridrun/bench/benchrow"
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/procstat"
 	"github.com/gridrun/gridrun/internal/testgen"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/join/bigtable"
@@ -419,27 +419,13 @@ func runChild(pricer, table, input string) error {
 	if err != nil {
 		return err
 	}
-	hwm, err := vmHWM()
+	hwm, err := procstat.PeakRSS()
 	if err != nil {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(childReport{
-		VmHWMKiB: hwm, Results: m.Results, Batches: m.Batches, Join: m.Join, Dead: m.DeadLettersByKind,
+		VmHWMKiB: hwm >> 10, Results: m.Results, Batches: m.Batches, Join: m.Join, Dead: m.DeadLettersByKind,
 	})
-}
-
-// vmHWM reads this process's peak resident set size, in KiB.
-func vmHWM() (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
 
 func round(x float64, places int) float64 {

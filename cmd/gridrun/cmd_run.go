@@ -109,7 +109,9 @@ Arguments after -- are passed to the binary.`,
 			if err != nil {
 				return err
 			}
+			stopGC := boundHeapGrowth(cmd.Context())
 			m, err := grid.Run(cmd.Context(), job)
+			stopGC()
 			stopProgress()
 			if m != nil {
 				summary.Write(cmd.OutOrStdout(), m, job.Output)
