@@ -131,13 +131,13 @@ func TestDemoJobGivesTheLocalEnginesResults(t *testing.T) {
 // with the local engine: same kind, message, place, exit code and stderr.
 func TestPoisonElementGivesTheLocalEnginesDeadLetters(t *testing.T) {
 	closeWorkers(t)
-	lines := tasks(120, map[int]string{50: "segv", 77: "throw", 88: "shout"})
+	lines := testbin.FaultyTasks(120, map[int]string{50: "segv", 77: "throw", 88: "shout"})
 	lines = append(lines,
 		`{"id":"e010","x":1}`,     // a duplicate id
 		`{"id":"bad","x":"high"}`, // a field of the wrong type
 		`{"x":3}`,                 // no id
 		`not json`)
-	input := writeLines(t, "tasks.jsonl", lines...)
+	input := testbin.WriteLines(t, "tasks.jsonl", lines...)
 	job := grid.Job{
 		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{input},
 		Parallelism: 2, BatchSize: 50, Logger: slog.New(slog.DiscardHandler),
@@ -182,5 +182,5 @@ func TestPoisonElementGivesTheLocalEnginesDeadLetters(t *testing.T) {
 		m.DeadLettersByKind[grid.KindCrash] != 2 || m.DeadLettersByKind[grid.KindElementError] != 1 || m.Isolations == 0 {
 		t.Errorf("manifest: %+v", m)
 	}
-	assertNothingRuns(t, job.CacheDir)
+	testbin.AssertNothingRuns(t, job.CacheDir)
 }

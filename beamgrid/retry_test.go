@@ -46,7 +46,7 @@ func failOnce[T any](n int64) func(T) error {
 // failed one left, which is what a runner's retry of that bundle does.
 func TestRetriedBundlesLeaveNoDuplicate(t *testing.T) {
 	closeWorkers(t)
-	input := writeLines(t, "tasks.jsonl", tasks(150, map[int]string{20: "segv", 99: "throw"})...)
+	input := testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(150, map[int]string{20: "segv", 99: "throw"})...)
 	job := grid.Job{
 		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{input},
 		Parallelism: 2, BatchSize: 20, Logger: slog.New(slog.DiscardHandler),
@@ -75,7 +75,7 @@ func TestRetriedBundlesLeaveNoDuplicate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), errInjected.Error()) {
 				t.Fatalf("first run: %v, want the injected failure", err)
 			}
-			assertNothingRuns(t, job.CacheDir)
+			testbin.AssertNothingRuns(t, job.CacheDir)
 			if left, _ := filepath.Glob(filepath.Join(job.Output, "*-0000*.jsonl")); (len(left) > 0) != c.wrote {
 				t.Fatalf("the failed run left %v", left)
 			}
@@ -99,7 +99,7 @@ func TestRetriedBundlesLeaveNoDuplicate(t *testing.T) {
 					t.Errorf("left in the output: %s", n)
 				}
 			}
-			assertNothingRuns(t, job.CacheDir)
+			testbin.AssertNothingRuns(t, job.CacheDir)
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/testbin"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -96,7 +97,7 @@ func faultCase(t *testing.T, f *fixture, row faultRow, persistent bool) {
 			if row.fault == "none" {
 				faults = nil
 			}
-			job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(row.elements, faults)...))
+			job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(row.elements, faults)...))
 			job.CacheDir = t.TempDir() // what runs is ours alone
 			job.BatchSize, job.FixedBatchSize = 100, true
 			job.NoSplit = true // this table is about isolating failures
@@ -108,7 +109,7 @@ func faultCase(t *testing.T, f *fixture, row faultRow, persistent bool) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertNothingRuns(t, job.CacheDir)
+			testbin.AssertNothingRuns(t, job.CacheDir)
 			o := readOutputs(t, job.Output)
 			if len(o.results) != row.results || len(o.dead) != row.dead || int(m.Calls)-1 != row.extraCalls {
 				t.Errorf("%d results, %d dead letters %v, %d extra calls; docs/faults.md says %d, %d, %d",

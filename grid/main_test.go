@@ -1,16 +1,10 @@
 package grid_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -62,35 +56,6 @@ func (f *fixture) job(binary string, inputs ...string) grid.Job {
 
 func (f *fixture) testdata(name string) string { return filepath.Join(f.root, "testdata", name) }
 
-// write writes lines to a file in a temporary directory.
-func write(t *testing.T, name string, lines ...string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// tasks returns n faulty.Task lines, e000..; faults maps an index to
-// "fault" or "fault:arg".
-func tasks(n int, faults map[int]string) []string {
-	lines := make([]string, n)
-	for i := range n {
-		task := map[string]any{"id": fmt.Sprintf("e%03d", i), "x": i}
-		if f, ok := faults[i]; ok {
-			name, arg, _ := strings.Cut(f, ":")
-			task["fault"] = name
-			if arg != "" {
-				task["arg"], _ = strconv.Atoi(arg)
-			}
-		}
-		b, _ := json.Marshal(task)
-		lines[i] = string(b)
-	}
-	return lines
-}
-
 // outputs is what a job wrote, read back and checked for the guarantee
 // that every element appears once.
 type outputs struct {
@@ -108,7 +73,7 @@ func readOutputs(t *testing.T, dir string) outputs {
 		}
 		seen[key] = where
 	}
-	scan(t, dir, "results-*.jsonl", func(where string, line []byte) {
+	testbin.ScanLines(t, dir, "results-*.jsonl", func(where string, line []byte) {
 		var r struct {
 			ID     string          `json:"id"`
 			Result json.RawMessage `json:"result"`
@@ -119,7 +84,7 @@ func readOutputs(t *testing.T, dir string) outputs {
 		once(r.ID, where)
 		o.results[r.ID] = r.Result
 	})
-	scan(t, dir, "dead-letters-*.jsonl", func(where string, line []byte) {
+	testbin.ScanLines(t, dir, "dead-letters-*.jsonl", func(where string, line []byte) {
 		var d grid.DeadLetter
 		if err := json.Unmarshal(line, &d); err != nil || d.Kind == "" || d.Message == "" {
 			t.Fatalf("%s: bad dead letter %q", where, line)
@@ -134,57 +99,10 @@ func readOutputs(t *testing.T, dir string) outputs {
 	return o
 }
 
-func scan(t *testing.T, dir, pattern string, fn func(where string, line []byte)) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, pattern))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(nil, 16<<20)
-		for n := 1; sc.Scan(); n++ {
-			fn(fmt.Sprintf("%s:%d", filepath.Base(f), n), sc.Bytes())
-		}
-		fh.Close()
-		if err := sc.Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func kinds(o outputs) map[string]int {
 	k := map[string]int{}
 	for _, d := range o.dead {
 		k[d.Kind]++
 	}
 	return k
-}
-
-// assertNothingRuns fails if a process still runs a binary staged in dir.
-// Zombies left to a parent that does not reap them run nothing and count
-// as gone.
-func assertNothingRuns(t *testing.T, dir string) {
-	t.Helper()
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", p.Name(), "exe"))
-		if err != nil || !strings.HasPrefix(exe, dir+string(filepath.Separator)) {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(fields) > 0 && fields[0] != "Z" {
-			t.Errorf("process %s still runs %s", p.Name(), exe)
-		}
-	}
 }

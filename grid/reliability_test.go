@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/internal/fakegcs"
+	"github.com/gridrun/gridrun/internal/testbin"
 )
 
 // A job over its dead-letter limit stops early and cleanly; resumed without
@@ -24,7 +25,7 @@ func TestHaltingStopsEarlyAndResumes(t *testing.T) {
 	for i := 0; i < 2000; i += 10 {
 		faults[i] = "throw"
 	}
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(2000, faults)...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(2000, faults)...))
 	job.BatchSize, job.FixedBatchSize = 10, true // in-flight calls finish: keep them small
 	job.MaxDeadLetters = 5
 	m, err := grid.Run(context.Background(), job)
@@ -54,7 +55,7 @@ func TestAPercentageLimitWaitsForEnoughElements(t *testing.T) {
 	f := setup(t)
 	// 1 of the first 10 fails: 10% of 10, but under 100 elements settled
 	// no percentage is judged; the job finishes.
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(60, map[int]string{3: "throw"})...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(60, map[int]string{3: "throw"})...))
 	job.MaxDeadLetterPercent = 5
 	if m, err := grid.Run(context.Background(), job); err != nil || m.Elements != 60 {
 		t.Fatalf("err %v, %+v", err, m)
@@ -68,7 +69,7 @@ func TestFailedCallLogsAreKept(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	var logged bytes.Buffer
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(20, map[int]string{5: "shout", 15: "stdout"})...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(20, map[int]string{5: "shout", 15: "stdout"})...))
 	job.BatchSize, job.FixedBatchSize = 10, true
 	job.LogDir = t.TempDir()
 	job.Logger = slog.New(slog.NewJSONHandler(&logged, nil))
@@ -120,7 +121,7 @@ func TestLogSamplingKeepsOneGoodCallInN(t *testing.T) {
 	for i := range 40 {
 		faults[i] = "stdout"
 	}
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(40, faults)...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(40, faults)...))
 	job.BatchSize, job.FixedBatchSize = 5, true
 	job.LogSample = 4
 	if _, err := grid.Run(context.Background(), job); err != nil {
@@ -138,7 +139,7 @@ func TestFailedCallLogsGoToABucket(t *testing.T) {
 	f := setup(t)
 	gcs := fakegcs.Start(t, "logs")
 	t.Setenv("STORAGE_EMULATOR_HOST", gcs.Host())
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(10, map[int]string{4: "shout"})...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(10, map[int]string{4: "shout"})...))
 	job.LogDir = "gs://logs/runs"
 	m, err := grid.Run(context.Background(), job)
 	if err != nil || m.DeadLetters != 1 {

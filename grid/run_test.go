@@ -11,6 +11,7 @@ import (
 
 	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/testbin"
 )
 
 func TestEveryTradeIsPricedOnce(t *testing.T) {
@@ -53,7 +54,7 @@ func TestEveryTradeIsPricedOnce(t *testing.T) {
 func TestBadRowsAreDeadLettersNamingLineAndField(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	input := write(t, "trades.jsonl",
+	input := testbin.WriteLines(t, "trades.jsonl",
 		`{"id":"A","underlying":"AAPL","type":"CALL","style":"EUROPEAN","strike":50,"expiry":1,"quantity":1}`,
 		`{"id":"B","underlying":"AAPL","type":"CALL","style":"EUROPEAN","strike":"fifty","expiry":1}`,
 		`{"id":"C","underlying":"AAPL","type":"CALL","style":"EUROPEAN","strike":50,"expiry":1`,
@@ -121,7 +122,7 @@ func keys[V any](m map[string]V) []string {
 func TestCSVInputWithAWrongRow(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	input := write(t, "trades.csv",
+	input := testbin.WriteLines(t, "trades.csv",
 		"id,underlying,type,style,strike,expiry,quantity",
 		"A,AAPL,call,european,50,1,1",
 		"B,AAPL,CALL,EUROPEAN,50,1",
@@ -161,14 +162,14 @@ func TestConfigErrorsRunNothing(t *testing.T) {
 		want string
 	}{
 		"missing input":        {func(j *grid.Job) { j.Inputs = []string{"/nonexistent/trades.jsonl"} }, "no such file"},
-		"unknown format":       {func(j *grid.Job) { j.Inputs = []string{write(t, "trades.txt", "x")} }, "cannot tell the format"},
+		"unknown format":       {func(j *grid.Job) { j.Inputs = []string{testbin.WriteLines(t, "trades.txt", "x")} }, "cannot tell the format"},
 		"missing binary":       {func(j *grid.Job) { j.Binary = "/nonexistent/pricer" }, "no such file"},
 		"not executable":       {func(j *grid.Job) { j.Binary = notExec }, "not executable"},
 		"sha256 mismatch":      {func(j *grid.Job) { j.SHA256 = strings.Repeat("ab", 32) }, "refusing to run it"},
 		"key names no field":   {func(j *grid.Job) { j.Join.Key = "{ticker}" }, `"ticker" is not a field of pricer.Trade`},
 		"output not empty":     {func(j *grid.Job) { j.Output = full }, "is not empty"},
 		"bad join missing":     {func(j *grid.Job) { j.Join.Missing = "drop" }, `join missing "drop"`},
-		"join table lacks key": {func(j *grid.Job) { j.Join.Source = write(t, "q.csv", "ticker,spot", "AAPL,1") }, `no column "underlying"`},
+		"join table lacks key": {func(j *grid.Job) { j.Join.Source = testbin.WriteLines(t, "q.csv", "ticker,spot", "AAPL,1") }, `no column "underlying"`},
 		"join table dup key":   {func(j *grid.Job) { j.Join.Source = trades }, `key "NVDA" is also on line 1`},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -205,7 +206,7 @@ func TestConfigErrorsRunNothing(t *testing.T) {
 func TestMissingJoinRowsCanPassThrough(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	input := write(t, "trades.jsonl",
+	input := testbin.WriteLines(t, "trades.jsonl",
 		`{"id":"A","underlying":"AAPL","type":"CALL","style":"EUROPEAN","strike":50,"expiry":1}`,
 		`{"id":"B","underlying":"NOPE","type":"CALL","style":"EUROPEAN","strike":50,"expiry":1}`,
 	)
@@ -224,7 +225,7 @@ func TestMissingJoinRowsCanPassThrough(t *testing.T) {
 func TestANonEmptyOutputIsRefusedWithoutResume(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	job := f.job(f.faulty, write(t, "t.jsonl", tasks(3, nil)...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "t.jsonl", testbin.FaultyTasks(3, nil)...))
 	if _, err := grid.Run(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}

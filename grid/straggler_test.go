@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/testbin"
 )
 
 type callRecord struct {
@@ -66,7 +67,7 @@ func splitCase(t *testing.T, persistent bool) {
 	for i := range 40 {
 		faults[i] = "sleep:40"
 	}
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(40, faults)...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(40, faults)...))
 	job.BatchSize, job.FixedBatchSize = 100, true // one call to start with
 	job.Persistent = persistent
 	m, err := grid.Run(context.Background(), job)
@@ -88,7 +89,7 @@ func splitCase(t *testing.T, persistent bool) {
 	if len(slots) != 2 || calls[0].Reason != "batch" || !calls[0].Stopped {
 		t.Fatalf("calls %+v: want the batch stopped early and both slots used", calls)
 	}
-	assertNothingRuns(t, job.CacheDir)
+	testbin.AssertNothingRuns(t, job.CacheDir)
 }
 
 // An element stuck on its first run is backed up on the idle slot; the
@@ -106,7 +107,7 @@ func TestABackupReplacesAStuckElement(t *testing.T) {
 func backupCase(t *testing.T, persistent bool) {
 	f := setup(t)
 	faults := map[int]string{59: "stuck-first:60000"}
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(60, faults)...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(60, faults)...))
 	job.Env = []string{"FAULTY_STATE_DIR=" + t.TempDir()}
 	job.Persistent = persistent
 	done := make(chan struct{})
@@ -138,7 +139,7 @@ func backupCase(t *testing.T, persistent bool) {
 	if !backup || computed(calls) != 60 {
 		t.Fatalf("timeline %+v: want a backup with 1 result and 60 elements computed", calls)
 	}
-	assertNothingRuns(t, job.CacheDir)
+	testbin.AssertNothingRuns(t, job.CacheDir)
 }
 
 // When the original finishes first, the backup is the one killed.
@@ -146,7 +147,7 @@ func TestALosingBackupIsKilled(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	faults := map[int]string{59: "stuck-later:60000"}
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(60, faults)...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(60, faults)...))
 	job.Env = []string{"FAULTY_STATE_DIR=" + t.TempDir()}
 	m, err := grid.Run(context.Background(), job)
 	if err != nil {
@@ -162,14 +163,14 @@ func TestALosingBackupIsKilled(t *testing.T) {
 	if !killed {
 		t.Fatalf("timeline %+v: want the backup killed", timeline(t, job.Output))
 	}
-	assertNothingRuns(t, job.CacheDir)
+	testbin.AssertNothingRuns(t, job.CacheDir)
 }
 
 // Cheap elements get bigger batches than the first ones, and fewer calls.
 func TestBatchesAdaptToTheElementCost(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	job := f.job(f.faulty, write(t, "tasks.jsonl", tasks(3000, nil)...))
+	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(3000, nil)...))
 	job.BatchSize = 10
 	job.TargetCallDuration = grid.Duration(50 * time.Millisecond)
 	m, err := grid.Run(context.Background(), job)

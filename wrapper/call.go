@@ -359,7 +359,7 @@ func (c *Call) Wait() (*Outcome, error) {
 	state, werr := c.cmd.Process.Wait()
 	end := time.Now()
 	<-c.readDone
-	c.waitDrains()
+	waitDrains(c.drains, c.opts.Grace)
 	c.stdout.Close()
 	c.stderr.Close()
 
@@ -455,10 +455,10 @@ func startDrain(r *os.File, w io.Writer) *drain {
 // waitDrains waits for the output pipes to reach EOF. The group has been
 // killed, so EOF is immediate unless a process escaped the group (setsid)
 // and still holds a pipe; after the grace period we stop listening to it.
-func (c *Call) waitDrains() {
-	t := time.NewTimer(c.opts.Grace)
+func waitDrains(drains []*drain, grace time.Duration) {
+	t := time.NewTimer(grace)
 	defer t.Stop()
-	for _, d := range c.drains {
+	for _, d := range drains {
 		select {
 		case <-d.done:
 		case <-t.C:

@@ -333,7 +333,7 @@ func (w *Worker) Close(keep bool) error {
 	}
 	<-w.readDone
 	w.resp.Close()
-	w.waitDrains()
+	waitDrains(w.drains, w.opts.Grace)
 	w.stdout.Close()
 	w.stderr.Close()
 	for _, l := range []*caplog.Writer{w.stdout, w.stderr} {
@@ -342,20 +342,6 @@ func (w *Worker) Close(keep bool) error {
 		}
 	}
 	return nil
-}
-
-func (w *Worker) waitDrains() {
-	t := time.NewTimer(w.opts.Grace)
-	defer t.Stop()
-	for _, d := range w.drains {
-		select {
-		case <-d.done:
-		case <-t.C:
-			d.r.Close()
-			<-d.done
-		}
-		d.r.Close()
-	}
 }
 
 // WorkerCall is a call served by a Worker.
