@@ -224,9 +224,29 @@ func (b *bench) heavyTailed() ([]benchrow.Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := b.job("heavy", in)
+	lines, err := b.writeLines("heavy", trades)
 	if err != nil {
 		return nil, err
+	}
+	// Each side runs twice, alternately, and keeps its faster run: this
+	// machine's speed drifts by more than the difference measured.
+	var res *result
+	var par time.Duration
+	for range 2 {
+		r, err := b.job("heavy", in)
+		if err != nil {
+			return nil, err
+		}
+		if res == nil || r.wall < res.wall {
+			res = r
+		}
+		p, err := b.parallel(lines, n)
+		if err != nil {
+			return nil, err
+		}
+		if par == 0 || p < par {
+			par = p
+		}
 	}
 	sum, slowest := res.m.ElementTimes.Sum, res.m.ElementTimes.Max
 	bound := math.Max(sum/float64(b.cores), slowest)
@@ -240,22 +260,15 @@ func (b *bench) heavyTailed() ([]benchrow.Row, error) {
 		Target: "<= 1.10",
 		Met:    res.wall.Seconds()/bound <= 1.10,
 	}}
-	lines, err := b.writeLines("heavy", trades)
-	if err != nil {
-		return nil, err
-	}
-	par, err := b.parallel(lines, n)
-	if err != nil {
-		return nil, err
-	}
 	ratio := res.wall.Seconds() / par.Seconds()
 	return append(rows, benchrow.Row{
-		Case:      name + ", GNU parallel on the same input",
-		Measure:   "gridrun makespan / GNU parallel makespan",
-		Value:     round(ratio),
-		Reference: fmt.Sprintf("parallel --pipe -N 100 -j %d pricer --gridrun-lines: %.2f s; gridrun %.2f s", b.cores, par.Seconds(), res.wall.Seconds()),
-		Target:    "reported; expect < 0.7",
-		Met:       true,
+		Case:    name + ", GNU parallel on the same input",
+		Measure: "gridrun makespan / GNU parallel makespan",
+		Value:   round(ratio),
+		Reference: fmt.Sprintf("parallel --pipe -N 100 -j %d pricer --gridrun-lines: %.2f s; gridrun %.2f s; the lower bound above is %.2f of GNU parallel's makespan, the best any scheduler could reach",
+			b.cores, par.Seconds(), res.wall.Seconds(), bound/par.Seconds()),
+		Target: "reported; expect < 0.7",
+		Met:    true,
 	}), nil
 }
 
