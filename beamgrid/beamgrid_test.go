@@ -48,18 +48,26 @@ func runBeam(t *testing.T, job grid.Job, opts *beamgrid.BuildOptions) (*beamgrid
 // when the test ends, before the emulators it started stop.
 func closeWorkers(t *testing.T) { t.Cleanup(beamgrid.Close) }
 
-// demo publishes the example pricer to a fake Cloud Storage and loads the
-// demo quotes into an in-process Bigtable emulator: the demo job as in
-// production.
+// demo publishes the example pricer and the demo trades, in two parts, to
+// a fake Cloud Storage and loads the demo quotes into an in-process
+// Bigtable emulator: the demo job as in production.
 func demo(t *testing.T) grid.Job {
 	t.Helper()
 	ctx := t.Context()
 	root := testbin.Root(t)
-	gcs := fakegcs.Start(t, "bins")
+	gcs := fakegcs.Start(t, "bins", "trades")
 	t.Setenv("STORAGE_EMULATOR_HOST", gcs.Host())
 	if _, err := binstage.Push(ctx, testbin.Path(t, "pricer"), "gs://bins/pricer@1.0.0", nil); err != nil {
 		t.Fatal(err)
 	}
+	trades, err := os.ReadFile(filepath.Join(root, "testdata/trades.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(trades), "\n")
+	gcs.Put("trades", "2026-11-20/trades-0.jsonl", []byte(strings.Join(lines[:400], "")))
+	gcs.Put("trades", "2026-11-20/trades-1.jsonl", []byte(strings.Join(lines[400:], "")))
+	gcs.Put("trades", "2026-11-20/old/trades-2.jsonl", []byte("not a trade\n"))
 	srv, err := bttest.NewServer("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +83,7 @@ func demo(t *testing.T) grid.Job {
 	return grid.Job{
 		Binary:      "gs://bins/pricer@1.0.0",
 		CacheDir:    t.TempDir(),
-		Inputs:      []string{filepath.Join(root, "testdata/trades.jsonl")},
+		Inputs:      []string{"gs://trades/2026-11-20/trades-*.jsonl"},
 		Join:        &grid.JoinSpec{Source: "bigtable://p/i/quotes", Key: "{underlying}"},
 		Parallelism: 2,
 		Logger:      slog.New(slog.DiscardHandler),
@@ -109,7 +117,7 @@ func TestDemoJobGivesTheLocalEnginesResults(t *testing.T) {
 	if !maps.Equal(got.results, want.results) || len(got.dead) != 0 {
 		t.Errorf("beam: %d results, %d dead letters; differ from the local engine's", len(got.results), len(got.dead))
 	}
-	if m.Status != "ok" || m.Elements != 1000 || m.Results != 1000 || m.Inputs[0].Rows != 1000 ||
+	if m.Status != "ok" || m.Elements != 1000 || m.Results != 1000 || len(m.Inputs) != 2 || m.Inputs[0].Rows != 400 || m.Inputs[1].Rows != 600 ||
 		m.Binary.URI != "gs://bins/pricer@1.0.0" || m.Binary.SHA256 == "" || m.Binary.Version != "1.0.0" ||
 		m.Runner != "prism" || len(m.ResultFiles) != 2 || m.Batches < 10 || m.Calls != m.Batches {
 		t.Errorf("manifest: %+v", m)

@@ -8,13 +8,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/iterator"
+
+	"github.com/gridrun/gridrun/binstage"
 )
 
 // store is a directory of the output, local or in Cloud Storage (gs://).
@@ -293,8 +294,7 @@ func openRead(ctx context.Context, uri string) (io.ReadCloser, error) {
 }
 
 // expand resolves an input pattern into files: a glob of local paths, as
-// the local engine does, or of gs:// objects, where the pattern's
-// wildcards (path.Match's) do not cross a slash either.
+// the local engine does, or of gs:// objects, as binstage matches them.
 func expand(ctx context.Context, pattern string) ([]string, error) {
 	if p, ok := localPath(pattern); ok {
 		if !strings.ContainsAny(p, "*?[") {
@@ -302,27 +302,10 @@ func expand(ctx context.Context, pattern string) ([]string, error) {
 		}
 		return filepath.Glob(p)
 	}
-	bucket, key, err := parseGS(pattern)
-	if err != nil {
+	if _, _, err := parseGS(pattern); err != nil {
 		return nil, err
 	}
-	if !strings.ContainsAny(key, "*?[") {
-		return []string{pattern}, nil
-	}
-	if _, err := path.Match(key, ""); err != nil {
-		return nil, err
-	}
-	keys, err := listGS(ctx, bucket, key[:strings.IndexAny(key, "*?[")])
-	if err != nil {
-		return nil, err
-	}
-	var uris []string
-	for _, k := range keys {
-		if ok, _ := path.Match(key, k); ok {
-			uris = append(uris, "gs://"+bucket+"/"+k)
-		}
-	}
-	return uris, nil
+	return binstage.Glob(ctx, pattern, nil)
 }
 
 // size returns an input's size in bytes.

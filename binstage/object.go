@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"slices"
 	"strings"
 
 	"cloud.google.com/go/storage"
@@ -63,6 +65,39 @@ func WriteObject(ctx context.Context, uri string, r io.Reader, o *StoreOptions) 
 	}
 	defer s.close()
 	return s.create(ctx, key, r)
+}
+
+// Glob returns the URIs of the objects that gs://BUCKET/PATTERN matches,
+// sorted. The pattern's wildcards are path.Match's: *, ? and [...] match
+// within one path segment, never across a slash, as a shell's do; a
+// pattern without them names one object, returned as is. One listing
+// serves the whole pattern: its prefix up to the first wildcard.
+func Glob(ctx context.Context, pattern string, o *StoreOptions) ([]string, error) {
+	s, key, err := openObjectStore(ctx, pattern, o.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	i := strings.IndexAny(key, "*?[\\")
+	if i < 0 {
+		return []string{pattern}, nil
+	}
+	if _, err := path.Match(key, ""); err != nil {
+		return nil, fmt.Errorf("%s: %w", pattern, err)
+	}
+	keys, err := s.list(ctx, key[:i])
+	if err != nil {
+		return nil, err
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool {
+		ok, _ := path.Match(key, k)
+		return !ok
+	})
+	slices.Sort(keys)
+	for i, k := range keys {
+		keys[i] = s.uri(k)
+	}
+	return keys, nil
 }
 
 func openObjectStore(ctx context.Context, uri string, opts StoreOptions) (*gcsStore, string, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"slices"
 	"testing"
 )
 
@@ -96,5 +97,51 @@ func TestWriteObjectWritesOnce(t *testing.T) {
 	}
 	if err := WriteObject(ctx, "gs://"+bucket, bytes.NewReader(nil), &e.store); err == nil {
 		t.Fatal("a URI without an object name was accepted")
+	}
+}
+
+func TestGlob(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	for _, name := range []string{
+		"trades/2026-11-20/trades-000.jsonl",
+		"trades/2026-11-20/trades-001.jsonl",
+		"trades/2026-11-20/trades-001.csv",
+		"trades/2026-11-20/old/trades-002.jsonl",
+		"trades/2026-11-21/trades-000.jsonl",
+	} {
+		e.gcs.Put(bucket, name, []byte("{}"))
+	}
+	ctx := context.Background()
+	gs := "gs://" + bucket + "/"
+	for _, tc := range []struct {
+		pattern string
+		want    []string
+	}{
+		{"trades/2026-11-20/trades-*.jsonl", []string{"trades/2026-11-20/trades-000.jsonl", "trades/2026-11-20/trades-001.jsonl"}},
+		{"trades/*/trades-000.jsonl", []string{"trades/2026-11-20/trades-000.jsonl", "trades/2026-11-21/trades-000.jsonl"}},
+		{"trades/2026-11-20/trades-00[1-9].*", []string{"trades/2026-11-20/trades-001.csv", "trades/2026-11-20/trades-001.jsonl"}},
+		{"trades/2026-11-2?/old/*", []string{"trades/2026-11-20/old/trades-002.jsonl"}},
+		{"trades/2026-11-22/*", nil},
+		// Without a wildcard, the name is the answer: whether it
+		// exists is for the open to say.
+		{"trades/2026-11-22/trades-000.jsonl", []string{"trades/2026-11-22/trades-000.jsonl"}},
+	} {
+		got, err := Glob(ctx, gs+tc.pattern, &e.store)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.pattern, err)
+		}
+		var want []string
+		for _, w := range tc.want {
+			want = append(want, gs+w)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Glob(%s) = %q, want %q", tc.pattern, got, want)
+		}
+	}
+	for _, bad := range []string{gs + "trades/[", "gs://", "trades/*.jsonl"} {
+		if _, err := Glob(ctx, bad, &e.store); err == nil {
+			t.Errorf("Glob(%q) succeeded", bad)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gridrun/gridrun/batcher"
+	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/internal/hashset"
 	"github.com/gridrun/gridrun/internal/rangeset"
@@ -31,7 +32,7 @@ type input struct {
 
 // expandInputs resolves globs and checks that every input exists and has a
 // known format.
-func expandInputs(j Job) ([]*input, error) {
+func expandInputs(ctx context.Context, j Job) ([]*input, error) {
 	var forced codec.Format
 	if j.InputFormat != "" {
 		f, err := codec.ParseFormat(j.InputFormat)
@@ -46,16 +47,20 @@ func expandInputs(j Job) ([]*input, error) {
 		gcs := isGCS(pattern)
 		switch {
 		case gcs && strings.ContainsAny(pattern, "*?["):
-			return nil, configErr("input %s: patterns are for local files; name each object", pattern)
+			m, err := binstage.Glob(ctx, pattern, nil)
+			if err != nil {
+				return nil, configErr("input %s: %w", pattern, err)
+			}
+			paths = m
 		case strings.ContainsAny(paths[0], "*?["):
 			m, err := filepath.Glob(paths[0])
 			if err != nil {
 				return nil, configErr("input %s: %v", pattern, err)
 			}
-			if len(m) == 0 {
-				return nil, configErr("input %s: no file matches", pattern)
-			}
 			paths = m
+		}
+		if len(paths) == 0 {
+			return nil, configErr("input %s: no file matches", pattern)
 		}
 		for _, p := range paths {
 			in := &input{path: p, format: forced}

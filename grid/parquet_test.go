@@ -199,7 +199,8 @@ func TestParquetBadRowsAreDeadLetters(t *testing.T) {
 }
 
 // Inputs in Cloud Storage are read where they are: a Parquet object at
-// offsets (its footer, then its columns), a JSON lines object as a stream.
+// offsets (its footer, then its columns), a JSON lines object as a stream;
+// a pattern names the objects it matches.
 // Not parallel: the storage client finds the fake through the environment.
 func TestInputsInCloudStorage(t *testing.T) {
 	f := setup(t)
@@ -227,8 +228,24 @@ func TestInputsInCloudStorage(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "gs://trades/daily/missing.parquet: not found") {
 		t.Fatalf("missing object: %v", err)
 	}
-	job = f.job(f.pricer, "gs://trades/daily/*.parquet")
-	if _, err := grid.Run(context.Background(), job); !errors.As(err, &ce) {
-		t.Fatalf("pattern: %v", err)
+
+	// A pattern reads every object it matches, and none it does not: the
+	// trades split in two parts, beside objects the pattern leaves out.
+	b, err := os.ReadFile(f.testdata("trades.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	half := len(lines) / 2
+	gcs.Put("trades", "split/part-0.jsonl", bytes.Join(lines[:half], nil))
+	gcs.Put("trades", "split/part-1.jsonl", bytes.Join(lines[half:], nil))
+	gcs.Put("trades", "split/part-1.csv", []byte("not,a,trade\n"))
+	gcs.Put("trades", "split/old/part-2.jsonl", []byte("not a trade\n"))
+	job = f.pricedJob(t, "", "gs://trades/split/part-*.jsonl")
+	sameResults(t, readOutputs(t, job.Output).results, ref)
+
+	job = f.job(f.pricer, "gs://trades/daily/*.csv")
+	if _, err := grid.Run(context.Background(), job); !errors.As(err, &ce) || !strings.Contains(err.Error(), "no file matches") {
+		t.Fatalf("pattern matching nothing: %v", err)
 	}
 }

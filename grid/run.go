@@ -78,7 +78,7 @@ func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 			p.close()
 		}
 	}()
-	if p.inputs, err = expandInputs(j); err != nil {
+	if p.inputs, err = expandInputs(ctx, j); err != nil {
 		return nil, err
 	}
 	p.staged, err = binstage.Stage(ctx, j.Binary, &binstage.Options{CacheDir: j.CacheDir, SHA256: j.SHA256})

@@ -54,9 +54,9 @@ func newRunCmd() *cobra.Command {
   manifest.json         counts, timings, the binary's sha256 and the options
 
 Inputs are JSON lines, CSV with a header, length-delimited protobuf (.pb) or
-Parquet, local files (globs allowed) or objects in Cloud Storage
-(gs://BUCKET/OBJECT, read where they are; with STORAGE_EMULATOR_HOST set,
-the emulator's). Each column or key names a field of the binary's input
+Parquet, local files or objects in Cloud Storage (gs://BUCKET/OBJECT, read
+where they are; with STORAGE_EMULATOR_HOST set, the emulator's), globs
+allowed in both (gs://BUCKET/trades-*.jsonl). Each column or key names a field of the binary's input
 message; see docs/formats.md.
 
 Elements go to the binary --batch-size at a time (default 100), as a protobuf
@@ -136,7 +136,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes (and a version whose manifest says otherwise)")
 	f.StringVar(&j.CacheDir, "cache-dir", "", "where staged binaries are kept (default $GRIDRUN_CACHE_DIR or the user cache dir)")
 	f.StringArrayVar(&j.Env, "env", nil, "KEY=VALUE for the binary's environment (repeatable); it gets only PATH, HOME, USER, LANG, LC_* and TZ otherwise")
-	f.StringArrayVar(&j.Inputs, "input", nil, "input file, glob or gs://BUCKET/OBJECT: .jsonl, .csv or .pb (delimited protobuf), optionally .gz, or .parquet (repeatable, required)")
+	f.StringArrayVar(&j.Inputs, "input", nil, "input file, glob, gs://BUCKET/OBJECT or gs:// glob: .jsonl, .csv or .pb (delimited protobuf), optionally .gz, or .parquet (repeatable, required)")
 	f.StringVar(&j.InputFormat, "input-format", "", "input format when the name does not tell: jsonl, csv, pb or parquet")
 	f.StringVar(&j.IDField, "id-field", "id", "field holding each element's id")
 	f.BoolVar(&j.IgnoreUnknownFields, "ignore-unknown-fields", false, "accept input fields the binary's input message does not have")
