@@ -179,6 +179,7 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 			m.Join.CacheHits += j.CacheHits
 			m.Join.CacheMisses += j.CacheMisses
 			m.Join.Missing += j.Missing
+			m.Join.BadRows += j.BadRows
 			m.Join.Retries += j.Retries
 			m.Join.Failures += j.Failures
 		}
@@ -248,7 +249,7 @@ func maxExec(a, b grid.ExecStats) grid.ExecStats {
 func maxJoin(a, b join.Stats) join.Stats {
 	return join.Stats{
 		Reads: max(a.Reads, b.Reads), Rows: max(a.Rows, b.Rows), CacheHits: max(a.CacheHits, b.CacheHits),
-		CacheMisses: max(a.CacheMisses, b.CacheMisses), Missing: max(a.Missing, b.Missing),
+		CacheMisses: max(a.CacheMisses, b.CacheMisses), Missing: max(a.Missing, b.Missing), BadRows: max(a.BadRows, b.BadRows),
 		Retries: max(a.Retries, b.Retries), Failures: max(a.Failures, b.Failures),
 	}
 }

@@ -69,6 +69,9 @@ const (
 	KindTimeout = "timeout"
 	// KindMissingJoin: no join row for the element's key.
 	KindMissingJoin = "missing_join"
+	// KindBadJoinRow: the element's join row exists but cannot become the
+	// binary's side message (a cell that does not convert to its field).
+	KindBadJoinRow = "bad_join_row"
 	// KindJoinUnavailable: the join source failed past its retries.
 	KindJoinUnavailable = "join_unavailable"
 )

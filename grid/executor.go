@@ -385,7 +385,8 @@ func (x *Executor) batch(t *Task) *gridrunv1.Batch {
 }
 
 // join looks up the task's distinct keys in one read and settles the
-// elements it cannot run: no row (unless passed through) or no source.
+// elements it cannot run: no row (unless passed through), a row that does
+// not convert, or no source.
 func (x *Executor) join(ctx context.Context, t *Task, emit func(Outcome)) {
 	keys := make([]string, 0, len(t.Elements))
 	seen := map[string]bool{}
@@ -410,15 +411,23 @@ func (x *Executor) join(ctx context.Context, t *Task, emit func(Outcome)) {
 	}
 	kept := t.Elements[:0:0]
 	for _, e := range t.Elements {
-		if _, ok := rows[e.Key]; ok || x.cfg.JoinPass {
+		row, ok := rows[e.Key]
+		switch {
+		case ok && row.Err != nil:
+			emitDead(emit, e, &DeadLetter{
+				Kind:    KindBadJoinRow,
+				Message: fmt.Sprintf("%s: %v", x.cfg.Join.Source(), row.Err),
+				Batch:   t.Batch,
+			})
+		case ok || x.cfg.JoinPass:
 			kept = append(kept, e)
-			continue
+		default:
+			emitDead(emit, e, &DeadLetter{
+				Kind:    KindMissingJoin,
+				Message: fmt.Sprintf("no row for key %q in %s", e.Key, x.cfg.Join.Source()),
+				Batch:   t.Batch,
+			})
 		}
-		emitDead(emit, e, &DeadLetter{
-			Kind:    KindMissingJoin,
-			Message: fmt.Sprintf("no row for key %q in %s", e.Key, x.cfg.Join.Source()),
-			Batch:   t.Batch,
-		})
 	}
 	t.Elements, t.rows, t.joined = kept, rows, true
 }

@@ -36,6 +36,9 @@ func (c *lru) get(key string) (row Row, ok, hit bool) {
 
 func (c *lru) put(key string, row Row, ok bool) {
 	cost := int64(2*len(key)+len(row.Payload)) + entryOverhead
+	if row.Err != nil {
+		cost += int64(len(row.Err.Error()))
+	}
 	if cost > c.max {
 		return
 	}

@@ -16,6 +16,11 @@ import (
 type Row struct {
 	Key     string
 	Payload []byte
+	// Err says the row exists but cannot become the side message (a
+	// cell that does not convert to its field), naming the row and the
+	// column. It costs the elements of its key, not the batch, and is
+	// cached like a row: reading it again gives the same answer.
+	Err error
 }
 
 // Driver reads rows from one kind of store.
@@ -65,6 +70,8 @@ type Stats struct {
 	// Missing counts the keys read that have no row; a key is read once
 	// while the cache remembers it has none.
 	Missing int64 `json:"missing"`
+	// BadRows counts the rows read that cannot become the side message.
+	BadRows int64 `json:"bad_rows"`
 	// Retries counts retried reads; Failures reads that failed for good.
 	Retries  int64 `json:"retries"`
 	Failures int64 `json:"failures"`
@@ -194,10 +201,14 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 			if err == nil {
 				f.row, f.ok = rows[k]
 				t.cache.put(k, f.row, f.ok)
-				if f.ok {
-					out[k] = f.row
-				} else {
+				switch {
+				case !f.ok:
 					t.stats.Missing++
+				case f.row.Err != nil:
+					t.stats.BadRows++
+					fallthrough
+				default:
+					out[k] = f.row
 				}
 			}
 			close(f.done)

@@ -29,6 +29,9 @@ func Write(w io.Writer, m *grid.Manifest, out string) {
 	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, m.Binary.SHA256)
 	if m.Join != nil {
 		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits, %d keys missing", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits, m.Join.Missing)
+		if m.Join.BadRows > 0 {
+			fmt.Fprintf(w, ", %d rows that do not convert", m.Join.BadRows)
+		}
 		if m.Join.Unavailable {
 			fmt.Fprintf(w, ", unavailable after %d retries (%d reads failed)", m.Join.Retries, m.Join.Failures)
 		}

@@ -173,19 +173,11 @@ func (d *driver) ReadRows(ctx context.Context, keys []string) (map[string]join.R
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	var convErr error
 	err := d.tbl.ReadRows(ctx, list, func(r bt.Row) bool {
 		payload, err := d.convert(r)
-		if err != nil {
-			convErr = err
-			return false
-		}
-		out[r.Key()] = join.Row{Key: r.Key(), Payload: payload}
+		out[r.Key()] = join.Row{Key: r.Key(), Payload: payload, Err: err}
 		return true
 	}, bt.RowFilter(d.filter))
-	if convErr != nil {
-		return nil, convErr
-	}
 	if err != nil {
 		return nil, fmt.Errorf("ReadRows of %d keys: %w", len(list), err)
 	}

@@ -210,15 +210,30 @@ func TestMissingRows(t *testing.T) {
 	}
 }
 
-func TestBadCellFailsTheRead(t *testing.T) {
+// A cell that does not convert fails its row, not the read: the other
+// keys of the read have their rows, and the bad row is cached as bad.
+func TestBadCellFailsItsRow(t *testing.T) {
 	t.Parallel()
 	e := startEmulator(t)
-	e.write(t, "quotes", []string{"q"}, cellAt{"AAPL", "q", "spot", "a lot", t0})
+	e.write(t, "quotes", []string{"q"},
+		cellAt{"AAPL", "q", "spot", "a lot", t0},
+		cellAt{"MSFT", "q", "spot", "412.5", t0})
 	tbl := openTable(t, e, "bigtable://p/i/quotes", join.Spec{Side: quoteDesc(t)}, nil)
-	_, err := tbl.Lookup(t.Context(), []string{"AAPL"})
-	var ce *bigtable.CellError
-	if !errors.As(err, &ce) || ce.Row != "AAPL" || ce.Column != "q:spot" || ce.Value != "a lot" {
-		t.Fatalf("err %v, want a CellError for AAPL q:spot", err)
+	for range 2 {
+		rows, err := tbl.Lookup(t.Context(), []string{"AAPL", "MSFT"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ce *bigtable.CellError
+		if err := rows["AAPL"].Err; !errors.As(err, &ce) || ce.Row != "AAPL" || ce.Column != "q:spot" || ce.Value != "a lot" {
+			t.Fatalf("AAPL: %v, want a CellError for AAPL q:spot", err)
+		}
+		if r := rows["MSFT"]; r.Err != nil || len(r.Payload) == 0 {
+			t.Fatalf("MSFT: %+v", r)
+		}
+	}
+	if st := tbl.Stats(); st.Reads != 1 || st.Rows != 2 || st.BadRows != 1 || st.CacheHits != 2 {
+		t.Errorf("stats %+v, want one read of two rows, one bad, then two cache hits", st)
 	}
 }
 

@@ -207,3 +207,33 @@ func TestJobSurvivesAnOutageOfOneBatchsReads(t *testing.T) {
 		t.Errorf("manifest join %+v, want unavailable after 5 retries of one read", j)
 	}
 }
+
+// A row with a cell that does not convert costs the elements of its key,
+// not the batch around them, and is read once.
+func TestJobWithABadRow(t *testing.T) {
+	e := startEmulator(t)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", e.addr)
+	quotes, err := os.ReadFile(filepath.Join(repoRoot, "testdata/quotes.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := codec.ParseTemplate("{underlying}")
+	csv := writeFile(t, "quotes.csv", string(quotes)+"BAD,a lot,0.3,0.01,0.02\n")
+	if rep, err := bigtable.Load(t.Context(), "bigtable://p/i/quotes", csv, &bigtable.LoadOptions{Key: key, Family: "q"}); err != nil || rep.Rows != 21 {
+		t.Fatalf("load: %+v, %v", rep, err)
+	}
+	input := trades(t, 10, 13, "BAD") // T0000011..T0000013, in the first batch
+
+	o := runJob(t, input, &grid.JoinSpec{Source: "bigtable://p/i/quotes", Key: "{underlying}"})
+	if len(o.results) != 997 || len(o.dead) != 3 {
+		t.Fatalf("%d results, %d dead letters; want 997 and 3", len(o.results), len(o.dead))
+	}
+	for _, id := range []string{"T0000011", "T0000012", "T0000013"} {
+		if d := o.dead[id]; d.Kind != grid.KindBadJoinRow || !strings.Contains(d.Message, `row "BAD" column q:spot`) || !strings.Contains(d.Message, "a lot") {
+			t.Errorf("%s: %+v, want bad_join_row naming the row, the column and the value", id, d)
+		}
+	}
+	if j := o.m.Join; j.BadRows != 1 || j.Rows != 21 || j.Missing != 0 || j.Unavailable {
+		t.Errorf("manifest join %+v, want one bad row read once", j)
+	}
+}
