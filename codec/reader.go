@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // MaxRowSize bounds one input row. A longer JSON line is a bad row; a longer
-// protobuf record ends the input, since the stream cannot be resynchronised.
+// protobuf record or CSV row ends the input, since the stream cannot be
+// resynchronised (a CSV row that long is most likely a quote left open,
+// which makes the rest of the file one cell).
 const MaxRowSize = 64 << 20
 
 // readBuffer is the read-ahead of a reader: large enough for throughput,
@@ -183,14 +186,25 @@ type csvReader struct {
 	cr     *csv.Reader
 	header []string
 	index  int64
+	limit  *rowLimit
+	bom    int64 // bytes of byte order mark before what cr reads
+	next   int   // the line after the last row read
 }
 
 func newCSVReader(r io.Reader, name string) (*csvReader, error) {
+	// The parser keeps a row in memory whatever its size: the limit under
+	// its buffer stops one that grows past MaxRowSize and its line break.
+	// The buffer reads ahead up to the limit, never past it, so a row
+	// within the bound never sees the limit's error.
+	limit := &rowLimit{r: r, max: MaxRowSize + int64(len("\r\n"))}
+	limit.from(0) // the header is a row too
+	br := bufio.NewReader(limit)
 	// The byte order mark some spreadsheets write goes before the parser
 	// sees it: in front of a quoted name it would make the quote bare.
-	br := bufio.NewReader(r)
-	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+	var bom int64
+	if b, _ := br.Peek(3); string(b) == "\ufeff" {
 		br.Discard(3)
+		bom = 3
 	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // we report the count ourselves, with both numbers
@@ -209,7 +223,7 @@ func newCSVReader(r io.Reader, name string) (*csvReader, error) {
 			return nil, fmt.Errorf("%s:1: columns %d and %d are both named %q", name, j+1, i+1, h)
 		}
 	}
-	return &csvReader{name: name, cr: cr, header: header}, nil
+	return &csvReader{name: name, cr: cr, header: header, limit: limit, bom: bom, next: 2}, nil
 }
 
 func (r *csvReader) Name() string     { return r.name }
@@ -217,14 +231,22 @@ func (r *csvReader) Header() []string { return r.header }
 func (r *csvReader) Offset() int64    { return r.cr.InputOffset() }
 
 func (r *csvReader) Read() (Row, error) {
+	r.limit.from(r.bom + r.cr.InputOffset())
 	cells, err := r.cr.Read()
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		return Row{}, err
+	case errors.Is(err, errRowTooLong):
+		return Row{}, fmt.Errorf("%s:%d: the row starting on this line (or after blank lines) is longer than %d bytes; is a quote left open?", r.name, r.next, MaxRowSize)
 	}
 	row := Row{Index: r.index, Cells: cells, Header: r.header}
-	if len(cells) > 0 {
+	if n := len(cells); n > 0 {
 		line, _ := r.cr.FieldPos(0)
 		row.Line = int64(line)
+		// The row ends on the line of its last cell, or later when that
+		// cell holds line breaks.
+		last, _ := r.cr.FieldPos(n - 1)
+		r.next = last + strings.Count(cells[n-1], "\n") + 1
 	}
 	var pe *csv.ParseError
 	switch {
@@ -238,6 +260,31 @@ func (r *csvReader) Read() (Row, error) {
 	}
 	r.index++
 	return row, nil
+}
+
+var errRowTooLong = errors.New("row too long")
+
+// rowLimit lets a reader read at most max bytes past a point, the start of
+// the row being read.
+type rowLimit struct {
+	r     io.Reader
+	max   int64
+	n     int64 // bytes read
+	limit int64 // n may not pass it
+}
+
+func (l *rowLimit) from(off int64) { l.limit = off + l.max }
+
+func (l *rowLimit) Read(p []byte) (int, error) {
+	if l.n >= l.limit {
+		return 0, errRowTooLong
+	}
+	if rest := l.limit - l.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
 }
 
 type pbReader struct {

@@ -122,6 +122,57 @@ func longLine(n int) io.Reader {
 	return io.MultiReader(strings.NewReader(head), &repeat{b: 'x', n: n - len(head) - len(tail)}, strings.NewReader(tail))
 }
 
+// A CSV row is bounded like a JSON line; past the bound the input ends with
+// an error naming the line, as the parser cannot find the next row.
+func TestCSVLongRows(t *testing.T) {
+	t.Parallel()
+	const head = "id,pad\nbefore,x\n"
+	for _, tc := range []struct {
+		name string
+		row  io.Reader // the third line on
+		rows int       // read before the end or the error
+		err  string
+	}{
+		{"at the bound", io.MultiReader(strings.NewReader("long,"), &repeat{b: 'x', n: codec.MaxRowSize - 5}, strings.NewReader("\nafter,y\n")), 3, ""},
+		{"a quoted cell with line breaks", strings.NewReader("\"multi\nline\",x\n\nafter,y\n"), 3, ""},
+		{"past the bound", io.MultiReader(strings.NewReader("long,"), &repeat{b: 'x', n: codec.MaxRowSize}, strings.NewReader("\nafter,y\n")), 1, "big.csv:3: the row starting on this line"},
+		{"a quote left open", io.MultiReader(strings.NewReader("\"open,"), &repeat{b: '\n', n: codec.MaxRowSize + 5<<20}), 1, "big.csv:3: the row starting on this line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, err := codec.NewReader(io.MultiReader(strings.NewReader(head), tc.row), "big.csv", codec.CSV, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rows []codec.Row
+			for {
+				row, err := r.Read()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					if tc.err == "" || !strings.Contains(err.Error(), tc.err) {
+						t.Fatalf("after %d rows: %v, want %q", len(rows), err, tc.err)
+					}
+					break
+				}
+				if row.Err != nil {
+					t.Fatalf("row %d: %v", row.Line, row.Err)
+				}
+				rows = append(rows, row)
+			}
+			if len(rows) != tc.rows {
+				t.Fatalf("%d rows, want %d", len(rows), tc.rows)
+			}
+			if tc.err == "" {
+				if after := rows[len(rows)-1]; after.Cells[0] != "after" || after.Index != 2 {
+					t.Fatalf("last row %+v", after.Cells)
+				}
+			}
+		})
+	}
+}
+
 func TestJSONLLongLines(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
