@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/gridrun/gridrun/wrapper"
@@ -214,6 +215,10 @@ func (j Job) withDefaults() (Job, error) {
 	}
 	if j.Output == "" {
 		return j, configErr("no output directory given")
+	}
+	j.Output = strings.TrimPrefix(j.Output, "file://")
+	if scheme, _, ok := strings.Cut(j.Output, "://"); ok {
+		return j, configErr("output %s: this engine writes to a local directory; write to %s:// from a Beam runner (--runner prism|dataflow), or copy the directory there after the job", j.Output, scheme)
 	}
 	return j.WithRunDefaults()
 }

@@ -168,6 +168,7 @@ func TestConfigErrorsRunNothing(t *testing.T) {
 		"sha256 mismatch":      {func(j *grid.Job) { j.SHA256 = strings.Repeat("ab", 32) }, "refusing to run it"},
 		"key names no field":   {func(j *grid.Job) { j.Join.Key = "{ticker}" }, `"ticker" is not a field of pricer.Trade`},
 		"output not empty":     {func(j *grid.Job) { j.Output = full }, "is not empty"},
+		"output in a bucket":   {func(j *grid.Job) { j.Output = "gs://bucket/out" }, "this engine writes to a local directory"},
 		"bad join missing":     {func(j *grid.Job) { j.Join.Missing = "drop" }, `join missing "drop"`},
 		"join table lacks key": {func(j *grid.Job) { j.Join.Source = testbin.WriteLines(t, "q.csv", "ticker,spot", "AAPL,1") }, `no column "underlying"`},
 		"join table dup key":   {func(j *grid.Job) { j.Join.Source = trades }, `key "NVDA" is also on line 1`},

@@ -151,7 +151,7 @@ Arguments after -- are passed to the binary.`,
 	f.Int64Var(&o.joinCacheBytes, "join-cache-bytes", 256<<20, "memory for cached join rows")
 	f.StringVar(&o.joinFamily, "join-family", "", "Bigtable column family to read (default: all of the row's families)")
 	f.StringVar(&o.joinAsOf, "join-as-of", "", "read the latest Bigtable cells at or before this RFC 3339 time, so that a rerun prices the same snapshot (default: the latest)")
-	f.StringVar(&j.Output, "output", "", "output directory; must be new or empty unless --resume (required)")
+	f.StringVar(&j.Output, "output", "", "output directory, local (gs://BUCKET/PREFIX with --runner); must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
 	f.StringVar(&j.OutputFormat, "output-format", "jsonl", "format of the results: jsonl or parquet (dead letters are always JSON lines)")
 	f.StringVar(&j.ID, "job-id", "", "job id for batch files and the manifest (default: generated)")
