@@ -156,9 +156,9 @@ func (d *Decoder) Decode(row Row) (Element, error) {
 func (d *Decoder) decodeJSON(line []byte) (Element, error) {
 	if d.fast != nil {
 		f := d.fast.Get().(*fastJSON)
-		payload, texts, ok := f.decode(line, d.opts.IgnoreUnknown)
+		payload, ok := f.decode(line, d.opts.IgnoreUnknown)
 		if ok {
-			e, err := d.identify(func(name string) (string, bool) { v, ok := texts[name]; return v, ok })
+			e, err := d.identify(f.text)
 			if err == nil {
 				e.Payload = payload
 				d.fast.Put(f)

@@ -8,11 +8,11 @@ func FastDecode(d *Decoder, line []byte) (Element, bool) {
 	}
 	f := d.fast.Get().(*fastJSON)
 	defer d.fast.Put(f)
-	payload, texts, ok := f.decode(line, d.opts.IgnoreUnknown)
+	payload, ok := f.decode(line, d.opts.IgnoreUnknown)
 	if !ok {
 		return Element{}, false
 	}
-	e, err := d.identify(func(name string) (string, bool) { v, ok := texts[name]; return v, ok })
+	e, err := d.identify(f.text)
 	e.Payload = payload
 	return e, err == nil
 }

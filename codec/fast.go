@@ -23,10 +23,13 @@ import (
 // flatField is a singular scalar or enum field the fast paths handle.
 type flatField struct {
 	fd   protoreflect.FieldDescriptor
+	kind protoreflect.Kind
 	name string // proto name, for output
 	num  protowire.Number
 	// presence: the field is written even when zero.
 	presence bool
+	// enums are the numbers of an enum field's value names.
+	enums map[string]protoreflect.EnumNumber
 }
 
 // flatFields indexes the fields of desc if all of them are singular
@@ -41,7 +44,14 @@ func flatFields(desc protoreflect.MessageDescriptor, noPresence bool) []flatFiel
 			fd.ContainingOneof() != nil || fd.Cardinality() == protoreflect.Required || noPresence && fd.HasPresence() {
 			return nil
 		}
-		out[i] = flatField{fd: fd, name: string(fd.Name()), num: fd.Number(), presence: fd.HasPresence()}
+		out[i] = flatField{fd: fd, kind: fd.Kind(), name: string(fd.Name()), num: fd.Number(), presence: fd.HasPresence()}
+		if fd.Kind() == protoreflect.EnumKind {
+			vals := fd.Enum().Values()
+			out[i].enums = make(map[string]protoreflect.EnumNumber, vals.Len())
+			for j := range vals.Len() {
+				out[i].enums[string(vals.Get(j).Name())] = vals.Get(j).Number()
+			}
+		}
 	}
 	return out
 }
@@ -54,8 +64,19 @@ type fastJSON struct {
 	idField string
 	wanted  []string // names whose text the id and key need
 	seen    []bool
-	texts   map[string]string
-	buf     []byte
+	texts   []string // of wanted, for this row
+	got     []bool
+	// keys remembers what the key at each position of the last row was:
+	// the rows of a file almost always name their fields in one order, so
+	// one comparison usually replaces a map lookup and a search of wanted.
+	keys []keyAt
+	buf  []byte
+}
+
+type keyAt struct {
+	name  string
+	field int // index in fields, or -1
+	want  int // index in wanted, or -1
 }
 
 func newFastJSON(desc protoreflect.MessageDescriptor, opts DecoderOptions) *fastJSON {
@@ -63,7 +84,7 @@ func newFastJSON(desc protoreflect.MessageDescriptor, opts DecoderOptions) *fast
 	if fields == nil {
 		return nil
 	}
-	f := &fastJSON{fields: fields, byName: map[string]int{}, idField: opts.IDField, seen: make([]bool, len(fields)), texts: map[string]string{}}
+	f := &fastJSON{fields: fields, byName: map[string]int{}, idField: opts.IDField, seen: make([]bool, len(fields))}
 	for i, ff := range fields {
 		f.byName[ff.name] = i
 		f.byName[ff.fd.JSONName()] = i
@@ -72,57 +93,91 @@ func newFastJSON(desc protoreflect.MessageDescriptor, opts DecoderOptions) *fast
 	if opts.Key != nil {
 		f.wanted = append(f.wanted, opts.Key.Fields()...)
 	}
+	f.texts = make([]string, len(f.wanted))
+	f.got = make([]bool, len(f.wanted))
 	return f
 }
 
-// decode returns the row's payload and the text of the wanted names, or
-// false to leave the row to the general path.
-func (f *fastJSON) decode(line []byte, ignoreUnknown bool) ([]byte, map[string]string, bool) {
+// keyAt returns what the key at position pos of a row is.
+func (f *fastJSON) keyAt(pos int, key []byte) keyAt {
+	if pos < len(f.keys) && f.keys[pos].name == string(key) {
+		return f.keys[pos]
+	}
+	k := keyAt{name: string(key), field: -1, want: -1}
+	if i, ok := f.byName[k.name]; ok {
+		k.field = i
+	}
+	for j, w := range f.wanted {
+		if w == k.name {
+			k.want = j
+			break
+		}
+	}
+	if pos < len(f.keys) {
+		f.keys[pos] = k
+	} else if pos == len(f.keys) {
+		f.keys = append(f.keys, k)
+	}
+	return k
+}
+
+// text returns the text of a wanted name in the row decode last accepted.
+func (f *fastJSON) text(name string) (string, bool) {
+	for j, w := range f.wanted {
+		if w == name {
+			return f.texts[j], f.got[j]
+		}
+	}
+	return "", false
+}
+
+// decode returns the row's payload, the text of the wanted names being
+// left for text, or false to leave the row to the general path.
+func (f *fastJSON) decode(line []byte, ignoreUnknown bool) ([]byte, bool) {
 	clear(f.seen)
-	clear(f.texts)
+	clear(f.got)
 	f.buf = f.buf[:0]
 	s := jscan{b: line}
 	if !s.next('{') {
-		return nil, nil, false
+		return nil, false
 	}
 	if s.peek() == '}' {
 		s.i++
 		return f.done(&s)
 	}
-	for {
+	for pos := 0; ; pos++ {
 		key, ok := s.plainString()
 		if !ok || !s.next(':') {
-			return nil, nil, false
+			return nil, false
 		}
 		s.ws()
 		start := s.i
 		kind, ok := s.value()
 		if !ok {
-			return nil, nil, false
+			return nil, false
 		}
 		raw := line[start:s.i]
 		if kind == '"' {
 			raw = raw[1 : len(raw)-1]
 			if !plainText(raw) {
-				return nil, nil, false
+				return nil, false
 			}
 		}
-		for _, w := range f.wanted {
-			if w == string(key) && kind != 'n' && kind != '{' && kind != '[' {
-				f.texts[w] = string(raw)
-			}
+		k := f.keyAt(pos, key)
+		if k.want >= 0 && kind != 'n' && kind != '{' && kind != '[' {
+			f.texts[k.want], f.got[k.want] = string(raw), true
 		}
-		i, known := f.byName[string(key)]
+		i := k.field
 		switch {
-		case !known && (ignoreUnknown || string(key) == f.idField):
-		case !known, f.seen[i], kind == '{', kind == '[':
-			return nil, nil, false
+		case i < 0 && (ignoreUnknown || k.name == f.idField):
+		case i < 0, f.seen[i], kind == '{', kind == '[':
+			return nil, false
 		case kind == 'n': // null: unset
 			f.seen[i] = true
 		default:
 			f.seen[i] = true
 			if !f.append(&f.fields[i], raw, kind) {
-				return nil, nil, false
+				return nil, false
 			}
 		}
 		switch s.ws(); s.peek() {
@@ -133,28 +188,27 @@ func (f *fastJSON) decode(line []byte, ignoreUnknown bool) ([]byte, map[string]s
 			s.i++
 			return f.done(&s)
 		default:
-			return nil, nil, false
+			return nil, false
 		}
 	}
 }
 
-func (f *fastJSON) done(s *jscan) ([]byte, map[string]string, bool) {
+func (f *fastJSON) done(s *jscan) ([]byte, bool) {
 	if s.ws(); s.i != len(s.b) {
-		return nil, nil, false
+		return nil, false
 	}
-	return append([]byte(nil), f.buf...), f.texts, true
+	return append([]byte(nil), f.buf...), true
 }
 
 // append encodes one field from its JSON text; kind is the JSON token: '"'
 // for a string (raw is its contents), '0' for a number, 't' or 'f'.
 func (f *fastJSON) append(ff *flatField, raw []byte, kind byte) bool {
-	fd := ff.fd
 	if kind == 't' || kind == 'f' {
-		if fd.Kind() != protoreflect.BoolKind && fd.Kind() != protoreflect.StringKind {
+		if ff.kind != protoreflect.BoolKind && ff.kind != protoreflect.StringKind {
 			return false
 		}
 	}
-	if fd.Kind() == protoreflect.StringKind {
+	if ff.kind == protoreflect.StringKind {
 		if len(raw) == 0 && !ff.presence {
 			return true
 		}
@@ -162,12 +216,12 @@ func (f *fastJSON) append(ff *flatField, raw []byte, kind byte) bool {
 		f.buf = protowire.AppendBytes(f.buf, raw)
 		return true
 	}
-	v, err := parseScalar(fd, string(raw))
-	if err != nil {
+	v, ok := scalar(ff, raw)
+	if !ok {
 		return false
 	}
 	var zero bool
-	switch fd.Kind() {
+	switch ff.kind {
 	case protoreflect.BoolKind:
 		zero = !v.Bool()
 		if !zero || ff.presence {
@@ -237,15 +291,52 @@ func (f *fastJSON) append(ff *flatField, raw []byte, kind byte) bool {
 	return true
 }
 
+// scalar parses a value as parseScalar does, but without the copy of raw
+// that parseScalar's messages cost (its string escapes into them): the
+// fast path only needs to know that a value does not parse. Numbers and
+// enum names, the common cases, are parsed here; the rest by parseScalar.
+func scalar(ff *flatField, raw []byte) (protoreflect.Value, bool) {
+	switch ff.kind {
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		n, err := parseInt(string(raw), 32)
+		return protoreflect.ValueOfInt32(int32(n)), err == nil
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		n, err := parseInt(string(raw), 64)
+		return protoreflect.ValueOfInt64(n), err == nil
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		n, err := parseUint(string(raw), 32)
+		return protoreflect.ValueOfUint32(uint32(n)), err == nil
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		n, err := parseUint(string(raw), 64)
+		return protoreflect.ValueOfUint64(n), err == nil
+	case protoreflect.FloatKind:
+		x, err := parseFloat(string(raw), 32)
+		return protoreflect.ValueOfFloat32(float32(x)), err == nil
+	case protoreflect.DoubleKind:
+		x, err := parseFloat(string(raw), 64)
+		return protoreflect.ValueOfFloat64(x), err == nil
+	case protoreflect.EnumKind:
+		if n, ok := ff.enums[string(raw)]; ok {
+			return protoreflect.ValueOfEnum(n), true
+		}
+	}
+	v, err := parseScalar(ff.fd, string(raw))
+	return v, err == nil
+}
+
 // plainText reports a JSON string's contents that mean themselves: valid
 // UTF-8, no escapes, no control characters.
 func plainText(b []byte) bool {
+	ascii := true
 	for _, c := range b {
 		if c < ' ' || c == '\\' {
 			return false
 		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
 	}
-	return utf8.Valid(b)
+	return ascii || utf8.Valid(b)
 }
 
 // jscan is a minimal scanner of one JSON object. It accepts only what
@@ -290,13 +381,16 @@ func (s *jscan) plainString() ([]byte, bool) {
 		return nil, false
 	}
 	start := s.i + 1
+	ascii := true
 	for j := start; j < len(s.b); j++ {
 		switch c := s.b[j]; {
 		case c == '"':
 			s.i = j + 1
-			return s.b[start:j], plainText(s.b[start:j])
+			return s.b[start:j], ascii || utf8.Valid(s.b[start:j])
 		case c == '\\' || c < ' ':
 			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
 	}
 	return nil, false
@@ -435,7 +529,7 @@ func appendFlatResult(dst []byte, fields []flatField, payload []byte) ([]byte, b
 			payload = payload[n:]
 			continue
 		}
-		if typ != wireType(fields[i].fd.Kind()) {
+		if typ != wireType(fields[i].kind) {
 			return dst, false
 		}
 		switch typ {
@@ -469,7 +563,7 @@ func appendFlatResult(dst []byte, fields []flatField, payload []byte) ([]byte, b
 		dst = append(dst, fields[i].name...)
 		dst = append(dst, '"', ':')
 		v := vals[i]
-		switch fd.Kind() {
+		switch fields[i].kind {
 		case protoreflect.BoolKind:
 			dst = strconv.AppendBool(dst, v != 0)
 		case protoreflect.Int32Kind:
