@@ -69,11 +69,11 @@ type fastJSON struct {
 	// keys remembers what the key at each position of the last row was:
 	// the rows of a file almost always name their fields in one order, so
 	// one comparison usually replaces a map lookup and a search of wanted.
-	keys []keyAt
+	keys []seenKey
 	buf  []byte
 }
 
-type keyAt struct {
+type seenKey struct {
 	name  string
 	field int // index in fields, or -1
 	want  int // index in wanted, or -1
@@ -98,24 +98,31 @@ func newFastJSON(desc protoreflect.MessageDescriptor, opts DecoderOptions) *fast
 	return f
 }
 
+// maxKeysRemembered bounds the key order remembered: rows wider than that
+// are rare, and must not grow the memo without bound.
+const maxKeysRemembered = 256
+
 // keyAt returns what the key at position pos of a row is.
-func (f *fastJSON) keyAt(pos int, key []byte) keyAt {
+func (f *fastJSON) keyAt(pos int, key []byte) seenKey {
 	if pos < len(f.keys) && f.keys[pos].name == string(key) {
 		return f.keys[pos]
 	}
-	k := keyAt{name: string(key), field: -1, want: -1}
-	if i, ok := f.byName[k.name]; ok {
+	k := seenKey{field: -1, want: -1}
+	if i, ok := f.byName[string(key)]; ok {
 		k.field = i
 	}
 	for j, w := range f.wanted {
-		if w == k.name {
+		if w == string(key) {
 			k.want = j
 			break
 		}
 	}
-	if pos < len(f.keys) {
+	switch {
+	case pos < len(f.keys):
+		k.name = string(key)
 		f.keys[pos] = k
-	} else if pos == len(f.keys) {
+	case pos == len(f.keys) && pos < maxKeysRemembered:
+		k.name = string(key)
 		f.keys = append(f.keys, k)
 	}
 	return k
@@ -169,7 +176,7 @@ func (f *fastJSON) decode(line []byte, ignoreUnknown bool) ([]byte, bool) {
 		}
 		i := k.field
 		switch {
-		case i < 0 && (ignoreUnknown || k.name == f.idField):
+		case i < 0 && (ignoreUnknown || string(key) == f.idField):
 		case i < 0, f.seen[i], kind == '{', kind == '[':
 			return nil, false
 		case kind == 'n': // null: unset

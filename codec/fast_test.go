@@ -3,6 +3,7 @@ package codec_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -106,6 +107,31 @@ func TestFastDecodeRowsInAnyKeyOrder(t *testing.T) {
 	}
 	if took < 100 {
 		t.Fatalf("the fast path took only %d of 500 rows", took)
+	}
+}
+
+// Rows wider than the key order remembered decode as the general path
+// decodes them, the first time and the next.
+func TestFastDecodeWideRows(t *testing.T) {
+	t.Parallel()
+	key, err := codec.ParseTemplate("{str}/{i32}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, d := input(t, schema(t, flatSchema).Input, "flat.jsonl", codec.JSONL, "", codec.DecoderOptions{Key: key, IgnoreUnknown: true})
+	var keys []string
+	for i := range 300 {
+		keys = append(keys, fmt.Sprintf(`"extra%d":%d`, i, i))
+	}
+	for _, at := range []int{0, 100, 299, 300} {
+		row := slices.Insert(slices.Clone(keys), at, `"id":"a"`, `"str":"x"`, `"i32":7`)
+		line := "{" + strings.Join(row, ",") + "}"
+		for range 2 {
+			agree(t, d, line)
+			if _, ok := codec.FastDecode(d, []byte(line)); !ok {
+				t.Fatalf("the fast path declined a row with the id at key %d", at)
+			}
+		}
 	}
 }
 
