@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -45,7 +46,10 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("join table %s: %w", path, err)
 	}
 	defer f.Close()
 	r, err := codec.NewReader(f, path, format, gz)

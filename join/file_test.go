@@ -209,10 +209,12 @@ func TestOpenFileErrorsAreStable(t *testing.T) {
 
 func TestOpenFileMissing(t *testing.T) {
 	t.Parallel()
-	_, err := join.OpenFile(filepath.Join(t.TempDir(), "none.csv"), quoteDesc(t), tmpl(t, "{underlying}"))
+	path := filepath.Join(t.TempDir(), "none.csv")
+	_, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{underlying}"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("error %v, want fs.ErrNotExist", err)
 	}
+	contains(t, err, "join table "+path+": no such file")
 }
 
 func TestOpenFileWithoutAKey(t *testing.T) {
