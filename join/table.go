@@ -201,13 +201,12 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 			if err == nil {
 				f.row, f.ok = rows[k]
 				t.cache.put(k, f.row, f.ok)
-				switch {
-				case !f.ok:
+				if !f.ok {
 					t.stats.Missing++
-				case f.row.Err != nil:
-					t.stats.BadRows++
-					fallthrough
-				default:
+				} else {
+					if f.row.Err != nil {
+						t.stats.BadRows++
+					}
 					out[k] = f.row
 				}
 			}

@@ -56,8 +56,8 @@ func newRunCmd() *cobra.Command {
 Inputs are JSON lines, CSV with a header, length-delimited protobuf (.pb) or
 Parquet, local files or objects in Cloud Storage (gs://BUCKET/OBJECT, read
 where they are; with STORAGE_EMULATOR_HOST set, the emulator's), globs
-allowed in both (gs://BUCKET/trades-*.jsonl). Each column or key names a field of the binary's input
-message; see docs/formats.md.
+allowed in both (gs://BUCKET/trades-*.jsonl). Each column or key names a
+field of the binary's input message; see docs/formats.md.
 
 Elements go to the binary --batch-size at a time (default 100), as a protobuf
 batch file, at most --parallelism calls at once. A binary built with the C++
