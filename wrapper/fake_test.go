@@ -71,7 +71,9 @@ func batchOf(n int) *gridrunv1.Batch {
 //	spin             burns CPU forever
 //	rlimit           the payload of each result is its RLIMIT_NOFILE
 //	stdout           writes to stdout as well as the results file
-//	serve            a persistent worker: results for every batch, then done
+//	serve            a persistent worker: results for every batch, then done;
+//	                 an element with id "hold" holds its batch until the
+//	                 runner closes the requests pipe
 //	serve-crash:N    a worker that dies after 3 results of its Nth batch
 //	serve-garbage    a worker that answers its first batch with garbage
 func fakeBinary(mode string, args []string) int {
@@ -235,6 +237,10 @@ func fakeWorker(name string, crashAt int) int {
 			time.Sleep(time.Hour)
 		}
 		for i, e := range batch.GetElements() {
+			if e.GetId() == "hold" {
+				io.Copy(io.Discard, req)
+				return 0
+			}
 			if name == "serve-crash" && batchNo == crashAt && i == 3 {
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			}

@@ -39,7 +39,9 @@ func TestAWorkerServesManyBatches(t *testing.T) {
 	if !w.Alive() {
 		t.Fatal("worker ended")
 	}
-	if _, err := w.Start(context.Background(), batchOf(1)); err != nil {
+	held := batchOf(1)
+	held.Elements[0].Id = "hold" // served until the worker is closed
+	if _, err := w.Start(context.Background(), held); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Start(context.Background(), batchOf(1)); !errors.Is(err, ErrWorkerBusy) {
