@@ -217,15 +217,11 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	rec.Start, rec.End, rec.Results, rec.Stopped = out.Start, out.End, len(out.Results), out.Stopped
 	rec.ElementSeconds = x.measure(out)
 
-	byID := make(map[string]*Element, len(t.Elements))
-	for _, e := range t.Elements {
-		byID[e.ID] = e
-	}
 	// The sink copies each line before emit returns, so one buffer serves
 	// every result of the call.
 	var buf []byte
-	for _, r := range out.Results {
-		if e := byID[r.GetId()]; e.claim() {
+	for k, r := range out.Results {
+		if e := t.Elements[out.Indexes[k]]; e.claim() {
 			var o Outcome
 			o, buf = x.settle(e, r, t, buf[:0])
 			emit(o)

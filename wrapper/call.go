@@ -62,6 +62,8 @@ type Options struct {
 type Outcome struct {
 	// Results holds the valid results in the order the binary wrote them.
 	Results []*gridrunv1.Result
+	// Indexes holds the batch index of each result: Indexes[k] is Results[k]'s.
+	Indexes []int
 	// Pending holds the indexes, in batch order, of the elements that got no
 	// result.
 	Pending []int
@@ -365,6 +367,7 @@ func (c *Call) Wait() (*Outcome, error) {
 
 	out := &Outcome{
 		Results: c.results,
+		Indexes: c.indexes,
 		Stopped: c.stopped.Load(),
 		PID:     pid,
 		Start:   c.startedAt,

@@ -15,9 +15,12 @@ import (
 // begin after a stop, which were handed to other calls. A call of its own
 // and a call served by a Worker share it.
 type tracker struct {
-	index    map[string]int // element id -> index in batch
+	ids      []string       // the batch's element ids, unique
+	index    map[string]int // id -> index in batch, built at the first result out of order
+	next     int            // the index a binary streaming in batch order answers next
 	done     []bool
 	results  []*gridrunv1.Result
+	indexes  []int // indexes[k] is the batch index of results[k]
 	onResult func(*gridrunv1.Result)
 	count    atomic.Int64
 	last     atomic.Int64 // unix nanos of the last result, or of the start
@@ -35,14 +38,14 @@ type tracker struct {
 func newTracker(batch *gridrunv1.Batch, onResult func(*gridrunv1.Result)) *tracker {
 	n := len(batch.GetElements())
 	t := &tracker{
-		index:    make(map[string]int, n),
+		ids:      make([]string, n),
 		done:     make([]bool, n),
 		released: make([]bool, n),
 		onResult: onResult,
 		acked:    make(chan struct{}),
 	}
 	for i, e := range batch.GetElements() {
-		t.index[e.GetId()] = i
+		t.ids[i] = e.GetId()
 	}
 	t.last.Store(time.Now().UnixNano())
 	return t
@@ -54,7 +57,7 @@ func (t *tracker) accept(res *gridrunv1.Result, off int64) error {
 	if res.GetId() == "" && res.GetStopping() {
 		return t.ack(int(res.GetStarted()), off)
 	}
-	i, ok := t.index[res.GetId()]
+	i, ok := t.lookup(res.GetId())
 	switch {
 	case !ok:
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result for an id that is not in the batch"}
@@ -62,7 +65,9 @@ func (t *tracker) accept(res *gridrunv1.Result, off int64) error {
 		// Neither result can be trusted: the element goes back to pending,
 		// where it is the suspect.
 		t.done[i] = false
-		t.results = slices.DeleteFunc(t.results, func(r *gridrunv1.Result) bool { return r.GetId() == res.GetId() })
+		k := slices.Index(t.indexes, i)
+		t.results = slices.Delete(t.results, k, k+1)
+		t.indexes = slices.Delete(t.indexes, k, k+1)
 		t.count.Add(-1)
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "second result for the same id"}
 	case res.GetOutcome() == nil:
@@ -71,13 +76,31 @@ func (t *tracker) accept(res *gridrunv1.Result, off int64) error {
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result for an element the binary said it would not begin"}
 	}
 	t.done[i] = true
+	t.next = i + 1
 	t.results = append(t.results, res)
+	t.indexes = append(t.indexes, i)
 	t.count.Add(1)
 	t.last.Store(time.Now().UnixNano())
 	if t.onResult != nil {
 		t.onResult(res)
 	}
 	return nil
+}
+
+// lookup finds id in the batch: most binaries answer in batch order, so
+// the element after the last answered one is tried before any map.
+func (t *tracker) lookup(id string) (int, bool) {
+	if t.next < len(t.ids) && t.ids[t.next] == id {
+		return t.next, true
+	}
+	if t.index == nil {
+		t.index = make(map[string]int, len(t.ids))
+		for i, id := range t.ids {
+			t.index[id] = i
+		}
+	}
+	i, ok := t.index[id]
+	return i, ok
 }
 
 func (t *tracker) ack(started int, off int64) error {

@@ -421,6 +421,7 @@ func (c *WorkerCall) Wait() (*Outcome, error) {
 	<-c.ended
 	out := &Outcome{
 		Results: c.results,
+		Indexes: c.indexes,
 		Pending: c.pending(),
 		Stopped: c.stopped.Load(),
 		PID:     c.w.pid,
