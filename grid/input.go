@@ -71,7 +71,7 @@ func expandInputs(ctx context.Context, j Job) ([]*input, error) {
 					return nil, configErr("input %s: %w", p, unwrapPath(err))
 				}
 				if st.IsDir() {
-					return nil, configErr("input %s: is a directory", p)
+					return nil, configErr("input %s: is a directory: name its files or a pattern such as %s", p, filepath.Join(p, "*.jsonl"))
 				}
 				in.size = st.Size()
 			}
