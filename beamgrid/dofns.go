@@ -79,7 +79,7 @@ func badRow(err error, input string, line int64, raw json.RawMessage) DeadLetter
 	d := &grid.DeadLetter{Kind: grid.KindBadInput, Message: err.Error(), Input: input, Line: line, Element: raw}
 	var re *codec.RowError
 	if errors.As(err, &re) {
-		d.Field = re.Field
+		d.ID, d.Field = re.ID, re.Field
 	}
 	return deadLetter(d)
 }

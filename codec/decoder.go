@@ -131,7 +131,9 @@ func Marshal(m proto.Message) ([]byte, error) { return marshalOpts.Marshal(m) }
 // Decode turns a row into an element. Its errors are *RowError.
 func (d *Decoder) Decode(row Row) (Element, error) {
 	if row.Err != nil {
-		return Element{}, rowError(d.name, row.Line, row.Err)
+		re := rowError(d.name, row.Line, row.Err)
+		re.ID = d.idOf(row)
+		return Element{}, re
 	}
 	var (
 		e   Element
@@ -148,9 +150,45 @@ func (d *Decoder) Decode(row Row) (Element, error) {
 		e, err = d.decodeParquet(row.parquet)
 	}
 	if err != nil {
-		return Element{}, rowError(d.name, row.Line, err)
+		re := rowError(d.name, row.Line, err)
+		re.ID = d.idOf(row)
+		return Element{}, re
 	}
 	return e, nil
+}
+
+// idOf reads the id of a row that did not decode, or returns "" when the
+// id itself cannot be read. Only failed rows come here, so it takes the
+// slow paths.
+func (d *Decoder) idOf(row Row) string {
+	var (
+		id string
+		ok bool
+	)
+	switch d.format {
+	case JSONL:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(row.Data, &obj) == nil {
+			id, ok = JSONKeyText(obj[d.opts.IDField])
+		}
+	case CSV:
+		if d.idCol < len(row.Cells) {
+			id, ok = row.Cells[d.idCol], true
+		}
+	case Parquet:
+		if row.parquet != nil {
+			id, ok = row.parquet.text(row.parquet.split(), d.opts.IDField)
+		}
+	case Delimited:
+		m := dynamicpb.NewMessage(d.fields.Desc())
+		if d.idFD != nil && proto.Unmarshal(row.Data, m) == nil && m.Has(d.idFD) {
+			id, ok = FieldText(m, d.idFD)
+		}
+	}
+	if !ok {
+		return ""
+	}
+	return id
 }
 
 func (d *Decoder) decodeJSON(line []byte) (Element, error) {

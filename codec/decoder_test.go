@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -119,6 +120,20 @@ func wantElement(tb testing.TB, e codec.Element, err error, id, key string, want
 	wantPayload(tb, e.Payload, want)
 }
 
+// wantIDs checks the id each failed row's *RowError carries, by row.
+func wantIDs(tb testing.TB, errs []error, want map[int]string) {
+	tb.Helper()
+	for i, id := range want {
+		var re *codec.RowError
+		if !errors.As(errs[i], &re) {
+			tb.Fatalf("row %d: %v, want a *RowError", i, errs[i])
+		}
+		if re.ID != id {
+			tb.Errorf("row %d (%v): id %q, want %q", i, re, re.ID, id)
+		}
+	}
+}
+
 func TestDecodeJSONL(t *testing.T) {
 	t.Parallel()
 	trade := tradeDesc(t)
@@ -167,6 +182,8 @@ func TestDecodeJSONL(t *testing.T) {
 	if errs[13] != nil {
 		t.Fatalf("T10: %v", errs[13])
 	}
+	// A row that fails is still found by id when its id can be read.
+	wantIDs(t, errs, map[int]string{1: "T2", 2: "T3", 3: "", 4: "T4", 5: "", 7: "", 8: "T6", 9: "T7", 10: "T8", 11: "T9", 12: ""})
 	got := decodeTrade(t, elems[13].Payload)
 	q, e := got.Get(field(t, trade, "quantity")).Float(), got.Get(field(t, trade, "expiry")).Float()
 	if !math.IsNaN(q) || !math.IsInf(e, 1) {
@@ -306,6 +323,7 @@ func TestDecodeCSV(t *testing.T) {
 		contains(t, rowError(t, errs[5], "trades.csv", 9, ""), "3 cells", "header has 8")
 		rowError(t, errs[6], "trades.csv", 10, "type")
 		rowError(t, errs[7], "trades.csv", 11, "paths")
+		wantIDs(t, errs, map[int]string{2: "T3", 3: "", 4: "T5", 5: "T6", 6: "T7", 7: "T8"})
 	}
 }
 
@@ -386,6 +404,7 @@ func TestDecodeDelimited(t *testing.T) {
 	rowError(t, errs[4], "trades.pb", 5, "underlying")
 	rowError(t, errs[5], "trades.pb", 6, "")
 	rowError(t, errs[6], "trades.pb", 7, "id")
+	wantIDs(t, errs, map[int]string{1: "", 3: "", 4: "T4", 5: "", 6: ""})
 }
 
 func TestDecodeDelimitedIDsAndKeysFromFields(t *testing.T) {

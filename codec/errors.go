@@ -23,6 +23,9 @@ type RowError struct {
 	// Field is the field concerned, or "" when the row as a whole is bad.
 	Field string
 	Msg   string
+	// ID is the row's id when it could be read despite the problem, so that
+	// a row can be found by id as well as by line.
+	ID string
 }
 
 func (e *RowError) Error() string {

@@ -142,19 +142,20 @@ func TestParquetBadValuesAreRowErrors(t *testing.T) {
 		line  int64
 		field string
 		msg   string
+		id    string
 	}{
-		{2, "strike", `"fifty" is not a number`},
-		{3, "paths", `"-1" is not an unsigned 32-bit integer`},
-		{4, "paths", `"1099511627776" is not an unsigned 32-bit integer`},
-		{5, "id", "missing id"},
-		{6, "type", `"STRADDLE" is not a value of pricer.OptionType`},
+		{2, "strike", `"fifty" is not a number`, "B"},
+		{3, "paths", `"-1" is not an unsigned 32-bit integer`, "C"},
+		{4, "paths", `"1099511627776" is not an unsigned 32-bit integer`, "D"},
+		{5, "id", "missing id", ""},
+		{6, "type", `"STRADDLE" is not a value of pricer.OptionType`, "F"},
 		// An empty string is a value, as in JSON, not a missing one.
-		{7, "strike", `"" is not a number`},
+		{7, "strike", `"" is not a number`, "G"},
 	} {
 		_, err := d.Decode(rows[tc.line-1])
 		re := rowError(t, err, "in.parquet", tc.line, tc.field)
-		if re.Msg != tc.msg {
-			t.Errorf("row %d: %q, want %q", tc.line, re.Msg, tc.msg)
+		if re.Msg != tc.msg || re.ID != tc.id {
+			t.Errorf("row %d: %q id %q, want %q id %q", tc.line, re.Msg, re.ID, tc.msg, tc.id)
 		}
 	}
 	e, err := d.Decode(rows[0])

@@ -296,7 +296,7 @@ func (f *feeder) decode(c *chunk, d *codec.Decoder) {
 			dl := &DeadLetter{Kind: KindBadInput, Message: err.Error(), Element: d.ElementJSON(row)}
 			var re *codec.RowError
 			if errors.As(err, &re) {
-				dl.Field = re.Field
+				dl.ID, dl.Field = re.ID, re.Field
 			}
 			c.out[k] = decoded{pos: pos, dead: dl}
 			continue

@@ -77,15 +77,16 @@ func TestBadRowsAreDeadLettersNamingLineAndField(t *testing.T) {
 	if len(o.results) != 2 || o.results["A"] == nil || o.results["J"] == nil {
 		t.Fatalf("results for %v, want A and J", keys(o.results))
 	}
-	want := map[string]struct{ kind, field, msg string }{
-		"line 2": {grid.KindBadInput, "strike", `"fifty" is not a number`},
-		"line 3": {grid.KindBadInput, "", "not a JSON object"},
-		"line 5": {grid.KindBadInput, "id", "missing id"},
-		"line 6": {grid.KindBadInput, "id", `duplicate id "A"`},
-		"line 7": {grid.KindBadInput, "colour", "not a field of pricer.Trade"},
-		"line 8": {grid.KindBadInput, "underlying", "join key field is missing"},
-		"H":      {grid.KindMissingJoin, "", `no row for key "NOPE"`},
-		"I":      {grid.KindElementError, "", "strike must be positive"},
+	// A bad row is named by its id too when the id can be read.
+	want := map[string]struct{ id, kind, field, msg string }{
+		"line 2": {"B", grid.KindBadInput, "strike", `"fifty" is not a number`},
+		"line 3": {"", grid.KindBadInput, "", "not a JSON object"},
+		"line 5": {"", grid.KindBadInput, "id", "missing id"},
+		"line 6": {"A", grid.KindBadInput, "id", `duplicate id "A"`},
+		"line 7": {"F", grid.KindBadInput, "colour", "not a field of pricer.Trade"},
+		"line 8": {"G", grid.KindBadInput, "underlying", "join key field is missing"},
+		"H":      {"H", grid.KindMissingJoin, "", `no row for key "NOPE"`},
+		"I":      {"I", grid.KindElementError, "", "strike must be positive"},
 	}
 	if len(o.dead) != len(want) {
 		t.Errorf("dead letters %v", keys(o.dead))
@@ -96,8 +97,8 @@ func TestBadRowsAreDeadLettersNamingLineAndField(t *testing.T) {
 			t.Errorf("no dead letter for %s", k)
 			continue
 		}
-		if d.Kind != w.kind || d.Field != w.field || !strings.Contains(d.Message, w.msg) || d.Input != input {
-			t.Errorf("%s: got kind %s field %q message %q input %s, want %s %q %q", k, d.Kind, d.Field, d.Message, d.Input, w.kind, w.field, w.msg)
+		if d.ID != w.id || d.Kind != w.kind || d.Field != w.field || !strings.Contains(d.Message, w.msg) || d.Input != input {
+			t.Errorf("%s: got id %q kind %s field %q message %q input %s, want %q %s %q %q", k, d.ID, d.Kind, d.Field, d.Message, d.Input, w.id, w.kind, w.field, w.msg)
 		}
 		if w.kind == grid.KindBadInput && !strings.HasPrefix(d.Message, input+":"+strings.TrimPrefix(k, "line ")+":") {
 			t.Errorf("%s: message %q does not start with file:line", k, d.Message)
