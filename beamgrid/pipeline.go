@@ -180,6 +180,9 @@ func expandInputs(ctx context.Context, j grid.Job) ([]InputFile, error) {
 	}
 	var files []InputFile
 	for _, pattern := range j.Inputs {
+		if pattern == "-" {
+			return nil, configErr("input -: a pipeline's workers cannot read this process's standard input; save it to a file or to Cloud Storage")
+		}
 		paths, err := expand(ctx, pattern)
 		if err != nil {
 			return nil, configErr("input %s: %v", pattern, err)

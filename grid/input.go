@@ -43,10 +43,14 @@ func expandInputs(ctx context.Context, j Job) ([]*input, error) {
 	}
 	var ins []*input
 	for _, pattern := range j.Inputs {
-		if pattern == "-" {
-			return nil, configErr("input -: standard input cannot be an input: a job reads its inputs twice (to check them, then to run) and again to resume; save it to a file first")
-		}
 		paths := []string{strings.TrimPrefix(pattern, "file://")}
+		if pattern == stdinInput {
+			p, err := stdinPath(j)
+			if err != nil {
+				return nil, err
+			}
+			paths[0] = p
+		}
 		gcs := isGCS(pattern)
 		switch {
 		case gcs && strings.ContainsAny(pattern, "*?["):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -40,11 +41,15 @@ type Job struct {
 	Proto *ProtoSchema `json:"proto,omitempty"`
 
 	// Inputs are the files to read: local paths or globs, or objects in
-	// Cloud Storage (gs://BUCKET/OBJECT). Required.
+	// Cloud Storage (gs://BUCKET/OBJECT), or "-" for Stdin. Required.
 	Inputs []string `json:"inputs"`
 	// InputFormat is jsonl, csv, pb or parquet. Defaults to guessing from
-	// each input's name.
+	// each input's name, and to jsonl for "-".
 	InputFormat string `json:"input_format,omitempty"`
+	// Stdin is the input "-": saved whole (gunzipped if gzipped) in the
+	// output directory before the job starts, so that a resumed job can
+	// read it again. Nil reads os.Stdin.
+	Stdin io.Reader `json:"-"`
 	// IDField names the field holding each element's id. Defaults to "id".
 	IDField string `json:"id_field,omitempty"`
 	// IgnoreUnknownFields accepts input fields the input message lacks.

@@ -78,6 +78,15 @@ func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 			p.close()
 		}
 	}()
+	undo, err := saveStdin(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
 	if p.inputs, err = expandInputs(ctx, j); err != nil {
 		return nil, err
 	}

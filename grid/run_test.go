@@ -164,7 +164,6 @@ func TestConfigErrorsRunNothing(t *testing.T) {
 	}{
 		"missing input":        {func(j *grid.Job) { j.Inputs = []string{"/nonexistent/trades.jsonl"} }, "no such file"},
 		"unknown format":       {func(j *grid.Job) { j.Inputs = []string{testbin.WriteLines(t, "trades.txt", "x")} }, "cannot tell the format"},
-		"input stdin":          {func(j *grid.Job) { j.Inputs = []string{"-"} }, "standard input cannot be an input"},
 		"input a directory":    {func(j *grid.Job) { j.Inputs = []string{full} }, "is a directory: name its files or a pattern such as " + filepath.Join(full, "*.jsonl")},
 		"missing binary":       {func(j *grid.Job) { j.Binary = "/nonexistent/pricer" }, "no such file"},
 		"not executable":       {func(j *grid.Job) { j.Binary = notExec }, "not executable"},

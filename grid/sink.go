@@ -311,6 +311,16 @@ func syncDir(dir string) error {
 // prepareOutput makes the output directory ready: new and empty, or, with
 // resume, cleared of everything the journal does not hold. It returns the
 // journal and its commits.
+// onlySavedInput reports whether a new job's output directory holds
+// nothing but its saved standard input (see saveStdin).
+func onlySavedInput(dir string, entries []os.DirEntry) bool {
+	if len(entries) != 1 || entries[0].Name() != stateDir {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, stateDir, "journal.jsonl"))
+	return errors.Is(err, os.ErrNotExist)
+}
+
 func prepareOutput(dir string, resume bool) (*journal, []commit, error) {
 	entries, err := os.ReadDir(dir)
 	switch {
@@ -320,9 +330,11 @@ func prepareOutput(dir string, resume bool) (*journal, []commit, error) {
 		}
 	case err != nil:
 		return nil, nil, &ConfigError{Err: err}
-	case len(entries) > 0 && !resume:
+	case len(entries) == 0 || !resume && onlySavedInput(dir, entries):
+		// a new job
+	case !resume:
 		return nil, nil, configErr("output directory %s is not empty: use --resume to continue the job that wrote it, or choose a new directory", dir)
-	case len(entries) > 0:
+	default:
 		if _, err := os.Stat(filepath.Join(dir, stateDir, "journal.jsonl")); err != nil {
 			return nil, nil, configErr("output directory %s holds no gridrun journal (%s/journal.jsonl); there is nothing to resume", dir, stateDir)
 		}

@@ -81,6 +81,7 @@ func TestBeamFlagsOutOfPlace(t *testing.T) {
 		{[]string{"--runner", "prism", "--report"}, "--report: not available"},
 		{[]string{"--runner", "prism", "--max-dead-letters", "5"}, "not supported on Beam"},
 		{[]string{"--runner", "prism", "--persistent"}, "--persistent (Beam gives"},
+		{[]string{"--runner", "prism", "--input", "-"}, "cannot read this process's standard input"},
 		// Dataflow workers cannot read this machine's files.
 		{[]string{"--runner", "dataflow", "--dry-run"}, "Dataflow workers cannot read a local file"},
 	} {

@@ -347,3 +347,26 @@ func TestTheDemoJobInParquet(t *testing.T) {
 		}
 	}
 }
+
+// --input - reads standard input, piped in as a shell would.
+func TestRunReadsStandardInput(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(testbin.Path(t, "gridrun"), "run", "--binary", testbin.Path(t, "pricer"),
+		"--input", "-", "--join", "testdata/quotes.csv", "--join-key", "{underlying}", "--output", out)
+	cmd.Dir = testbin.Root(t)
+	cmd.Env = append(os.Environ(), "GRIDRUN_CACHE_DIR="+t.TempDir())
+	in, err := os.Open(filepath.Join(cmd.Dir, "testdata", "trades.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	cmd.Stdin = in
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if !strings.Contains(string(stdout), "1000 elements: 1000 results, 0 dead letters") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+}
