@@ -44,15 +44,14 @@ func expandInputs(ctx context.Context, j Job) ([]*input, error) {
 	var ins []*input
 	for _, pattern := range j.Inputs {
 		paths := []string{strings.TrimPrefix(pattern, "file://")}
-		if pattern == stdinInput {
-			p, err := stdinPath(j)
+		gcs := isGCS(pattern)
+		switch {
+		case pattern == stdinInput:
+			p, err := stdinPath(j) // saved there by saveStdin
 			if err != nil {
 				return nil, err
 			}
 			paths[0] = p
-		}
-		gcs := isGCS(pattern)
-		switch {
 		case gcs && strings.ContainsAny(pattern, "*?["):
 			m, err := binstage.Glob(ctx, pattern, nil)
 			if err != nil {
