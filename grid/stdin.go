@@ -75,6 +75,7 @@ func saveStdin(ctx context.Context, j Job) (undo func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, &ConfigError{Err: err}
 	}
+	j.Logger.Info("saving standard input; the job starts when it ends", "path", path)
 	err = copyStdin(path, ctxReader{ctx, in})
 	switch {
 	case ctx.Err() != nil:
