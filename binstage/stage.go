@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/gridrun/gridrun/internal/ctxio"
 )
 
 // Options configure staging. The zero value is usable.
@@ -275,7 +277,7 @@ func install(ctx context.Context, dir string, r io.Reader, want, source string) 
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), contextReader{ctx, r})
+	n, err := io.Copy(io.MultiWriter(tmp, h), ctxio.Reader(ctx, r))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -401,16 +403,3 @@ func cacheDir(dir string) (string, error) {
 }
 
 func hostPlatform() string { return runtime.GOOS + "/" + runtime.GOARCH }
-
-// contextReader stops a long copy when ctx is cancelled.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}

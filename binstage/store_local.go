@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gridrun/gridrun/internal/ctxio"
 )
 
 // localStore publishes into a directory, for machines and tests without
@@ -52,7 +54,7 @@ func (s *localStore) create(ctx context.Context, key string, r io.Reader) error 
 		return s.error(ctx, key, err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, contextReader{ctx, r})
+	_, err = io.Copy(tmp, ctxio.Reader(ctx, r))
 	if err == nil {
 		err = tmp.Sync()
 	}

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/gridrun/gridrun/codec"
 	"golang.org/x/term"
+
+	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/internal/ctxio"
 )
 
 // stdinInput is the input name that reads standard input.
@@ -76,7 +78,7 @@ func saveStdin(ctx context.Context, j Job) (undo func(), err error) {
 		return nil, &ConfigError{Err: err}
 	}
 	j.Logger.Info("saving standard input; the job starts when it ends", "path", path)
-	err = copyStdin(path, ctxReader{ctx, in})
+	err = copyStdin(path, ctxio.Reader(ctx, in))
 	switch {
 	case ctx.Err() != nil:
 		undo()
@@ -86,20 +88,6 @@ func saveStdin(ctx context.Context, j Job) (undo func(), err error) {
 		return nil, configErr("input -: %v", err)
 	}
 	return undo, nil
-}
-
-// ctxReader ends a copy of standard input when the job is cancelled, at
-// the next read: a producer that never writes again still holds it.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }
 
 func copyStdin(path string, in io.Reader) error {
