@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -96,16 +94,12 @@ type Log struct {
 
 // Call is one running invocation of a binary over one batch.
 type Call struct {
-	bin       Binary
-	batch     *gridrunv1.Batch
-	opts      Options
-	ctx       context.Context
-	dir       string
-	cmd       *exec.Cmd
-	startedAt time.Time
-
-	stdout, stderr *caplog.Writer
-	drains         []*drain
+	bin   Binary
+	batch *gridrunv1.Batch
+	opts  Options
+	ctx   context.Context
+	dir   string
+	proc  *process
 
 	*tracker
 
@@ -113,12 +107,10 @@ type Call struct {
 	stopped  atomic.Bool
 	killed   atomic.Bool
 	stop     chan struct{}
-	exited   chan struct{} // closed when the binary has exited
 	readDone chan struct{}
 
-	mu      sync.Mutex
-	outErr  error // first protocol violation seen in the results file
-	waitErr error // from waitExited
+	mu     sync.Mutex
+	outErr error // first protocol violation seen in the results file
 }
 
 // Run is Start followed by Wait.
@@ -141,7 +133,6 @@ func Start(ctx context.Context, bin Binary, batch *gridrunv1.Batch, opts *Option
 		batch:    batch,
 		ctx:      ctx,
 		stop:     make(chan struct{}),
-		exited:   make(chan struct{}),
 		readDone: make(chan struct{}),
 	}
 	if opts != nil {
@@ -181,63 +172,21 @@ func (c *Call) launch() error {
 	if c.opts.LogDir != "" {
 		logDir, logName = c.opts.LogDir, logBaseName(c.batch)
 	}
-	if c.stdout, err = caplog.Create(filepath.Join(logDir, logName+".stdout.log"), c.opts.LogHead, c.opts.LogTail); err != nil {
-		results.Close()
-		return err
-	}
-	if c.stderr, err = caplog.Create(filepath.Join(logDir, logName+".stderr.log"), c.opts.LogHead, c.opts.LogTail); err != nil {
-		results.Close()
-		return err
-	}
-
-	args := append([]string{"--gridrun-batch", batchPath, "--gridrun-results", resultsPath}, c.bin.Args...)
-	path, env, err := limitedPath(c.bin, c.opts.Limits)
-	if err != nil {
-		results.Close()
-		return err
-	}
-	// Our own pipes rather than exec's: exec.Cmd.Wait would wait for the
-	// copies to finish, which a grandchild holding the pipe can delay
-	// forever; we reap first, kill the group, then drain with a bound.
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		results.Close()
-		return err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		results.Close()
-		outR.Close()
-		outW.Close()
-		return err
-	}
-	c.startedAt = time.Now()
-	cmd, err := startRetryingBusy(func() *exec.Cmd {
-		cmd := exec.Command(c.bin.Path, args...)
-		cmd.Path, cmd.Env, cmd.Dir = path, env, c.dir
-		cmd.Stdout, cmd.Stderr = outW, errW
-		cmd.SysProcAttr = sysProcAttr()
-		return cmd
+	c.proc, err = launch(launchSpec{
+		bin:    c.bin,
+		args:   []string{"--gridrun-batch", batchPath, "--gridrun-results", resultsPath},
+		dir:    c.dir,
+		logs:   filepath.Join(logDir, logName),
+		head:   c.opts.LogHead,
+		tail:   c.opts.LogTail,
+		limits: c.opts.Limits,
 	})
-	outW.Close()
-	errW.Close()
 	if err != nil {
 		results.Close()
-		outR.Close()
-		errR.Close()
 		return err
 	}
-	c.cmd = cmd
-	c.drains = []*drain{startDrain(outR, c.stdout), startDrain(errR, c.stderr)}
 	go c.supervise()
 	go c.readResults(results)
-	go func() {
-		err := waitExited(cmd.Process.Pid)
-		c.mu.Lock()
-		c.waitErr = err
-		c.mu.Unlock()
-		close(c.exited)
-	}()
 	return nil
 }
 
@@ -257,27 +206,26 @@ func logBaseName(b *gridrunv1.Batch) string {
 // supervise turns cancellation into signals: SIGTERM to the group, and
 // SIGKILL if the binary is still there after the grace period.
 func (c *Call) supervise() {
-	pid := c.cmd.Process.Pid
 	select {
-	case <-c.exited:
+	case <-c.proc.exited:
 		return
 	case <-c.stop:
 		// A split: the binary finishes its element and exits on its own.
-		signalGroup(pid, syscall.SIGTERM)
+		c.proc.signal(syscall.SIGTERM)
 		select {
-		case <-c.exited:
+		case <-c.proc.exited:
 			return
 		case <-c.ctx.Done():
 		}
 	case <-c.ctx.Done():
 	}
-	signalGroup(pid, syscall.SIGTERM)
+	c.proc.signal(syscall.SIGTERM)
 	t := time.NewTimer(c.opts.Grace)
 	defer t.Stop()
 	select {
-	case <-c.exited:
+	case <-c.proc.exited:
 	case <-t.C:
-		signalGroup(pid, syscall.SIGKILL)
+		c.proc.signal(syscall.SIGKILL)
 	}
 }
 
@@ -292,7 +240,7 @@ func (c *Call) readResults(f *os.File) {
 	for {
 		exited := false
 		select {
-		case <-c.exited:
+		case <-c.proc.exited:
 			exited = true
 		default:
 		}
@@ -305,7 +253,7 @@ func (c *Call) readResults(f *os.File) {
 			c.outErr = err
 			c.mu.Unlock()
 			// Nothing after a protocol violation can be trusted.
-			signalGroup(c.cmd.Process.Pid, syscall.SIGKILL)
+			c.proc.signal(syscall.SIGKILL)
 			return
 		}
 		if exited {
@@ -319,24 +267,24 @@ func (c *Call) readResults(f *os.File) {
 		t.Reset(wait)
 		select {
 		case <-t.C:
-		case <-c.exited:
+		case <-c.proc.exited:
 		}
 	}
 }
 
 // Exited is closed when the binary has exited.
-func (c *Call) Exited() <-chan struct{} { return c.exited }
+func (c *Call) Exited() <-chan struct{} { return c.proc.exited }
 
 // Kill ends the call at once: SIGKILL to its group. The call counts as
 // stopped, not failed; what it did not finish is Pending.
 func (c *Call) Kill() {
 	c.stopped.Store(true)
 	c.killed.Store(true)
-	signalGroup(c.cmd.Process.Pid, syscall.SIGKILL)
+	c.proc.signal(syscall.SIGKILL)
 }
 
 // Started returns when the binary was started.
-func (c *Call) Started() time.Time { return c.startedAt }
+func (c *Call) Started() time.Time { return c.proc.start }
 
 // Stop asks the binary to finish the element it is on and exit: SIGTERM to
 // its group. The elements it did not start are Pending in the Outcome, and
@@ -354,23 +302,19 @@ func (c *Call) Stop() {
 // if the results file broke the protocol, an *ExitError if the binary
 // failed, or nil.
 func (c *Call) Wait() (*Outcome, error) {
-	<-c.exited
-	pid := c.cmd.Process.Pid
+	<-c.proc.exited
 	// Whatever the binary left behind dies with it.
-	signalGroup(pid, syscall.SIGKILL)
-	state, werr := c.cmd.Process.Wait()
+	state, werr := c.proc.reap()
 	end := time.Now()
 	<-c.readDone
-	waitDrains(c.drains, c.opts.Grace)
-	c.stdout.Close()
-	c.stderr.Close()
+	c.proc.release(c.opts.Grace)
 
 	out := &Outcome{
 		Results: c.results,
 		Indexes: c.indexes,
 		Stopped: c.stopped.Load(),
-		PID:     pid,
-		Start:   c.startedAt,
+		PID:     c.proc.pid,
+		Start:   c.proc.start,
 		End:     end,
 	}
 	out.Pending = c.pending()
@@ -380,8 +324,8 @@ func (c *Call) Wait() (*Outcome, error) {
 			out.MaxRSS = ru.Maxrss * 1024
 		}
 	}
-	out.Stdout = c.keepLog(c.stdout)
-	out.Stderr = c.keepLog(c.stderr)
+	out.Stdout = c.keepLog(c.proc.stdout)
+	out.Stderr = c.keepLog(c.proc.stderr)
 	err := c.verdict(state, werr)
 	if c.opts.KeepDir {
 		out.Dir = c.dir
@@ -396,7 +340,7 @@ func (c *Call) Wait() (*Outcome, error) {
 
 func (c *Call) verdict(state *os.ProcessState, werr error) error {
 	c.mu.Lock()
-	outErr, waitErr := c.outErr, c.waitErr
+	outErr := c.outErr
 	c.mu.Unlock()
 	if err := c.ctx.Err(); err != nil {
 		return err
@@ -407,8 +351,8 @@ func (c *Call) verdict(state *os.ProcessState, werr error) error {
 	if werr != nil {
 		return werr
 	}
-	if waitErr != nil {
-		return waitErr
+	if err := c.proc.waitErr; err != nil {
+		return err
 	}
 	ws, _ := state.Sys().(syscall.WaitStatus)
 	switch {
@@ -416,9 +360,9 @@ func (c *Call) verdict(state *os.ProcessState, werr error) error {
 		if c.stopped.Load() && ws.Signal() == syscall.SIGTERM || c.killed.Load() && ws.Signal() == syscall.SIGKILL {
 			return nil // stopped as asked: a binary without a SIGTERM handler, or killed
 		}
-		return &ExitError{Code: 128 + int(ws.Signal()), Signal: ws.Signal(), Stderr: c.stderr.Tail(stderrTail)}
+		return &ExitError{Code: 128 + int(ws.Signal()), Signal: ws.Signal(), Stderr: c.proc.stderr.Tail(stderrTail)}
 	case ws.ExitStatus() != 0:
-		return &ExitError{Code: ws.ExitStatus(), Stderr: c.stderr.Tail(stderrTail)}
+		return &ExitError{Code: ws.ExitStatus(), Stderr: c.proc.stderr.Tail(stderrTail)}
 	}
 	return nil
 }
@@ -437,37 +381,5 @@ func (c *Call) keepLog(w *caplog.Writer) Log {
 func (c *Call) cleanup() {
 	if c.dir != "" {
 		os.RemoveAll(c.dir)
-	}
-}
-
-// drain copies one of the binary's output pipes into its capped log.
-type drain struct {
-	r    *os.File
-	done chan struct{}
-}
-
-func startDrain(r *os.File, w io.Writer) *drain {
-	d := &drain{r: r, done: make(chan struct{})}
-	go func() {
-		defer close(d.done)
-		_, _ = io.Copy(w, r)
-	}()
-	return d
-}
-
-// waitDrains waits for the output pipes to reach EOF. The group has been
-// killed, so EOF is immediate unless a process escaped the group (setsid)
-// and still holds a pipe; after the grace period we stop listening to it.
-func waitDrains(drains []*drain, grace time.Duration) {
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	for _, d := range drains {
-		select {
-		case <-d.done:
-		case <-t.C:
-			d.r.Close()
-			<-d.done
-		}
-		d.r.Close()
 	}
 }

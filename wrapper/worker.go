@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -66,17 +65,12 @@ var (
 // Its stdout and stderr go to one capped log each for its whole life,
 // named worker-N; the calls' Outcomes point at them.
 type Worker struct {
-	opts  Options
-	cmd   *exec.Cmd
-	pid   int
-	start time.Time
-	req   *os.File // requests, fd 3 of the binary
-	resp  *os.File // results, fd 4 of the binary
+	opts Options
+	proc *process
+	req  *os.File // requests, fd 3 of the binary
+	resp *os.File // results, fd 4 of the binary
 
-	stdout, stderr *caplog.Writer
-	drains         []*drain
-
-	exited   chan struct{}
+	exited   chan struct{} // closed when the binary has exited and is reaped
 	readDone chan struct{}
 	state    *os.ProcessState
 
@@ -111,64 +105,23 @@ func (w *Worker) launch(bin Binary) (err error) {
 		dir = os.TempDir()
 		name += fmt.Sprintf("-%d", os.Getpid())
 	}
-	if w.stdout, err = caplog.Create(filepath.Join(dir, name+".stdout.log"), w.opts.LogHead, w.opts.LogTail); err != nil {
-		return err
-	}
-	if w.stderr, err = caplog.Create(filepath.Join(dir, name+".stderr.log"), w.opts.LogHead, w.opts.LogTail); err != nil {
-		w.stdout.Close()
-		return err
-	}
-	reqR, reqW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	respR, respW, err := os.Pipe()
-	if err != nil {
-		reqR.Close()
-		reqW.Close()
-		return err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	path, env, err := limitedPath(bin, w.opts.Limits)
-	if err != nil {
-		return err
-	}
-	args := append([]string{"--gridrun-serve"}, bin.Args...)
-	w.start = time.Now()
-	cmd, err := startRetryingBusy(func() *exec.Cmd {
-		cmd := exec.Command(bin.Path, args...)
-		cmd.Path, cmd.Env = path, env
-		cmd.Stdout, cmd.Stderr = outW, errW
-		cmd.ExtraFiles = []*os.File{reqR, respW} // fds 3 and 4
-		cmd.SysProcAttr = sysProcAttr()
-		return cmd
+	w.proc, err = launch(launchSpec{
+		bin:    bin,
+		args:   []string{"--gridrun-serve"},
+		logs:   filepath.Join(dir, name),
+		head:   w.opts.LogHead,
+		tail:   w.opts.LogTail,
+		limits: w.opts.Limits,
+		pipes:  []pipeDir{toBinary, fromBinary}, // fds 3 and 4
 	})
-	for _, f := range []*os.File{reqR, respW, outW, errW} {
-		f.Close()
-	}
 	if err != nil {
-		reqW.Close()
-		respR.Close()
-		outR.Close()
-		errR.Close()
-		w.stdout.Close()
-		w.stderr.Close()
 		return err
 	}
-	w.cmd, w.pid, w.req, w.resp = cmd, cmd.Process.Pid, reqW, respR
-	w.drains = []*drain{startDrain(outR, w.stdout), startDrain(errR, w.stderr)}
+	w.req, w.resp = w.proc.pipes[0], w.proc.pipes[1]
 	go w.read()
 	go func() {
-		waitExited(w.pid)
-		signalGroup(w.pid, syscall.SIGKILL) // what it left behind dies with it
-		w.state, _ = w.cmd.Process.Wait()
+		<-w.proc.exited
+		w.state, _ = w.proc.reap() // what it left behind dies with it
 		close(w.exited)
 	}()
 	return nil
@@ -314,7 +267,7 @@ func (w *Worker) end(err error) {
 	}
 }
 
-func (w *Worker) kill() { signalGroup(w.pid, syscall.SIGKILL) }
+func (w *Worker) kill() { w.proc.signal(syscall.SIGKILL) }
 
 // Close ends the worker: it exits when its request pipe closes, or is
 // killed after the grace period. Its logs are removed unless keep.
@@ -332,11 +285,8 @@ func (w *Worker) Close(keep bool) error {
 		<-w.exited
 	}
 	<-w.readDone
-	w.resp.Close()
-	waitDrains(w.drains, w.opts.Grace)
-	w.stdout.Close()
-	w.stderr.Close()
-	for _, l := range []*caplog.Writer{w.stdout, w.stderr} {
+	w.proc.release(w.opts.Grace)
+	for _, l := range []*caplog.Writer{w.proc.stdout, w.proc.stderr} {
 		if !keep || l.Size() == 0 {
 			os.Remove(l.Path())
 		}
@@ -368,7 +318,7 @@ func (c *WorkerCall) supervise() {
 	case <-c.ended:
 		return
 	case <-c.stopCh:
-		signalGroup(c.w.pid, syscall.SIGTERM)
+		c.w.proc.signal(syscall.SIGTERM)
 		select {
 		case <-c.ended:
 			return
@@ -376,7 +326,7 @@ func (c *WorkerCall) supervise() {
 		}
 	case <-c.ctx.Done():
 	}
-	signalGroup(c.w.pid, syscall.SIGTERM)
+	c.w.proc.signal(syscall.SIGTERM)
 	t := time.NewTimer(c.w.opts.Grace)
 	defer t.Stop()
 	select {
@@ -424,11 +374,11 @@ func (c *WorkerCall) Wait() (*Outcome, error) {
 		Indexes: c.indexes,
 		Pending: c.pending(),
 		Stopped: c.stopped.Load(),
-		PID:     c.w.pid,
+		PID:     c.w.proc.pid,
 		Start:   c.startedAt,
 		End:     c.endedAt,
-		Stdout:  sharedLog(c.w.stdout),
-		Stderr:  sharedLog(c.w.stderr),
+		Stdout:  sharedLog(c.w.proc.stdout),
+		Stderr:  sharedLog(c.w.proc.stderr),
 		Shared:  true,
 	}
 	if err := c.ctx.Err(); err != nil {
@@ -450,9 +400,9 @@ func (c *WorkerCall) Wait() (*Outcome, error) {
 	case c.killed.Load() && ws.Signaled() && ws.Signal() == syscall.SIGKILL:
 		return out, nil
 	case ws.Signaled():
-		return out, &ExitError{Code: 128 + int(ws.Signal()), Signal: ws.Signal(), Stderr: c.w.stderr.Tail(stderrTail)}
+		return out, &ExitError{Code: 128 + int(ws.Signal()), Signal: ws.Signal(), Stderr: c.w.proc.stderr.Tail(stderrTail)}
 	case ws.ExitStatus() != 0:
-		return out, &ExitError{Code: ws.ExitStatus(), Stderr: c.w.stderr.Tail(stderrTail)}
+		return out, &ExitError{Code: ws.ExitStatus(), Stderr: c.w.proc.stderr.Tail(stderrTail)}
 	}
 	return out, &OutputError{Reason: "worker exited in the middle of a batch"}
 }

@@ -13,7 +13,7 @@ func startWorker(t *testing.T, mode string) *Worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { w.Close(false); assertGone(t, w.pid) })
+	t.Cleanup(func() { w.Close(false); assertGone(t, w.proc.pid) })
 	return w
 }
 
