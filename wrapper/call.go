@@ -150,13 +150,21 @@ func Start(ctx context.Context, bin Binary, batch *gridrunv1.Batch, opts *Option
 	return c, nil
 }
 
-func (c *Call) launch() error {
-	var err error
+func (c *Call) launch() (err error) {
 	if c.dir, err = os.MkdirTemp(c.opts.Dir, "call-*"); err != nil {
 		return err
 	}
 	batchPath := filepath.Join(c.dir, "batch.pb")
 	resultsPath := filepath.Join(c.dir, "results.pb")
+	defer func() {
+		if err != nil {
+			// By name, which takes no descriptor: running out of them
+			// may be why the call did not start, and os.RemoveAll opens
+			// a directory that is not empty.
+			os.Remove(batchPath)
+			os.Remove(resultsPath)
+		}
+	}()
 	data, err := proto.Marshal(c.batch)
 	if err != nil {
 		return err

@@ -76,6 +76,8 @@ func batchOf(n int) *gridrunv1.Batch {
 //	                 runner closes the requests pipe
 //	serve-crash:N    a worker that dies after 3 results of its Nth batch
 //	serve-garbage    a worker that answers its first batch with garbage
+//	launch-leaks     not a binary but the starts of TestAFailedStartLeavesNothingBehind,
+//	                 in the directory given as its argument
 func fakeBinary(mode string, args []string) int {
 	var batchPath, resultsPath string
 	for i := 0; i+1 < len(args); i++ {
@@ -88,6 +90,9 @@ func fakeBinary(mode string, args []string) int {
 	}
 	name, arg, _ := strings.Cut(mode, ":")
 	n, _ := strconv.Atoi(arg)
+	if name == "launch-leaks" {
+		return launchLeaks(args[0])
+	}
 	if strings.HasPrefix(name, "serve") {
 		return fakeWorker(name, n)
 	}
