@@ -86,7 +86,6 @@ func demo(t *testing.T) grid.Job {
 		Inputs:      []string{"gs://trades/2026-11-20/trades-*.jsonl"},
 		Join:        &grid.JoinSpec{Source: "bigtable://p/i/quotes", Key: "{underlying}"},
 		Parallelism: 2,
-		Logger:      slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -94,7 +93,7 @@ func demo(t *testing.T) grid.Job {
 func local(t *testing.T, job grid.Job) (*grid.Manifest, outputs) {
 	t.Helper()
 	job.Output = filepath.Join(t.TempDir(), "local")
-	m, err := grid.Run(t.Context(), job)
+	m, err := grid.Run(t.Context(), job, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil && m == nil {
 		t.Fatal(err)
 	}
@@ -148,7 +147,7 @@ func TestPoisonElementGivesTheLocalEnginesDeadLetters(t *testing.T) {
 	input := testbin.WriteLines(t, "tasks.jsonl", lines...)
 	job := grid.Job{
 		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{input},
-		Parallelism: 2, BatchSize: 50, Logger: slog.New(slog.DiscardHandler),
+		Parallelism: 2, BatchSize: 50,
 	}
 	_, want := local(t, job)
 

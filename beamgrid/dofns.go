@@ -19,7 +19,7 @@ import (
 // feeder does: elements, and bad rows as bad_input dead letters naming the
 // file, line and field.
 type readFn struct {
-	Spec string // the step's spec, as JSON
+	Spec spec
 }
 
 func (f *readFn) ProcessElement(ctx context.Context, in InputFile, emit func(Element), dead func(DeadLetter), tally func(Tally)) error {
@@ -86,7 +86,7 @@ func badRow(err error, input string, line int64, raw json.RawMessage) DeadLetter
 
 // decodeJSONFn is DecodeJSON's DoFn.
 type decodeJSONFn struct {
-	Spec  string // the step's spec, as JSON
+	Spec  spec
 	Input string
 
 	dec *codec.Decoder
@@ -205,7 +205,7 @@ func rawJSON(row []byte) json.RawMessage {
 // before FinishBundle returns or a failure is reported: nothing of a
 // bundle outlives it, since Teardown never comes.
 type runFn struct {
-	Spec string // the step's spec, as JSON
+	Spec spec
 
 	w        *worker
 	ctx      context.Context

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -44,7 +43,6 @@ func Example() {
 		Binary:   "../bin/pricer", // make build
 		CacheDir: filepath.Join(dir, "cache"),
 		Join:     &grid.JoinSpec{Source: "../testdata/quotes.csv", Key: "{underlying}"},
-		Logger:   slog.New(slog.DiscardHandler),
 	}, &beamgrid.Options{Shards: 4})
 	if err != nil {
 		log.Fatal(err)

@@ -3,12 +3,10 @@ package beamgrid
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // BuildOptions configure Build. The zero value is usable.
@@ -41,18 +40,6 @@ type Plan struct {
 	// on; 0 when they were given.
 	Rows int64
 }
-
-// jobState is kept in the output, as the local engine keeps its own, so
-// that a resumed run is checked against the run that wrote the output.
-type jobState struct {
-	JobID        string   `json:"job_id"`
-	SHA256       string   `json:"binary_sha256"`
-	Inputs       []string `json:"inputs"`
-	OutputShards int      `json:"output_shards"`
-	Runs         int      `json:"runs"`
-}
-
-const stateFile = "_gridrun/beam.json"
 
 // Build builds the whole job into the pipeline of s: read the inputs
 // (each file by one worker, decoding rows as the local engine does), run
@@ -113,7 +100,7 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 
 	s = s.Scope("gridrun.Job")
 	files := beam.CreateList(s, inputs)
-	elements, bad, read := beam.ParDo3(s, &readFn{Spec: st.wire()}, files)
+	elements, bad, read := beam.ParDo3(s, &readFn{Spec: st.spec}, files)
 	results, dead, ran := st.apply(s, elements)
 	dead = beam.Flatten(s, bad, dead)
 	out := beam.CoGroupByKey(s,
@@ -121,7 +108,7 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 		beam.ParDo(s, &keyDeadFn{Shards: p.OutputShards}, dead))
 	written := beam.ParDo(s, &writeFn{Output: st.spec.Job.Output}, out)
 	tallies := beam.Flatten(s, read, ran, written)
-	m, err := json.Marshal(p.manifest(started, o.Runner, state))
+	m, err := outdir.EncodeManifest(p.manifest(started, o.Runner, state))
 	if err != nil {
 		return nil, err
 	}
@@ -136,15 +123,15 @@ func configErr(format string, args ...any) error {
 
 // manifest is the manifest as far as it is known when the pipeline is
 // built; the manifest DoFn adds the counts.
-func (p *Plan) manifest(started time.Time, runner string, state jobState) Manifest {
+func (p *Plan) manifest(started time.Time, runner string, state outdir.State) *Manifest {
 	sp, staged, schema := p.Step.spec, p.Step.staged, p.Step.schema
-	m := Manifest{Runner: runner, Shards: p.Shards, OutputShards: p.OutputShards}
+	m := &Manifest{Runner: runner, Shards: p.Shards, OutputShards: p.OutputShards}
 	m.JobID = sp.JobID
 	m.Started = started.UTC()
 	m.Runs = state.Runs
 	m.Binary = grid.BinaryInfo{
 		URI: staged.Source, SHA256: staged.SHA256, Size: staged.Size,
-		Name: schema.Name, Version: cmpOr(staged.Version, schema.Version),
+		Name: schema.Name, Version: cmp.Or(staged.Version, schema.Version),
 		InputType: string(schema.Input.FullName()), ResultType: string(schema.Result.FullName()),
 	}
 	if schema.Side != nil {
@@ -158,13 +145,6 @@ func (p *Plan) manifest(started time.Time, runner string, state jobState) Manife
 	}
 	m.Options = sp.Job
 	return m
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // expandInputs resolves the job's input patterns and formats, as the
@@ -289,9 +269,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // checkOutput refuses an output that is not empty, unless the job resumes
 // an earlier run of itself there: same binary, inputs and output shards,
 // so that this run's files replace that run's one for one.
-func checkOutput(ctx context.Context, st *Step, inputs []InputFile, outputShards int) (jobState, error) {
+func checkOutput(ctx context.Context, st *Step, inputs []InputFile, outputShards int) (outdir.State, error) {
 	j := st.spec.Job
-	want := jobState{JobID: st.spec.JobID, SHA256: st.spec.SHA256, OutputShards: outputShards, Runs: 1}
+	want := outdir.State{JobID: j.ID, Engine: outdir.EngineBeam, SHA256: st.spec.SHA256, OutputFormat: j.OutputFormat, OutputShards: outputShards}
 	for _, in := range inputs {
 		want.Inputs = append(want.Inputs, in.Path)
 	}
@@ -304,36 +284,27 @@ func checkOutput(ctx context.Context, st *Step, inputs []InputFile, outputShards
 		return want, &grid.ConfigError{Err: err}
 	}
 	if len(names) == 0 {
+		want = outdir.Start(want)
+		want.JobID = st.spec.JobID
 		return want, nil
 	}
 	if !j.Resume {
 		return want, configErr("output directory %s is not empty: use --resume to run the job that wrote it again, or choose a new directory", j.Output)
 	}
-	b, err := out.read(ctx, stateFile)
+	b, err := out.read(ctx, outdir.StateFile)
 	if err != nil {
-		return want, configErr("output directory %s holds no gridrun Beam run (%s): there is nothing to resume", j.Output, stateFile)
+		return want, configErr("output directory %s holds no gridrun job (%s): there is nothing to resume", j.Output, outdir.StateFile)
 	}
-	var have jobState
-	if err := json.Unmarshal(b, &have); err != nil {
-		return want, configErr("%s: %v", out.path(stateFile), err)
+	have, err := outdir.DecodeState(b, out.path(outdir.StateFile))
+	if err != nil {
+		return want, &grid.ConfigError{Err: err}
 	}
-	switch {
-	case have.SHA256 != want.SHA256:
-		return want, configErr("cannot resume: the output was produced by binary sha256 %s, this job runs %s", have.SHA256, want.SHA256)
-	case !slices.Equal(have.Inputs, want.Inputs):
-		return want, configErr("cannot resume: the output was produced from inputs %v, this job reads %v", have.Inputs, want.Inputs)
-	case have.OutputShards != want.OutputShards:
-		return want, configErr("cannot resume: the output was written in %d shards, this job writes %d (give --output-shards %d)", have.OutputShards, want.OutputShards, have.OutputShards)
-	case j.ID != "" && j.ID != have.JobID:
-		return want, configErr("cannot resume: the output belongs to job %s, not %s", have.JobID, j.ID)
-	}
-	have.Runs++
-	return have, nil
+	return outdir.Resume(have, want)
 }
 
 // beginOutput records the run in the output and clears what an earlier
 // run left that this one will not replace.
-func beginOutput(ctx context.Context, output string, state jobState) error {
+func beginOutput(ctx context.Context, output string, state outdir.State) error {
 	out, err := openStore(ctx, output)
 	if err != nil {
 		return err
@@ -345,15 +316,14 @@ func beginOutput(ctx context.Context, output string, state jobState) error {
 	for _, n := range names {
 		// An earlier run's manifest would say the job had ended; its
 		// temporary files are writes a killed worker abandoned.
-		if n == "manifest.json" || strings.Contains(n, ".tmp-") {
+		if n == outdir.ManifestFile || strings.Contains(n, ".tmp-") {
 			if err := out.remove(ctx, n); err != nil {
 				return err
 			}
 		}
 	}
-	b, _ := json.MarshalIndent(state, "", "  ")
-	return out.write(ctx, stateFile, func(w *bufWriter) error {
-		_, err := w.Write(append(b, '\n'))
+	return out.write(ctx, outdir.StateFile, func(w *bufWriter) error {
+		_, err := w.Write(state.Encode())
 		return err
 	})
 }

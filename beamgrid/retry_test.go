@@ -11,7 +11,6 @@ package beamgrid_test
 
 import (
 	"errors"
-	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -49,7 +48,7 @@ func TestRetriedBundlesLeaveNoDuplicate(t *testing.T) {
 	input := testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(150, map[int]string{20: "segv", 99: "throw"})...)
 	job := grid.Job{
 		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{input},
-		Parallelism: 2, BatchSize: 20, Logger: slog.New(slog.DiscardHandler),
+		Parallelism: 2, BatchSize: 20,
 	}
 	_, want := local(t, job)
 

@@ -2,13 +2,13 @@ package beamgrid
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // The sink writes what the local engine writes: results-NNNNN.jsonl,
@@ -19,21 +19,13 @@ import (
 // (store.write is atomic). A retried or duplicated bundle rewrites its
 // files; it cannot add to them.
 
-// Manifest is the manifest of a job run on Beam: the local engine's, plus
-// how it was spread. Fields the Beam run does not measure (the timeline,
-// per-call times, adaptive batch sizes) are zero.
-type Manifest struct {
-	grid.Manifest
-	Runner string `json:"runner"`
-	// Shards is the number of groups the elements were batched in;
-	// OutputShards the number of results and dead-letter files they were
-	// written to at most.
-	Shards       int `json:"shards"`
-	OutputShards int `json:"output_shards"`
-}
+// Manifest is the manifest of a job run on Beam: the local engine's, with
+// Runner, Shards and OutputShards set. Fields the Beam run does not measure
+// (the timeline, per-call times, adaptive batch sizes) are zero.
+type Manifest = outdir.Manifest
 
-func resultsFile(shard int64) string     { return fmt.Sprintf("results-%05d.jsonl", shard) }
-func deadLettersFile(shard int64) string { return fmt.Sprintf("dead-letters-%05d.jsonl", shard) }
+func resultsFile(shard int64) string     { return outdir.ResultsName(int(shard)) + ".jsonl" }
+func deadLettersFile(shard int64) string { return outdir.DeadLettersName(int(shard)) }
 
 // keyResultFn and keyDeadFn key outcomes by their output shard.
 type keyResultFn struct{ Shards int }
@@ -132,8 +124,8 @@ type manifestFn struct {
 }
 
 func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Tally) bool) error {
-	var m Manifest
-	if err := json.Unmarshal([]byte(f.Manifest), &m); err != nil {
+	m, err := outdir.DecodeManifest([]byte(f.Manifest), "the manifest as built")
+	if err != nil {
 		return err
 	}
 	m.DeadLettersByKind = map[string]int64{}
@@ -207,7 +199,7 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	default:
 		m.Status = "ok"
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := outdir.EncodeManifest(m)
 	if err != nil {
 		return err
 	}
@@ -215,9 +207,9 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	if err != nil {
 		return err
 	}
-	return st.write(ctx, "manifest.json", func(w *bufWriter) error {
-		w.Write(b)
-		return w.WriteByte('\n')
+	return st.write(ctx, outdir.ManifestFile, func(w *bufWriter) error {
+		_, err := w.Write(b)
+		return err
 	})
 }
 
@@ -228,15 +220,11 @@ func ReadManifest(ctx context.Context, output string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := st.read(ctx, "manifest.json")
+	b, err := st.read(ctx, outdir.ManifestFile)
 	if err != nil {
 		return nil, err
 	}
-	m := new(Manifest)
-	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%s: %w", st.path("manifest.json"), err)
-	}
-	return m, nil
+	return outdir.DecodeManifest(b, st.path(outdir.ManifestFile))
 }
 
 func maxExec(a, b grid.ExecStats) grid.ExecStats {

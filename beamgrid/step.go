@@ -2,12 +2,8 @@ package beamgrid
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"google.golang.org/protobuf/proto"
@@ -16,6 +12,7 @@ import (
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
+	"github.com/gridrun/gridrun/outdir"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -48,10 +45,9 @@ type Step struct {
 }
 
 // spec is what workers need to rebuild the step. It travels inside the
-// DoFns as JSON (a string field: Beam infers a schema for every field type
-// of a DoFn, and grid.Job has function fields), with the binary's messages
-// as a serialized Description: workers neither run the binary to learn
-// them nor need .proto files.
+// DoFns, which Beam encodes as JSON (the job is data only), with the
+// binary's messages as a serialized Description: workers neither run the
+// binary to learn them nor need .proto files.
 type spec struct {
 	Job   grid.Job
 	JobID string
@@ -77,7 +73,7 @@ var ErrUnsupported = errors.New("not supported on Beam")
 func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	o := opts.withDefaults()
 	perWorker := job.Parallelism == 0
-	j, err := job.WithRunDefaults()
+	j, err := grid.WithRunDefaults(job)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +114,7 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	}
 	id := j.ID
 	if id == "" {
-		id = newJobID()
+		id = outdir.NewJobID()
 	}
 	return &Step{
 		spec:   spec{Job: j, JobID: id, SHA256: staged.SHA256, Description: desc, Shards: o.Shards},
@@ -145,21 +141,6 @@ func unsupported(j grid.Job) error {
 		return nil
 	}
 	return &grid.ConfigError{Err: fmt.Errorf("%s: %w", opt, ErrUnsupported)}
-}
-
-func newJobID() string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
-}
-
-// wire is the spec as the DoFns carry it.
-func (st *Step) wire() string {
-	b, err := json.Marshal(st.spec)
-	if err != nil {
-		panic(err) // a grid.Job's data fields always marshal
-	}
-	return string(b)
 }
 
 // JobID is the job's id: Job.ID, or the one Prepare generated.
@@ -191,7 +172,7 @@ func (st *Step) apply(s beam.Scope, elements beam.PCollection) (results, deadLet
 	keyed := beam.ParDo(s, &shardFn{Shards: st.spec.Shards}, elements)
 	groups := beam.GroupByKey(s, keyed)
 	batches, dups := beam.ParDo2(s, &batchFn{Size: j.BatchSize, Bytes: j.BatchBytes, IDField: j.IDField}, groups)
-	results, dead, tallies := beam.ParDo3(s, &runFn{Spec: st.wire()}, batches)
+	results, dead, tallies := beam.ParDo3(s, &runFn{Spec: st.spec}, batches)
 	return results, beam.Flatten(s, dups, dead), tallies
 }
 
@@ -208,5 +189,5 @@ func Apply(s beam.Scope, elements beam.PCollection, st *Step) (results, deadLett
 // letters naming the field. input names the rows in dead letters.
 func (st *Step) DecodeJSON(s beam.Scope, input string, lines beam.PCollection) (elements, deadLetters beam.PCollection) {
 	s = s.Scope("gridrun.DecodeJSON")
-	return beam.ParDo2(s, &decodeJSONFn{Spec: st.wire(), Input: input}, lines)
+	return beam.ParDo2(s, &decodeJSONFn{Spec: st.spec, Input: input}, lines)
 }

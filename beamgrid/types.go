@@ -1,7 +1,6 @@
 package beamgrid
 
 import (
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 
@@ -103,10 +102,7 @@ func shardOf(key string, n int) int64 {
 
 // deadLetter renders d as the local engine's sink does.
 func deadLetter(d *grid.DeadLetter) DeadLetter {
-	if d.Element == nil {
-		d.Element = json.RawMessage("null")
-	}
-	b, err := json.Marshal(d)
+	b, err := d.Encode()
 	if err != nil {
 		// The element JSON came from a row decoder or was checked valid;
 		// the rest are strings and numbers.

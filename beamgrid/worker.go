@@ -45,25 +45,26 @@ type workerEntry struct {
 	key    *codec.Template
 }
 
-// entryFor returns the process's entry of a step, from the spec as its
-// DoFns carry it (JSON), with the spec and schema decoded.
-func entryFor(raw string) (*workerEntry, error) {
-	h := sha256.Sum256([]byte(raw))
+// entryFor returns the process's entry of a step, from the spec its DoFns
+// carry, with the binary's schema decoded. Entries are keyed by the spec's
+// encoding: each DoFn instance holds its own copy of the same spec.
+func entryFor(sp spec) (*workerEntry, error) {
+	raw, err := json.Marshal(sp)
+	if err != nil {
+		return nil, fmt.Errorf("the step's spec: %w", err)
+	}
+	h := sha256.Sum256(raw)
 	k := string(h[:])
 	mu.Lock()
 	defer mu.Unlock()
 	if e, ok := workers[k]; ok {
 		return e, nil
 	}
-	e := new(workerEntry)
-	if err := json.Unmarshal([]byte(raw), &e.spec); err != nil {
-		return nil, fmt.Errorf("the step's spec: %w", err)
-	}
+	e := &workerEntry{spec: sp}
 	d := new(gridrunv1.Description)
 	if err := proto.Unmarshal(e.spec.Description, d); err != nil {
 		return nil, fmt.Errorf("the step's description: %w", err)
 	}
-	var err error
 	if e.schema, err = wrapper.SchemaFromDescription(d); err != nil {
 		return nil, fmt.Errorf("the step's description: %w", err)
 	}
@@ -80,8 +81,8 @@ func entryFor(raw string) (*workerEntry, error) {
 // opening the join the first time. A failure is not kept: the runner
 // retries the bundle, and the next Setup tries again (a fetch that failed
 // may not fail twice).
-func workerFor(ctx context.Context, raw string) (*worker, error) {
-	e, err := entryFor(raw)
+func workerFor(ctx context.Context, sp spec) (*worker, error) {
+	e, err := entryFor(sp)
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +152,13 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 		}
 		return nil, err
 	}
-	cfg := j.ExecConfig()
+	cfg := grid.ExecConfigOf(j, slog.Default().With("job", sp.JobID))
 	cfg.JobID = sp.JobID
 	cfg.Binary = wrapper.Binary{Path: staged.Path, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
 	cfg.Schema = e.schema
 	cfg.Join = w.table
 	cfg.Parallelism = w.slots
 	cfg.Call.LogDir = w.logDir
-	cfg.Logger = slog.Default().With("job", sp.JobID)
 	cfg.UploadLog = w.uploadLog()
 	w.x = grid.NewExecutor(cfg)
 	return w, nil

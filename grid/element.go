@@ -53,57 +53,6 @@ type Position struct {
 	Line  int64
 }
 
-// Dead-letter kinds.
-const (
-	// KindBadInput: the row could not become an element (bad JSON, a field
-	// of the wrong type, no id, a duplicate id).
-	KindBadInput = "bad_input"
-	// KindElementError: the binary reported an error for the element.
-	KindElementError = "element_error"
-	// KindCrash: the binary died on the element, alone, every attempt.
-	KindCrash = "crash"
-	// KindBadOutput: the binary's output for the element broke the
-	// protocol, alone, every attempt.
-	KindBadOutput = "bad_output"
-	// KindTimeout: the call of the element alone timed out.
-	KindTimeout = "timeout"
-	// KindMissingJoin: no join row for the element's key.
-	KindMissingJoin = "missing_join"
-	// KindBadJoinRow: the element's join row exists but cannot become the
-	// binary's side message (a cell that does not convert to its field).
-	KindBadJoinRow = "bad_join_row"
-	// KindJoinUnavailable: the join source failed past its retries.
-	KindJoinUnavailable = "join_unavailable"
-)
-
-// DeadLetter is an element that got no result, and why. It is one line of
-// the dead-letter output.
-type DeadLetter struct {
-	ID      string `json:"id,omitempty"`
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
-	// Input and Line locate the row the element came from.
-	Input string `json:"input,omitempty"`
-	Line  int64  `json:"line,omitempty"`
-	// Field is the input field at fault, for bad input.
-	Field string `json:"field,omitempty"`
-	// ErrorType is the binary's name for an element error (an exception
-	// type).
-	ErrorType string `json:"error_type,omitempty"`
-	// Batch and Attempts say which call failed and after how many tries.
-	Batch    string `json:"batch,omitempty"`
-	Attempts int    `json:"attempts,omitempty"`
-	// ExitCode is the crashed binary's status (128+n for signal n).
-	ExitCode int `json:"exit_code,omitempty"`
-	// Stderr is the end of the binary's stderr for crashes.
-	Stderr string `json:"stderr,omitempty"`
-	// Log is the kept stderr file of the failed call, relative to the
-	// output directory.
-	Log string `json:"log,omitempty"`
-	// Element is the row as given.
-	Element json.RawMessage `json:"element"`
-}
-
 // Outcome is the end of one element: a result or a dead letter.
 type Outcome struct {
 	Source Position

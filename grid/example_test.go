@@ -30,8 +30,7 @@ func ExampleRun() {
 		Join:     &grid.JoinSpec{Source: "../testdata/quotes.csv", Key: "{underlying}"},
 		Output:   filepath.Join(dir, "out"),
 		CacheDir: filepath.Join(dir, "cache"),
-		Logger:   slog.New(slog.DiscardHandler),
-	})
+	}, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -61,42 +61,6 @@ type ExecConfig struct {
 	UploadLog func(ctx context.Context, path string) (string, error)
 }
 
-// CallRecord is one subprocess call, for the timeline.
-type CallRecord struct {
-	// Run is the job's run that made the call: 1, then 2 for its first
-	// resume, and so on.
-	Run      int       `json:"run,omitempty"`
-	Slot     int       `json:"slot"`
-	Batch    string    `json:"batch"`
-	Attempt  int       `json:"attempt"`
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	Elements int       `json:"elements"`
-	Results  int       `json:"results"`
-	// Reason is why the call was made: "batch", "retry", "isolate" (a
-	// suspect alone or the rest of a failed call), "split" (the remainder
-	// of a stopped call), "backup" (a straggling element run again).
-	Reason string `json:"reason"`
-	// Failure is the dead-letter kind of the call's failure, or "".
-	Failure string `json:"failure,omitempty"`
-	// Stopped reports a call stopped early to split it.
-	Stopped bool `json:"stopped,omitempty"`
-	// ElementSeconds is the time the binary reported for its elements;
-	// 0 when it reports none.
-	ElementSeconds float64 `json:"element_seconds,omitempty"`
-}
-
-// ExecStats counts what an Executor did.
-type ExecStats struct {
-	Calls      int64 `json:"subprocess_calls"`
-	Retries    int64 `json:"retries"`
-	Isolations int64 `json:"isolation_calls"`
-	Splits     int64 `json:"splits"`
-	Backups    int64 `json:"backups"`
-	// CPU is the user+system CPU time of all calls, in seconds.
-	CPU float64 `json:"subprocess_cpu_seconds"`
-}
-
 // Executor runs tasks through the binary. It is safe for concurrent use.
 type Executor struct {
 	cfg   ExecConfig

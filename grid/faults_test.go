@@ -105,7 +105,7 @@ func faultCase(t *testing.T, f *fixture, row faultRow, persistent bool) {
 			if set := faultSettings[row.fault]; set != nil {
 				set(&job)
 			}
-			m, err := grid.Run(context.Background(), job)
+			m, err := grid.Run(context.Background(), job, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -83,24 +83,6 @@ func (h *Histogram) Count() int64 {
 	return h.n
 }
 
-// HistogramSummary is a Histogram as the manifest shows it.
-type HistogramSummary struct {
-	Count int64   `json:"count"`
-	Sum   float64 `json:"sum_seconds"`
-	Min   float64 `json:"min_seconds"`
-	P50   float64 `json:"p50_seconds"`
-	P99   float64 `json:"p99_seconds"`
-	Max   float64 `json:"max_seconds"`
-	// Buckets holds the non-empty buckets: durations up to LE seconds.
-	Buckets []Bucket `json:"buckets"`
-}
-
-// Bucket is one histogram bucket.
-type Bucket struct {
-	LE    float64 `json:"le"`
-	Count int64   `json:"count"`
-}
-
 // Summary returns the histogram for the manifest.
 func (h *Histogram) Summary() HistogramSummary {
 	p50, p99 := h.Quantile(0.5), h.Quantile(0.99)

@@ -50,9 +50,11 @@ func (f *fixture) job(binary string, inputs ...string) grid.Job {
 		CacheDir:    f.cache,
 		Parallelism: 2,
 		Grace:       grid.Duration(200e6),
-		Logger:      slog.New(slog.DiscardHandler),
 	}
 }
+
+// quiet are the hooks of a test's job: its log is not the test's.
+var quiet = &grid.Hooks{Logger: slog.New(slog.DiscardHandler)}
 
 func (f *fixture) testdata(name string) string { return filepath.Join(f.root, "testdata", name) }
 

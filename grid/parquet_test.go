@@ -37,7 +37,7 @@ func (f *fixture) pricedJob(t *testing.T, outputFormat string, inputs ...string)
 	job := f.job(f.pricer, inputs...)
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
 	job.OutputFormat = outputFormat
-	m, err := grid.Run(context.Background(), job)
+	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestParquetBadRowsAreDeadLetters(t *testing.T) {
 	out.Close()
 	job := f.job(f.pricer, input)
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
-	if _, err := grid.Run(context.Background(), job); err != nil {
+	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}
 	o := readOutputs(t, job.Output)
@@ -223,7 +223,7 @@ func TestInputsInCloudStorage(t *testing.T) {
 	}
 
 	job := f.job(f.pricer, "gs://trades/daily/missing.parquet")
-	_, err := grid.Run(context.Background(), job)
+	_, err := grid.Run(context.Background(), job, quiet)
 	var ce *grid.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "gs://trades/daily/missing.parquet: not found") {
 		t.Fatalf("missing object: %v", err)
@@ -245,7 +245,7 @@ func TestInputsInCloudStorage(t *testing.T) {
 	sameResults(t, readOutputs(t, job.Output).results, ref)
 
 	job = f.job(f.pricer, "gs://trades/daily/*.csv")
-	if _, err := grid.Run(context.Background(), job); !errors.As(err, &ce) || !strings.Contains(err.Error(), "no file matches") {
+	if _, err := grid.Run(context.Background(), job, quiet); !errors.As(err, &ce) || !strings.Contains(err.Error(), "no file matches") {
 		t.Fatalf("pattern matching nothing: %v", err)
 	}
 }

@@ -1,27 +1,27 @@
 package grid
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gridrun/gridrun/batcher"
 	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/internal/atomicfile"
 	"github.com/gridrun/gridrun/internal/procstat"
-	"github.com/gridrun/gridrun/internal/rangeset"
 	"github.com/gridrun/gridrun/join"
+	"github.com/gridrun/gridrun/outdir"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -29,14 +29,14 @@ import (
 // to the output directory. A *ConfigError means the job could not start
 // and no subprocess ran. Otherwise the manifest says how the job ended; the
 // error is non-nil when it failed or was cancelled (committed outputs stay,
-// and Resume continues the job).
-func Run(ctx context.Context, job Job) (*Manifest, error) {
+// and Resume continues the job). hooks may be nil.
+func Run(ctx context.Context, job Job, hooks *Hooks) (*Manifest, error) {
 	started := time.Now()
-	j, err := job.withDefaults()
+	j, err := WithDefaults(job)
 	if err != nil {
 		return nil, err
 	}
-	p, err := prepare(ctx, j)
+	p, err := prepare(ctx, j, hooks.withDefaults())
 	if err != nil {
 		return nil, err
 	}
@@ -47,38 +47,28 @@ func Run(ctx context.Context, job Job) (*Manifest, error) {
 // plan is a job ready to run: everything checked, nothing run yet.
 type plan struct {
 	job     Job
+	hooks   Hooks
 	staged  *binstage.Staged
 	bin     wrapper.Binary
 	schema  *wrapper.Schema
 	inputs  []*input
 	table   *join.Table
-	journal *journal
-	commits []commit
-	state   jobState
+	journal *outdir.Journal
+	commits []outdir.Commit
+	state   outdir.State
 }
 
-// jobState is kept in the output directory so that a resume is checked
-// against the job that wrote the output.
-type jobState struct {
-	JobID  string   `json:"job_id"`
-	SHA256 string   `json:"binary_sha256"`
-	Inputs []string `json:"inputs"`
-	// Runs counts the runs started, this one included.
-	Runs         int    `json:"runs"`
-	OutputFormat string `json:"output_format"`
-}
-
-func prepare(ctx context.Context, j Job) (_ *plan, err error) {
-	if err := checkOutput(j.Output, j.Resume); err != nil {
+func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
+	if err := outdir.CheckNew(j.Output, j.Resume); err != nil {
 		return nil, err
 	}
-	p := &plan{job: j}
+	p := &plan{job: j, hooks: h}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
-	undo, err := saveStdin(ctx, j)
+	undo, err := saveStdin(ctx, j, h)
 	if err != nil {
 		return nil, err
 	}
@@ -124,10 +114,14 @@ func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 			return nil, &ConfigError{Err: err}
 		}
 	}
-	if p.journal, p.commits, err = prepareOutput(j.Output, j.Resume); err != nil {
+	if p.journal, p.commits, err = outdir.Prepare(j.Output, j.Resume, resultExts()); err != nil {
 		return nil, err
 	}
-	if err := p.loadState(); err != nil {
+	want := outdir.State{JobID: j.ID, Engine: outdir.EngineLocal, SHA256: p.staged.SHA256, OutputFormat: j.OutputFormat}
+	for _, in := range p.inputs {
+		want.Inputs = append(want.Inputs, in.path)
+	}
+	if p.state, err = outdir.LoadState(j.Output, want); err != nil {
 		return nil, err
 	}
 	// The binary's types, so that gridrun inspect can read kept batch and
@@ -136,66 +130,10 @@ func prepare(ctx context.Context, j Job) (_ *plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(j.Output, stateDir, "description.pb"), desc); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(j.Output, outdir.DescriptionFile), desc, 0o644); err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-// checkOutput refuses a non-empty output directory unless resuming, before
-// anything else is done.
-func checkOutput(dir string, resume bool) error {
-	entries, err := os.ReadDir(dir)
-	if err == nil && len(entries) > 0 && !resume {
-		return configErr("output directory %s is not empty: use --resume to continue the job that wrote it, or choose a new directory", dir)
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return &ConfigError{Err: err}
-	}
-	return nil
-}
-
-func (p *plan) loadState() error {
-	path := filepath.Join(p.job.Output, stateDir, "job.json")
-	want := jobState{JobID: p.job.ID, SHA256: p.staged.SHA256, OutputFormat: p.job.OutputFormat}
-	for _, in := range p.inputs {
-		want.Inputs = append(want.Inputs, in.path)
-	}
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if want.JobID == "" {
-			want.JobID = newJobID()
-		}
-		p.state = want
-	case err != nil:
-		return err
-	default:
-		var have jobState
-		if err := json.Unmarshal(b, &have); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		switch {
-		case have.SHA256 != want.SHA256:
-			return configErr("cannot resume: the output was produced by binary sha256 %s, this job runs %s", have.SHA256, want.SHA256)
-		case strings.Join(have.Inputs, "\n") != strings.Join(want.Inputs, "\n"):
-			return configErr("cannot resume: the output was produced from inputs %v, this job reads %v", have.Inputs, want.Inputs)
-		case have.OutputFormat != want.OutputFormat:
-			return configErr("cannot resume: the output was written as %s, this job writes %s", have.OutputFormat, want.OutputFormat)
-		case want.JobID != "" && want.JobID != have.JobID:
-			return configErr("cannot resume: the output belongs to job %s, not %s", have.JobID, want.JobID)
-		}
-		p.state = have
-	}
-	p.state.Runs++
-	b, _ = json.MarshalIndent(p.state, "", "  ")
-	return writeFileAtomic(path, b)
-}
-
-func newJobID() string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
 }
 
 func (p *plan) close() {
@@ -203,7 +141,7 @@ func (p *plan) close() {
 		p.table.Close()
 	}
 	if p.journal != nil {
-		p.journal.close()
+		p.journal.Close()
 	}
 }
 
@@ -233,153 +171,78 @@ func LoadSchema(ctx context.Context, j Job, bin wrapper.Binary) (*wrapper.Schema
 	return wrapper.Describe(dctx, bin)
 }
 
-// run is the job proper: the feeder turns rows into batches, the workers
+// run is the job proper: the feeder turns rows into batches, the callers
 // pull tasks and make calls, the sink commits outcomes; a ticker commits on
 // time and reports progress; the manifest is written last.
+//
+// Two groups share the work. The callers are an errgroup: the first that
+// meets a failed sink (a disk full) cancels every call, since nothing after
+// it can be committed. The helpers (feeder, scheduler, ticker) serve the
+// callers and are stopped once the calls are done; an input that ends
+// early is not such a failure: the rows read before it still run.
 func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	j := p.job
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	calls, callCtx := errgroup.WithContext(ctx)
 	// Halting stops the reading and the starting of calls, not the calls
 	// in flight: their outcomes are worth keeping.
-	haltCtx, halt := context.WithCancelCause(ctx)
+	haltCtx, halt := context.WithCancelCause(callCtx)
 	defer halt(nil)
 
-	done, prior := p.committedRows()
-	var batches atomic.Int64
-	batches.Store(prior)
-	names := make([]string, len(p.inputs))
-	for i, in := range p.inputs {
-		names[i] = in.path
-	}
-	s, err := newSink(j.Output, p.state.Runs, names, p.journal, p.commits, batches.Load, time.Duration(j.CommitInterval))
+	r, err := p.start(haltCtx, halt)
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
-	s.format, _ = resultFormat(j.OutputFormat) // checked by withDefaults
-	s.resultType = p.schema.Result
-	s.onDead = func(results, dead int64) {
-		if err := j.overLimit(results, dead); err != nil {
-			halt(err)
-		}
-	}
-
-	fresh := make(chan *Task, j.Parallelism)
-	f := &feeder{
-		inputs:  p.inputs,
-		done:    done,
-		workers: max(1, j.Parallelism),
-		dead:    s.emit,
-		rows:    make([]atomic.Int64, len(p.inputs)),
-	}
-	sz := &sizer{
-		initial: j.BatchSize, min: j.MinBatchSize, max: j.MaxBatchSize,
-		target: time.Duration(j.TargetCallDuration).Seconds(), slots: j.Parallelism,
-		fixed: j.FixedBatchSize, remaining: f.remaining,
-	}
-	var partitions int
-	if j.PartitionByKey {
-		partitions = 4 * j.Parallelism
-	}
-	f.batch = batcher.New(batcher.Options{MaxBytes: j.BatchBytes, Partitions: partitions, NextSize: sz.next},
-		func(elems []*Element) {
-			t := NewTask(fmt.Sprintf("b%06d", batches.Add(1)-1), elems)
-			select {
-			case fresh <- t:
-			case <-haltCtx.Done():
-			}
-		},
-		func(e *Element) int { return len(e.Payload) },
-		func(e *Element) string { return e.Key })
-
-	x, err := p.executor(func(r CallRecord) {
-		sz.observe(r.Elements, r.End.Sub(r.Start), time.Duration(r.ElementSeconds*float64(time.Second)))
-		s.call(r)
-	})
-	if err != nil {
-		return nil, err
-	}
-	j.Logger.Info("job started", "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
+	defer r.sink.close()
+	p.hooks.Logger.Info("job started", "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
 		"inputs", len(p.inputs), "parallelism", j.Parallelism, "batch_size", j.BatchSize, "resumed_commits", len(p.commits))
 
-	var (
-		inputErr  error
-		inputDone atomic.Bool
-	)
-	go func() {
-		defer close(fresh)
-		inputErr = f.run(haltCtx)
-		inputDone.Store(inputErr == nil && ctx.Err() == nil)
-	}()
-
-	q := newQueue(fresh)
-	sched := newScheduler(x, q, j.Parallelism, p.schema.HonorsSigterm && p.schema.StreamsResults && !j.NoSplit, time.Duration(j.Grace), sz.worthSplitting)
-	schedCtx, stopSched := context.WithCancel(haltCtx)
-	defer stopSched()
-	go sched.run(schedCtx, 10*time.Millisecond)
-	var wg sync.WaitGroup
+	helperCtx, stopHelpers := context.WithCancel(haltCtx)
+	defer stopHelpers()
+	var helpers errgroup.Group
+	var inputErr error
+	helpers.Go(func() error {
+		defer close(r.fresh)
+		inputErr = r.feeder.run(haltCtx)
+		r.inputDone.Store(inputErr == nil && haltCtx.Err() == nil)
+		return nil
+	})
+	helpers.Go(func() error {
+		r.sched.run(helperCtx, 10*time.Millisecond)
+		return nil
+	})
+	helpers.Go(func() error {
+		p.tick(helperCtx, r, started)
+		return nil
+	})
 	for range j.Parallelism + 1 { // one more than the cap: it joins the next batch while the others run
-		wg.Go(func() {
+		calls.Go(func() error {
 			for {
-				t, ok := q.next(haltCtx)
+				t, ok := r.queue.next(haltCtx)
 				if !ok {
-					return
+					return nil
 				}
-				next := x.Call(ctx, t, s.emit, sched.started(t))
-				sched.ended(t)
-				q.finish(next)
-				if err := s.failed(); err != nil {
-					cancel(err)
+				next := r.exec.Call(callCtx, t, r.sink.emit, r.sched.started(t))
+				r.sched.ended(t)
+				r.queue.finish(next)
+				if err := r.sink.failed(); err != nil {
+					return err
 				}
 			}
 		})
 	}
-	progress := func() {
-		if j.OnProgress == nil {
-			return
-		}
-		res, dead, before := s.counts()
-		st := x.Stats()
-		j.OnProgress(Progress{
-			Elapsed: time.Since(started), RowsRead: sum(f.rowsRead()), InputDone: inputDone.Load(),
-			Settled: res + dead, Results: res, DeadLetters: dead, Resumed: before,
-			Running: x.Running(), Calls: st.Calls, Retries: st.Retries,
-		})
+	calls.Wait() // a caller's error is the sink's, reported by its commit below
+	r.exec.Close()
+	stopHelpers()
+	for range r.fresh { // the feeder stops once halted or cancelled; let it
 	}
-	stop := make(chan struct{})
-	tickerDone := make(chan struct{})
-	go func() {
-		defer close(tickerDone)
-		commitTick := time.NewTicker(min(time.Second, time.Duration(j.CommitInterval)/2))
-		defer commitTick.Stop()
-		progressTick := time.NewTicker(j.ProgressInterval)
-		defer progressTick.Stop()
-		for {
-			select {
-			case <-commitTick.C:
-				s.commitIfOld()
-			case <-progressTick.C:
-				progress()
-			case <-stop:
-				return
-			}
-		}
-	}()
-	wg.Wait()
-	x.Close()
-	stopSched()
-	close(stop)
-	<-tickerDone
-	for range fresh { // the feeder stops once halted or cancelled; let it
-	}
-	commitErr := s.commit()
-	progress()
+	helpers.Wait()
+	commitErr := r.sink.commit()
+	p.progress(r, started)
 
-	m := p.manifest(started, s, x, f)
-	m.AdaptiveBatchSizes = sz.summary()
-	read := sum(f.rowsRead())
-	lost := read - f.skipped.Load() - (m.Elements - s.before)
+	m := p.manifest(started, r.sink, r.exec, r.feeder)
+	m.AdaptiveBatchSizes = r.sizer.summary()
+	read := sum(r.feeder.rowsRead())
+	lost := read - r.feeder.skipped.Load() - (m.Elements - r.sink.before)
 	switch {
 	case commitErr != nil:
 		m.Status, m.Error = "failed", commitErr.Error()
@@ -387,7 +250,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		m.Status, m.Error = "failed", inputErr.Error()
 	case ctx.Err() != nil:
 		m.Status, m.Error = "cancelled", context.Cause(ctx).Error()
-	case haltCtx.Err() != nil:
+	case errors.Is(context.Cause(haltCtx), ErrHalted):
 		m.Status, m.Error = "halted", context.Cause(haltCtx).Error()
 	case lost != 0:
 		// Every row read must have an outcome; this is the engine's own
@@ -398,10 +261,10 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	default:
 		m.Status = "ok"
 	}
-	if err := writeManifest(j.Output, m); err != nil {
+	if err := outdir.WriteManifest(j.Output, m); err != nil {
 		return m, err
 	}
-	j.Logger.Info("job finished", "job", m.JobID, "status", m.Status, "elements", m.Elements, "results", m.Results,
+	p.hooks.Logger.Info("job finished", "job", m.JobID, "status", m.Status, "elements", m.Elements, "results", m.Results,
 		"dead_letters", m.DeadLetters, "calls", m.Calls, "wall_seconds", m.WallSeconds)
 	switch {
 	case m.Status == "halted":
@@ -412,33 +275,125 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	return m, nil
 }
 
-// committedRows returns the rows earlier runs committed, by input, and the
-// number of batch ids they issued.
-func (p *plan) committedRows() (map[int]*rangeset.Set, int64) {
-	var batches int64
-	done := map[int]*rangeset.Set{}
-	for _, c := range p.commits {
-		batches = max(batches, c.Batches)
-		for _, r := range c.Rows {
-			s := done[int(r[0])]
-			if s == nil {
-				s = new(rangeset.Set)
-				done[int(r[0])] = s
-			}
-			s.Add(r[1], r[2])
+// running is a job's moving parts, wired together by start.
+type running struct {
+	sink      *sink
+	feeder    *feeder
+	sizer     *sizer
+	exec      *Executor
+	queue     *queue
+	sched     *scheduler
+	fresh     chan *Task // new batches, from the feeder to the queue
+	inputDone atomic.Bool
+}
+
+// start wires the job's parts: the sink after the commits of earlier runs,
+// the feeder skipping their rows, the batcher sized by the sizer, the
+// executor reporting calls to both. Batches stop once ctx ends; halt stops
+// the job when its dead letters pass its limits.
+func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*running, error) {
+	j := p.job
+	done, prior := outdir.Committed(p.commits)
+	var batches atomic.Int64
+	batches.Store(prior)
+	names := make([]string, len(p.inputs))
+	for i, in := range p.inputs {
+		names[i] = in.path
+	}
+	s, err := newSink(j.Output, p.state.Runs, names, p.journal, p.commits, batches.Load, time.Duration(j.CommitInterval))
+	if err != nil {
+		return nil, err
+	}
+	s.format, _ = resultFormat(j.OutputFormat) // checked by WithDefaults
+	s.resultType = p.schema.Result
+	s.onDead = func(results, dead int64) {
+		if err := overLimit(j, results, dead); err != nil {
+			halt(err)
 		}
 	}
-	return done, batches
+	r := &running{sink: s, fresh: make(chan *Task, j.Parallelism)}
+	r.feeder = &feeder{
+		inputs:  p.inputs,
+		done:    done,
+		workers: max(1, j.Parallelism),
+		dead:    s.emit,
+		rows:    make([]atomic.Int64, len(p.inputs)),
+	}
+	r.sizer = &sizer{
+		initial: j.BatchSize, min: j.MinBatchSize, max: j.MaxBatchSize,
+		target: time.Duration(j.TargetCallDuration).Seconds(), slots: j.Parallelism,
+		fixed: j.FixedBatchSize, remaining: r.feeder.remaining,
+	}
+	var partitions int
+	if j.PartitionByKey {
+		partitions = 4 * j.Parallelism
+	}
+	r.feeder.batch = batcher.New(batcher.Options{MaxBytes: j.BatchBytes, Partitions: partitions, NextSize: r.sizer.next},
+		func(elems []*Element) {
+			t := NewTask(fmt.Sprintf("b%06d", batches.Add(1)-1), elems)
+			select {
+			case r.fresh <- t:
+			case <-ctx.Done():
+			}
+		},
+		func(e *Element) int { return len(e.Payload) },
+		func(e *Element) string { return e.Key })
+
+	r.exec, err = p.executor(func(rec CallRecord) {
+		r.sizer.observe(rec.Elements, rec.End.Sub(rec.Start), time.Duration(rec.ElementSeconds*float64(time.Second)))
+		s.call(rec)
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	r.queue = newQueue(r.fresh)
+	split := p.schema.HonorsSigterm && p.schema.StreamsResults && !j.NoSplit
+	r.sched = newScheduler(r.exec, r.queue, j.Parallelism, split, time.Duration(j.Grace), r.sizer.worthSplitting)
+	return r, nil
+}
+
+// tick commits outcomes that have waited long enough, and reports
+// progress, until ctx ends.
+func (p *plan) tick(ctx context.Context, r *running, started time.Time) {
+	commitTick := time.NewTicker(min(time.Second, time.Duration(p.job.CommitInterval)/2))
+	defer commitTick.Stop()
+	progressTick := time.NewTicker(p.hooks.ProgressInterval)
+	defer progressTick.Stop()
+	for {
+		select {
+		case <-commitTick.C:
+			r.sink.commitIfOld()
+		case <-progressTick.C:
+			p.progress(r, started)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// progress reports the job's progress to the hooks.
+func (p *plan) progress(r *running, started time.Time) {
+	if p.hooks.OnProgress == nil {
+		return
+	}
+	res, dead, before := r.sink.counts()
+	st := r.exec.Stats()
+	p.hooks.OnProgress(Progress{
+		Elapsed: time.Since(started), RowsRead: sum(r.feeder.rowsRead()), InputDone: r.inputDone.Load(),
+		Settled: res + dead, Results: res, DeadLetters: dead, Resumed: before,
+		Running: r.exec.Running(), Calls: st.Calls, Retries: st.Retries,
+	})
 }
 
 // executor makes the job's Executor.
 func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	j := p.job
 	format, _ := resultFormat(j.OutputFormat)
-	logDir := filepath.Join(j.Output, "logs")
+	logDir := filepath.Join(j.Output, outdir.LogsDir)
 	callDir := ""
 	if j.KeepBatchFiles {
-		callDir = filepath.Join(j.Output, "calls")
+		callDir = filepath.Join(j.Output, outdir.CallsDir)
 	}
 	for _, d := range []string{logDir, callDir} {
 		if d != "" {
@@ -447,7 +402,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 			}
 		}
 	}
-	upload := j.UploadLog
+	upload := p.hooks.UploadLog
 	switch {
 	case upload != nil || j.LogDir == "":
 	case isGCS(j.LogDir):
@@ -455,7 +410,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	default:
 		upload = copyLogInto(filepath.Join(j.LogDir, p.state.JobID))
 	}
-	cfg := j.ExecConfig()
+	cfg := ExecConfigOf(j, p.hooks.Logger)
 	cfg.JobID, cfg.Binary, cfg.Schema, cfg.Join = p.state.JobID, p.bin, p.schema, p.table
 	cfg.RawResults = format.Raw
 	cfg.Call.Dir, cfg.Call.LogDir, cfg.Call.KeepDir = callDir, logDir, j.KeepBatchFiles
@@ -463,11 +418,12 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	return NewExecutor(cfg), nil
 }
 
-// ExecConfig is the part of an Executor's configuration the job decides:
-// parallelism, timeouts, retries, limits, grace, the join policy, logging.
-// The engine adds the rest: the binary, its schema, the join table, where
-// the calls' files go and the hooks. The job has its defaults filled in.
-func (j Job) ExecConfig() ExecConfig {
+// ExecConfigOf is the part of an Executor's configuration the job decides:
+// parallelism, timeouts, retries, limits, grace, the join policy; and the
+// logger. The engine adds the rest: the binary, its schema, the join table,
+// where the calls' files go and the hooks. The job has its defaults filled
+// in.
+func ExecConfigOf(j Job, logger *slog.Logger) ExecConfig {
 	return ExecConfig{
 		JoinPass:          j.Join != nil && j.Join.Missing == MissingPass,
 		Persistent:        j.Persistent,
@@ -478,22 +434,9 @@ func (j Job) ExecConfig() ExecConfig {
 		Retries:           j.Retries,
 		RetryExitCodes:    j.RetryExitCodes,
 		Backoff:           time.Duration(j.Backoff),
-		Logger:            j.Logger,
+		Logger:            logger,
 		LogSample:         j.LogSample,
 	}
-}
-
-// overLimit returns ErrHalted, with the reason, once the dead letters pass
-// the job's limits.
-func (j Job) overLimit(results, dead int64) error {
-	settled := results + dead
-	switch {
-	case j.MaxDeadLetters > 0 && dead > j.MaxDeadLetters:
-		return fmt.Errorf("%w: %d dead letters exceed --max-dead-letters %d", ErrHalted, dead, j.MaxDeadLetters)
-	case j.MaxDeadLetterPercent > 0 && settled >= 100 && float64(dead) > j.MaxDeadLetterPercent/100*float64(settled):
-		return fmt.Errorf("%w: %d dead letters of %d elements exceed --max-dead-letters %g%%", ErrHalted, dead, settled, j.MaxDeadLetterPercent)
-	}
-	return nil
 }
 
 func sum(ns []int64) int64 {
@@ -520,10 +463,10 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		DeadLettersByKind: t.Kinds,
 		Batches:           s.batches(),
 		ExecStats:         x.Stats(),
-		Timeline:          filepath.Join(stateDir, "timeline.jsonl"),
+		Timeline:          outdir.TimelineFile,
 		Binary: BinaryInfo{
 			URI: p.staged.Source, Path: p.staged.Path, SHA256: p.staged.SHA256, Size: p.staged.Size,
-			Name: p.schema.Name, Version: cmpOr(p.staged.Version, p.schema.Version),
+			Name: p.schema.Name, Version: cmp.Or(p.staged.Version, p.schema.Version),
 			InputType: string(p.schema.Input.FullName()), ResultType: string(p.schema.Result.FullName()),
 		},
 		Options:         p.job,
@@ -548,20 +491,13 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 	}
 	for _, c := range append(p.commits, s.committed()...) {
 		if c.Results > 0 {
-			m.ResultFiles = append(m.ResultFiles, resultsName(c.Seq)+s.format.Ext)
+			m.ResultFiles = append(m.ResultFiles, outdir.ResultsName(c.Seq)+s.format.Ext)
 		}
 		if c.DeadLetters > 0 {
-			m.DeadLetterFiles = append(m.DeadLetterFiles, deadLettersName(c.Seq))
+			m.DeadLetterFiles = append(m.DeadLetterFiles, outdir.DeadLettersName(c.Seq))
 		}
 	}
 	return m
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func limitsOf(l wrapper.Limits) *wrapper.Limits {
@@ -595,6 +531,6 @@ func copyLogInto(dir string) func(context.Context, string) (string, error) {
 			return "", err
 		}
 		dst := filepath.Join(dir, filepath.Base(path))
-		return dst, writeFileAtomic(dst, b)
+		return dst, atomicfile.WriteFile(dst, b, 0o644)
 	}
 }

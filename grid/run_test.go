@@ -20,7 +20,7 @@ func TestEveryTradeIsPricedOnce(t *testing.T) {
 	job := f.job(f.pricer, f.testdata("trades.jsonl"))
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
 	job.FixedBatchSize = true
-	m, err := grid.Run(context.Background(), job)
+	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestBadRowsAreDeadLettersNamingLineAndField(t *testing.T) {
 	)
 	job := f.job(f.pricer, input)
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
-	m, err := grid.Run(context.Background(), job)
+	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestCSVInputWithAWrongRow(t *testing.T) {
 	)
 	job := f.job(f.pricer, input)
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
-	if _, err := grid.Run(context.Background(), job); err != nil {
+	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}
 	o := readOutputs(t, job.Output)
@@ -183,7 +183,7 @@ func TestConfigErrorsRunNothing(t *testing.T) {
 			job := f.job(spy, trades)
 			job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
 			tc.mod(&job)
-			m, err := grid.Run(context.Background(), job)
+			m, err := grid.Run(context.Background(), job, quiet)
 			var ce *grid.ConfigError
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) || m != nil {
 				t.Fatalf("err = %v, want a ConfigError about %q", err, tc.want)
@@ -215,7 +215,7 @@ func TestMissingJoinRowsCanPassThrough(t *testing.T) {
 	)
 	job := f.job(f.pricer, input)
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}", Missing: grid.MissingPass}
-	if _, err := grid.Run(context.Background(), job); err != nil {
+	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}
 	o := readOutputs(t, job.Output)
@@ -229,16 +229,16 @@ func TestANonEmptyOutputIsRefusedWithoutResume(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	job := f.job(f.faulty, testbin.WriteLines(t, "t.jsonl", testbin.FaultyTasks(3, nil)...))
-	if _, err := grid.Run(context.Background(), job); err != nil {
+	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}
-	_, err := grid.Run(context.Background(), job)
+	_, err := grid.Run(context.Background(), job, quiet)
 	var ce *grid.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "use --resume") {
 		t.Fatalf("second run: %v", err)
 	}
 	job.Resume = true
-	m, err := grid.Run(context.Background(), job)
+	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil || m.Results != 3 || m.Calls != 0 || m.Runs != 2 {
 		t.Fatalf("resuming a finished job: err %v, %d results, %d calls, run %d", err, m.Results, m.Calls, m.Runs)
 	}

@@ -3,19 +3,19 @@ package grid
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/gridrun/gridrun/internal/atomicfile"
 	"github.com/gridrun/gridrun/internal/rangeset"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // sink writes outcomes to shard files and commits them. Outcomes go to the
@@ -26,7 +26,7 @@ import (
 type sink struct {
 	dir        string
 	inputs     []string
-	journal    *journal
+	journal    *outdir.Journal
 	format     ResultFormat
 	resultType protoreflect.MessageDescriptor
 	// commit when a results shard reaches maxBytes or has been open maxAge.
@@ -39,13 +39,13 @@ type sink struct {
 
 	mu       sync.Mutex
 	seq      int
-	mine     []commit // this run's commits
+	mine     []outdir.Commit // this run's commits
 	results  *shard
 	dead     *shard
 	rows     map[int]*rangeset.Set
-	epoch    commit    // counts of the open shards
-	opened   time.Time // when the open shards got their first line
-	total    commit    // counts of everything committed, earlier runs included
+	epoch    outdir.Commit // counts of the open shards
+	opened   time.Time     // when the open shards got their first line
+	total    outdir.Commit // counts of everything committed, earlier runs included
 	timeline *bufio.Writer
 	tlFile   *os.File
 	err      error
@@ -61,7 +61,7 @@ type shard struct {
 	bytes int64
 }
 
-func newSink(dir string, run int, inputs []string, j *journal, prior []commit, batches func() int64, maxAge time.Duration) (*sink, error) {
+func newSink(dir string, run int, inputs []string, j *outdir.Journal, prior []outdir.Commit, batches func() int64, maxAge time.Duration) (*sink, error) {
 	s := &sink{
 		run:      run,
 		dir:      dir,
@@ -71,8 +71,8 @@ func newSink(dir string, run int, inputs []string, j *journal, prior []commit, b
 		maxAge:   maxAge,
 		batches:  batches,
 		rows:     map[int]*rangeset.Set{},
-		epoch:    commit{Kinds: map[string]int64{}},
-		total:    commit{Kinds: map[string]int64{}},
+		epoch:    outdir.Commit{Kinds: map[string]int64{}},
+		total:    outdir.Commit{Kinds: map[string]int64{}},
 	}
 	for _, c := range prior {
 		s.total.Results += c.Results
@@ -83,7 +83,7 @@ func newSink(dir string, run int, inputs []string, j *journal, prior []commit, b
 		s.seq = max(s.seq, c.Seq+1)
 	}
 	s.before = s.total.Results + s.total.DeadLetters
-	f, err := os.OpenFile(filepath.Join(dir, stateDir, "timeline.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, outdir.TimelineFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -106,12 +106,9 @@ func (s *sink) emit(o Outcome) {
 	if o.Dead != nil {
 		d := o.Dead
 		d.Input, d.Line = s.inputs[o.Source.Input], o.Source.Line
-		if d.Element == nil {
-			d.Element = json.RawMessage("null")
-		}
 		var b []byte
-		if b, err = json.Marshal(d); err == nil {
-			err = s.write(&s.dead, deadLettersName(s.seq), append(b, '\n'))
+		if b, err = d.Encode(); err == nil {
+			err = s.write(&s.dead, outdir.DeadLettersName(s.seq), append(b, '\n'))
 		}
 		s.epoch.DeadLetters++
 		s.epoch.Kinds[d.Kind]++
@@ -148,7 +145,7 @@ func (s *sink) write(sh **shard, name string, line []byte) error {
 
 func (s *sink) writeResult(o Outcome) error {
 	if s.results == nil {
-		if err := s.open(&s.results, resultsName(s.seq)+s.format.Ext); err != nil {
+		if err := s.open(&s.results, outdir.ResultsName(s.seq)+s.format.Ext); err != nil {
 			return err
 		}
 		enc, err := s.format.Open(s.results.w, s.resultType)
@@ -232,13 +229,13 @@ func (s *sink) commitLocked() {
 		}
 	}
 	s.timeline.Flush()
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		s.err = fmt.Errorf("commit output: %w", err)
 		return
 	}
 	c := s.epoch
-	c.Seq, c.Run, c.Rows, c.Batches, c.Time = s.seq, s.run, rowsOf(s.rows), s.batches(), time.Now().UTC()
-	if err := s.journal.append(c); err != nil {
+	c.Seq, c.Run, c.Rows, c.Batches, c.Time = s.seq, s.run, outdir.RowsOf(s.rows), s.batches(), time.Now().UTC()
+	if err := s.journal.Append(c); err != nil {
 		s.err = fmt.Errorf("commit journal: %w", err)
 		return
 	}
@@ -251,7 +248,7 @@ func (s *sink) commitLocked() {
 	s.seq++
 	s.results, s.dead, s.opened = nil, nil, time.Time{}
 	s.rows = map[int]*rangeset.Set{}
-	s.epoch = commit{Kinds: map[string]int64{}}
+	s.epoch = outdir.Commit{Kinds: map[string]int64{}}
 }
 
 // counts returns the outcomes written so far, committed or not, and the
@@ -270,14 +267,14 @@ func (s *sink) failed() error {
 }
 
 // committed returns this run's commits.
-func (s *sink) committed() []commit {
+func (s *sink) committed() []outdir.Commit {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.mine)
 }
 
 // totals returns the committed counts, earlier runs included.
-func (s *sink) totals() commit {
+func (s *sink) totals() outdir.Commit {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.total
@@ -297,72 +294,4 @@ func (s *sink) close() {
 	}
 	s.timeline.Flush()
 	s.tlFile.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// prepareOutput makes the output directory ready: new and empty, or, with
-// resume, cleared of everything the journal does not hold. It returns the
-// journal and its commits.
-// onlySavedInput reports whether a new job's output directory holds
-// nothing but its saved standard input (see saveStdin).
-func onlySavedInput(dir string, entries []os.DirEntry) bool {
-	if len(entries) != 1 || entries[0].Name() != stateDir {
-		return false
-	}
-	_, err := os.Stat(filepath.Join(dir, stateDir, "journal.jsonl"))
-	return errors.Is(err, os.ErrNotExist)
-}
-
-func prepareOutput(dir string, resume bool) (*journal, []commit, error) {
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, nil, &ConfigError{Err: err}
-		}
-	case err != nil:
-		return nil, nil, &ConfigError{Err: err}
-	case len(entries) == 0 || !resume && onlySavedInput(dir, entries):
-		// a new job
-	case !resume:
-		return nil, nil, configErr("output directory %s is not empty: use --resume to continue the job that wrote it, or choose a new directory", dir)
-	default:
-		if _, err := os.Stat(filepath.Join(dir, stateDir, "journal.jsonl")); err != nil {
-			return nil, nil, configErr("output directory %s holds no gridrun journal (%s/journal.jsonl); there is nothing to resume", dir, stateDir)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, stateDir), 0o755); err != nil {
-		return nil, nil, err
-	}
-	j, commits, err := openJournal(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	// Shards the journal does not name were never committed.
-	committed := map[string]bool{}
-	for _, c := range commits {
-		for _, ext := range resultExts() {
-			committed[resultsName(c.Seq)+ext] = true
-		}
-		committed[deadLettersName(c.Seq)] = true
-	}
-	for _, e := range entries {
-		n := e.Name()
-		shardFile := strings.HasPrefix(n, "results-") || strings.HasPrefix(n, "dead-letters-")
-		if shardFile && !committed[n] || n == "manifest.json" || strings.HasSuffix(n, ".tmp") {
-			if err := os.Remove(filepath.Join(dir, n)); err != nil {
-				j.close()
-				return nil, nil, err
-			}
-		}
-	}
-	return j, commits, nil
 }

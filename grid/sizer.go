@@ -107,15 +107,6 @@ func (s *sizer) observe(elements int, wall, busy time.Duration) {
 	s.observed++
 }
 
-// BatchSizes summarises the sizes chosen, for the manifest.
-type BatchSizes struct {
-	Min    int `json:"min"`
-	Median int `json:"median"`
-	Max    int `json:"max"`
-	// Count is the number of batches sized.
-	Count int `json:"count"`
-}
-
 func (s *sizer) summary() BatchSizes {
 	s.mu.Lock()
 	defer s.mu.Unlock()

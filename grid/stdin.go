@@ -13,7 +13,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/internal/atomicfile"
 	"github.com/gridrun/gridrun/internal/ctxio"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // stdinInput is the input name that reads standard input.
@@ -31,7 +33,7 @@ func stdinPath(j Job) (string, error) {
 			return "", &ConfigError{Err: err}
 		}
 	}
-	return filepath.Join(j.Output, stateDir, "stdin."+string(f)), nil
+	return filepath.Join(j.Output, outdir.StateDir, "stdin."+string(f)), nil
 }
 
 // saveStdin copies standard input to stdinPath before the job reads its
@@ -39,7 +41,7 @@ func stdinPath(j Job) (string, error) {
 // saved, and not standard input. undo removes what a new job saved, for a
 // job that then cannot start: its output directory must stay empty for the
 // next try.
-func saveStdin(ctx context.Context, j Job) (undo func(), err error) {
+func saveStdin(ctx context.Context, j Job, h Hooks) (undo func(), err error) {
 	n := 0
 	for _, in := range j.Inputs {
 		if in == stdinInput {
@@ -62,7 +64,7 @@ func saveStdin(ctx context.Context, j Job) (undo func(), err error) {
 		}
 		return func() {}, nil
 	}
-	in := j.Stdin
+	in := h.Stdin
 	if in == nil {
 		if term.IsTerminal(int(os.Stdin.Fd())) {
 			return nil, configErr("input -: standard input is a terminal; pipe the input in")
@@ -77,7 +79,7 @@ func saveStdin(ctx context.Context, j Job) (undo func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, &ConfigError{Err: err}
 	}
-	j.Logger.Info("saving standard input; the job starts when it ends", "path", path)
+	h.Logger.Info("saving standard input; the job starts when it ends", "path", path)
 	err = copyStdin(path, ctxio.Reader(ctx, in))
 	switch {
 	case ctx.Err() != nil:
@@ -101,7 +103,7 @@ func copyStdin(path string, in io.Reader) error {
 		defer zr.Close()
 		r = zr
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		_, err := io.Copy(w, r)
 		return err
 	})

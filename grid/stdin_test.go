@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func stdinTrades(t *testing.T, f *fixture, n int) ([]byte, map[string]string) {
 	job := f.job(f.pricer, filepath.Join(t.TempDir(), "trades.jsonl"))
 	os.WriteFile(job.Inputs[0], data, 0o644)
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
-	if _, err := grid.Run(context.Background(), job); err != nil {
+	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{}
@@ -49,9 +50,8 @@ func TestStdinIsAnInput(t *testing.T) {
 	for name, stdin := range map[string][]byte{"plain": data, "gzipped": gz.Bytes()} {
 		t.Run(name, func(t *testing.T) {
 			job := f.job(f.pricer, "-")
-			job.Stdin = bytes.NewReader(stdin)
 			job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
-			m, err := grid.Run(context.Background(), job)
+			m, err := grid.Run(context.Background(), job, withStdin(bytes.NewReader(stdin)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,8 +70,7 @@ func TestStdinIsAnInput(t *testing.T) {
 			}
 			// A resume reads the saved copy, not standard input.
 			job.Resume = true
-			job.Stdin = strings.NewReader("not read")
-			m, err = grid.Run(context.Background(), job)
+			m, err = grid.Run(context.Background(), job, withStdin(strings.NewReader("not read")))
 			if err != nil || m.Resumed != int64(len(want)) || m.Results != int64(len(want)) {
 				t.Fatalf("resume: %v, %+v", err, m)
 			}
@@ -86,9 +85,8 @@ func TestStdinConfigErrors(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	job := f.job(f.pricer, "-")
-	job.Stdin = strings.NewReader(`{"id":"A"}` + "\n")
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{ticker}"}
-	_, err := grid.Run(context.Background(), job)
+	_, err := grid.Run(context.Background(), job, withStdin(strings.NewReader(`{"id":"A"}`+"\n")))
 	var ce *grid.ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("err %v, want a ConfigError", err)
@@ -98,16 +96,22 @@ func TestStdinConfigErrors(t *testing.T) {
 	}
 
 	job = f.job(f.pricer, f.testdata("trades.jsonl"))
-	if _, err := grid.Run(context.Background(), job); err != nil {
+	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}
 	job.Inputs, job.Resume = []string{"-"}, true
-	if _, err := grid.Run(context.Background(), job); !errors.As(err, &ce) || !strings.Contains(err.Error(), "did not save its standard input") {
+	if _, err := grid.Run(context.Background(), job, quiet); !errors.As(err, &ce) || !strings.Contains(err.Error(), "did not save its standard input") {
 		t.Fatalf("resume without a saved standard input: %v", err)
 	}
 
 	job = f.job(f.pricer, "-", "-")
-	if _, err := grid.Run(context.Background(), job); !errors.As(err, &ce) || !strings.Contains(err.Error(), "give - at most once") {
+	if _, err := grid.Run(context.Background(), job, quiet); !errors.As(err, &ce) || !strings.Contains(err.Error(), "give - at most once") {
 		t.Fatalf("- twice: %v", err)
 	}
+}
+
+func withStdin(r io.Reader) *grid.Hooks {
+	h := *quiet
+	h.Stdin = r
+	return &h
 }

@@ -70,7 +70,7 @@ func splitCase(t *testing.T, persistent bool) {
 	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(40, faults)...))
 	job.BatchSize, job.FixedBatchSize = 100, true // one call to start with
 	job.Persistent = persistent
-	m, err := grid.Run(context.Background(), job)
+	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func backupCase(t *testing.T, persistent bool) {
 	var err error
 	go func() {
 		defer close(done)
-		m, err = grid.Run(context.Background(), job)
+		m, err = grid.Run(context.Background(), job, quiet)
 	}()
 	select {
 	case <-done:
@@ -149,7 +149,7 @@ func TestALosingBackupIsKilled(t *testing.T) {
 	faults := map[int]string{59: "stuck-later:60000"}
 	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(60, faults)...))
 	job.Env = []string{"FAULTY_STATE_DIR=" + t.TempDir()}
-	m, err := grid.Run(context.Background(), job)
+	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestBatchesAdaptToTheElementCost(t *testing.T) {
 	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(3000, nil)...))
 	job.BatchSize = 10
 	job.TargetCallDuration = grid.Duration(50 * time.Millisecond)
-	m, err := grid.Run(context.Background(), job)
+	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

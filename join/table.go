@@ -35,10 +35,14 @@ type Driver interface {
 	Close() error
 }
 
+// DefaultCacheBytes is the memory cached rows may use unless
+// Options.CacheBytes says otherwise.
+const DefaultCacheBytes = 256 << 20
+
 // Options configure a Table. The zero value is usable.
 type Options struct {
 	// CacheBytes bounds the memory the cached rows may use. Defaults to
-	// 256 MiB; negative disables the cache.
+	// DefaultCacheBytes; negative disables the cache.
 	CacheBytes int64
 	// MaxKeysPerRead splits the reads of very large batches. Defaults to
 	// 1000 when not positive.
@@ -118,7 +122,7 @@ func NewTable(d Driver, opts *Options) *Table {
 	if opts != nil {
 		t.opts = *opts
 	}
-	t.opts.CacheBytes = cmp.Or(t.opts.CacheBytes, 256<<20)
+	t.opts.CacheBytes = cmp.Or(t.opts.CacheBytes, DefaultCacheBytes)
 	if t.opts.MaxKeysPerRead <= 0 { // slices.Chunk panics on less than 1
 		t.opts.MaxKeysPerRead = 1000
 	}

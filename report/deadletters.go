@@ -15,7 +15,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // deadKind is one kind of dead letter with its examples.
@@ -26,7 +26,7 @@ type deadKind struct {
 }
 
 type deadExample struct {
-	grid.DeadLetter
+	outdir.DeadLetter
 	Where   string
 	Element string
 }
@@ -41,7 +41,7 @@ const (
 
 // readDeadLetters reads the dead-letter files until every kind in the
 // manifest has its examples.
-func readDeadLetters(dir string, m *grid.Manifest, examples int) ([]*deadKind, error) {
+func readDeadLetters(dir string, m *outdir.Manifest, examples int) ([]*deadKind, error) {
 	kinds := map[string]*deadKind{}
 	for _, k := range slices.Sorted(maps.Keys(m.DeadLettersByKind)) {
 		kinds[k] = &deadKind{Kind: k, Count: m.DeadLettersByKind[k]}
@@ -58,7 +58,7 @@ func readDeadLetters(dir string, m *grid.Manifest, examples int) ([]*deadKind, e
 		if !wanting() {
 			break
 		}
-		if err := scanDeadLetters(filepath.Join(dir, name), func(d grid.DeadLetter) bool {
+		if err := scanDeadLetters(filepath.Join(dir, name), func(d outdir.DeadLetter) bool {
 			k := kinds[d.Kind]
 			if k == nil { // a kind the manifest does not count: show it all the same
 				k = &deadKind{Kind: d.Kind}
@@ -84,7 +84,7 @@ func readDeadLetters(dir string, m *grid.Manifest, examples int) ([]*deadKind, e
 
 // scanDeadLetters calls fn with each dead letter of a file until fn
 // returns false. Lines longer than maxLine are skipped.
-func scanDeadLetters(path string, fn func(grid.DeadLetter) bool) error {
+func scanDeadLetters(path string, fn func(outdir.DeadLetter) bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -94,7 +94,7 @@ func scanDeadLetters(path string, fn func(grid.DeadLetter) bool) error {
 	for {
 		line, err := readLine(r, maxLine)
 		if len(line) > 0 {
-			var d grid.DeadLetter
+			var d outdir.DeadLetter
 			if json.Unmarshal(line, &d) == nil && !fn(d) {
 				return nil
 			}
@@ -129,7 +129,7 @@ func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 	}
 }
 
-func example(d grid.DeadLetter) deadExample {
+func example(d outdir.DeadLetter) deadExample {
 	e := deadExample{DeadLetter: d}
 	if d.Input != "" {
 		e.Where = d.Input

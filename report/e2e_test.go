@@ -93,8 +93,8 @@ func TestTheReportRendersInChromium(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	m, err := grid.Run(context.Background(), grid.Job{
 		Binary: pricer, Inputs: []string{in}, Output: out, BatchSize: 50, Parallelism: 2,
-		CacheDir: t.TempDir(), Join: &grid.JoinSpec{Source: quotes, Key: "{underlying}"}, Logger: slog.New(slog.DiscardHandler),
-	})
+		CacheDir: t.TempDir(), Join: &grid.JoinSpec{Source: quotes, Key: "{underlying}"},
+	}, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // histogram is a manifest histogram drawn on a logarithmic time axis: its
 // buckets are a quarter of an octave wide, so equal widths on the page.
 type histogram struct {
 	Title         string
-	Summary       grid.HistogramSummary
+	Summary       outdir.HistogramSummary
 	Width, Height float64
 	PlotX, PlotW  float64
 	PlotY, PlotH  float64
@@ -29,7 +29,7 @@ type histBar struct {
 // bucketRatio is the ratio of a bucket's upper bound to its lower one.
 var bucketRatio = math.Exp2(0.25)
 
-func newHistogram(title string, s grid.HistogramSummary) *histogram {
+func newHistogram(title string, s outdir.HistogramSummary) *histogram {
 	h := &histogram{Title: title, Summary: s, Width: 580, Height: 240, PlotX: 48, PlotY: 24}
 	h.PlotW = h.Width - h.PlotX - 14
 	h.PlotH = h.Height - h.PlotY - 34

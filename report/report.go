@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // FileName is the report's name in the output directory.
@@ -63,23 +63,23 @@ func Write(dir string, opts *Options) (string, error) {
 // Render writes the report of the job in dir to w.
 func Render(w io.Writer, dir string, opts *Options) error {
 	o := opts.withDefaults()
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	raw, err := os.ReadFile(filepath.Join(dir, outdir.ManifestFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s has no manifest.json: the job has not finished (rerun it with --resume to finish it)", dir)
 	}
 	if err != nil {
 		return err
 	}
-	m := new(grid.Manifest)
+	m := new(outdir.Manifest)
 	if err := json.Unmarshal(raw, m); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, "manifest.json"), err)
+		return fmt.Errorf("%s: %w", filepath.Join(dir, outdir.ManifestFile), err)
 	}
 	p := &page{M: m, Options: o}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, raw, "", "  ") == nil {
 		p.ManifestJSON = pretty.String()
 	}
-	timeline := filepath.Join(dir, cmp.Or(m.Timeline, filepath.Join("_gridrun", "timeline.jsonl")))
+	timeline := filepath.Join(dir, cmp.Or(m.Timeline, outdir.TimelineFile))
 	if p.Gantt, p.Sizes, err = readTimeline(timeline, o.MaxCalls, m.Options.BatchSize); err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func Render(w io.Writer, dir string, opts *Options) error {
 
 // page is what the template draws.
 type page struct {
-	M            *grid.Manifest
+	M            *outdir.Manifest
 	Options      Options
 	Figures      []figure
 	Gantt        *gantt
@@ -110,7 +110,7 @@ type figure struct {
 	Label, Value, Note string
 }
 
-func figures(m *grid.Manifest, g *gantt) []figure {
+func figures(m *outdir.Manifest, g *gantt) []figure {
 	f := []figure{
 		{"elements", count(m.Elements), ""},
 		{"results", count(m.Results), ""},

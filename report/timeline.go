@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // The Gantt chart's geometry, in SVG pixels.
@@ -64,7 +64,7 @@ type tick struct {
 type bar struct {
 	X, Y, W, H float64
 	Class      string
-	grid.CallRecord
+	outdir.CallRecord
 	StartS, Seconds float64 // from the first call's start
 }
 
@@ -140,7 +140,7 @@ func readTimeline(path string, maxCalls, batchSize int) (*gantt, *sizes, error) 
 		byReason = map[string]int{}
 		maxSize  int
 	)
-	err := scanTimeline(path, func(r grid.CallRecord) {
+	err := scanTimeline(path, func(r outdir.CallRecord) {
 		g.Calls++
 		if t0.IsZero() || r.Start.Before(t0) {
 			t0 = r.Start
@@ -196,7 +196,7 @@ func readTimeline(path string, maxCalls, batchSize int) (*gantt, *sizes, error) 
 
 	sz := newSizes(t0, g.Span, maxSize, batchSize, min(g.Calls, 120))
 	keep := &callHeap{}
-	err = scanTimeline(path, func(r grid.CallRecord) {
+	err = scanTimeline(path, func(r outdir.CallRecord) {
 		sz.add(r)
 		if keep.Len() < maxCalls {
 			heap.Push(keep, r)
@@ -208,8 +208,8 @@ func readTimeline(path string, maxCalls, batchSize int) (*gantt, *sizes, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	calls := []grid.CallRecord(*keep)
-	slices.SortFunc(calls, func(a, b grid.CallRecord) int {
+	calls := []outdir.CallRecord(*keep)
+	slices.SortFunc(calls, func(a, b outdir.CallRecord) int {
 		if c := a.Start.Compare(b.Start); c != 0 {
 			return c
 		}
@@ -235,7 +235,7 @@ func readTimeline(path string, maxCalls, batchSize int) (*gantt, *sizes, error) 
 
 // scanTimeline calls fn with each call of the timeline; lines that do not
 // parse (a line torn by a kill) are counted in bad.
-func scanTimeline(path string, fn func(grid.CallRecord), bad *int) error {
+func scanTimeline(path string, fn func(outdir.CallRecord), bad *int) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -244,7 +244,7 @@ func scanTimeline(path string, fn func(grid.CallRecord), bad *int) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		var r grid.CallRecord
+		var r outdir.CallRecord
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
@@ -258,13 +258,13 @@ func scanTimeline(path string, fn func(grid.CallRecord), bad *int) error {
 }
 
 // notable calls are drawn before plain ones when there are too many.
-func notable(r grid.CallRecord) bool {
+func notable(r outdir.CallRecord) bool {
 	return r.Reason != "batch" || r.Failure != "" || r.Stopped
 }
 
 // outranks says whether a is more worth drawing than b: notable calls
 // first, then the longer ones, which shape the chart.
-func outranks(a, b grid.CallRecord) bool {
+func outranks(a, b outdir.CallRecord) bool {
 	if na, nb := notable(a), notable(b); na != nb {
 		return na
 	}
@@ -272,12 +272,12 @@ func outranks(a, b grid.CallRecord) bool {
 }
 
 // callHeap is a min-heap of the calls kept: the least worth drawing on top.
-type callHeap []grid.CallRecord
+type callHeap []outdir.CallRecord
 
 func (h callHeap) Len() int           { return len(h) }
 func (h callHeap) Less(i, j int) bool { return outranks(h[j], h[i]) }
 func (h callHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *callHeap) Push(x any)        { *h = append(*h, x.(grid.CallRecord)) }
+func (h *callHeap) Push(x any)        { *h = append(*h, x.(outdir.CallRecord)) }
 func (h *callHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
@@ -316,7 +316,7 @@ func newSizes(t0 time.Time, span float64, maxSize, target, n int) *sizeAcc {
 
 func (s *sizes) y(v float64) float64 { return s.PlotY + s.PlotH - v/float64(s.Max)*s.PlotH }
 
-func (a *sizeAcc) add(r grid.CallRecord) {
+func (a *sizeAcc) add(r outdir.CallRecord) {
 	i := int(r.Start.Sub(a.t0).Seconds() / a.span * float64(len(a.buckets)))
 	i = min(max(i, 0), len(a.buckets)-1)
 	b := &a.buckets[i]

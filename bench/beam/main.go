@@ -184,7 +184,6 @@ func runChild(engine, pricer, dir string) (*report, error) {
 		Inputs: []string{filepath.Join(dir, "trades.jsonl")},
 		Join:   &grid.JoinSpec{Source: filepath.Join(dir, "quotes.csv"), Key: "{underlying}"},
 		Output: filepath.Join(dir, engine),
-		Logger: slog.New(slog.DiscardHandler),
 	}
 	start := time.Now()
 	var m *grid.Manifest
@@ -194,7 +193,7 @@ func runChild(engine, pricer, dir string) (*report, error) {
 			job.BatchSize, job.FixedBatchSize = 100, true
 		}
 		var err error
-		if m, err = grid.Run(ctx, job); err != nil {
+		if m, err = grid.Run(ctx, job, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)}); err != nil {
 			return nil, err
 		}
 	case "prism":
@@ -206,11 +205,11 @@ func runChild(engine, pricer, dir string) (*report, error) {
 		if _, err := prism.Execute(ctx, p); err != nil {
 			return nil, err
 		}
-		bm, err := beamgrid.ReadManifest(ctx, job.Output)
+		var err error
+		m, err = beamgrid.ReadManifest(ctx, job.Output)
 		if err != nil {
 			return nil, err
 		}
-		m = &bm.Manifest
 	default:
 		return nil, fmt.Errorf("engine %q: want local, local-fixed or prism", engine)
 	}

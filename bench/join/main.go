@@ -414,8 +414,7 @@ func runChild(pricer, table, input string) error {
 		Binary: pricer, CacheDir: filepath.Join(dir, "cache"), Inputs: []string{input},
 		Output: filepath.Join(dir, "out"), BatchSize: batchSize,
 		Join:   &grid.JoinSpec{Source: table, Key: "{underlying}"},
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	}, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

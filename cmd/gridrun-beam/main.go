@@ -46,7 +46,7 @@ import (
 
 	"github.com/gridrun/gridrun/beamgrid"
 	"github.com/gridrun/gridrun/grid"
-	"github.com/gridrun/gridrun/internal/summary"
+	"github.com/gridrun/gridrun/cmd/internal/summary"
 	// Registers bigtable:// as a join source.
 	_ "github.com/gridrun/gridrun/join/bigtable"
 )
@@ -149,7 +149,7 @@ func runJob(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int
 	if err != nil {
 		return 0, fmt.Errorf("the pipeline ended without a manifest: %w", err)
 	}
-	summary.Write(stdout, &m.Manifest, job.Output)
+	summary.Write(stdout, m, job.Output)
 	fmt.Fprintf(stdout, "  runner %s: %d shards, %d output shards\n", m.Runner, m.Shards, m.OutputShards)
 	switch m.Status {
 	case "ok":
@@ -182,7 +182,6 @@ func readJob(stdin io.Reader) (grid.Job, error) {
 	if err := dec.Decode(&job); err != nil {
 		return job, usagef("job %s: %v", *jobFlag, err)
 	}
-	job.Logger = slog.Default()
 	return job, nil
 }
 

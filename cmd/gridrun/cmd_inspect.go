@@ -10,7 +10,7 @@ import (
 
 	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/grid"
-	"github.com/gridrun/gridrun/internal/inspect"
+	"github.com/gridrun/gridrun/cmd/internal/inspect"
 	"github.com/gridrun/gridrun/wrapper"
 )
 

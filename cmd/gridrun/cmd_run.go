@@ -10,33 +10,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gridrun/gridrun/grid"
-	"github.com/gridrun/gridrun/internal/summary"
+	"github.com/gridrun/gridrun/cmd/internal/summary"
+	"github.com/gridrun/gridrun/jobspec"
 )
 
+// runOptions are the run flags: most bind straight into the job (a
+// jobspec.Job, whose defaults the flags show); the rest are parsed into it
+// by toJob.
 type runOptions struct {
-	job            grid.Job
-	join, joinKey  string
-	joinMissing    string
-	joinCacheBytes int64
-	joinFamily     string
-	joinAsOf       string
-	proto          []string
-	protoPath      []string
-	inputType      string
-	resultType     string
-	sideType       string
-	timeout        time.Duration
-	perElement     time.Duration
-	grace          time.Duration
-	backoff        time.Duration
-	retryCodes     []string
-	maxMemory      string
-	maxCPU         time.Duration
-	commitInterval time.Duration
-	targetCall     time.Duration
-	maxDead        string
-	ux             runUX
-	beam           beamOptions
+	job        grid.Job
+	join       jobspec.JoinSpec
+	joinAsOf   string
+	proto      jobspec.ProtoSchema
+	retryCodes []string
+	maxMemory  string
+	maxDead    string
+	ux         runUX
+	beam       beamOptions
 }
 
 func newRunCmd() *cobra.Command {
@@ -104,13 +94,13 @@ Arguments after -- are passed to the binary.`,
 			if o.beam.runner != runnerLocal {
 				return o.beam.run(cmd, job)
 			}
-			job.Logger = slog.Default()
-			stopProgress, err := o.ux.start(cmd, &job)
+			hooks := &grid.Hooks{Logger: slog.Default()}
+			stopProgress, err := o.ux.start(cmd, hooks)
 			if err != nil {
 				return err
 			}
 			stopGC := boundHeapGrowth(cmd.Context())
-			m, err := grid.Run(cmd.Context(), job)
+			m, err := grid.Run(cmd.Context(), job, hooks)
 			stopGC()
 			stopProgress()
 			if m != nil {
@@ -132,50 +122,57 @@ Arguments after -- are passed to the binary.`,
 	f := cmd.Flags()
 	f.SortFlags = false
 	j := &o.job
+	// The defaults the flags show are the spec's own.
+	j.IDField, j.OutputFormat = jobspec.DefaultIDField, jobspec.DefaultOutputFormat
+	j.BatchSize, j.MinBatchSize, j.MaxBatchSize = jobspec.DefaultBatchSize, jobspec.DefaultMinBatchSize, jobspec.DefaultMaxBatchSize
+	j.TargetCallDuration, j.BatchBytes = jobspec.Duration(jobspec.DefaultTargetCallDuration), jobspec.DefaultBatchBytes
+	j.Grace, j.Backoff = jobspec.Duration(jobspec.DefaultGrace), jobspec.Duration(jobspec.DefaultBackoff)
+	j.CommitInterval = jobspec.Duration(jobspec.DefaultCommitInterval)
+	o.join.Missing, o.join.CacheBytes = jobspec.MissingDeadLetter, jobspec.DefaultJoinCacheBytes
 	f.StringVar(&j.Binary, "binary", "", "the binary to run: a path, or a published version gs://BUCKET/PATH/NAME@VERSION (required)")
 	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes (and a version whose manifest says otherwise)")
 	f.StringVar(&j.CacheDir, "cache-dir", "", "where staged binaries are kept (default $GRIDRUN_CACHE_DIR or the user cache dir)")
 	f.StringArrayVar(&j.Env, "env", nil, "KEY=VALUE for the binary's environment (repeatable); it gets only PATH, HOME, USER, LANG, LC_* and TZ otherwise")
 	f.StringArrayVar(&j.Inputs, "input", nil, "input file, glob, gs://BUCKET/OBJECT or gs:// glob: .jsonl, .csv or .pb (delimited protobuf), optionally .gz, or .parquet; - reads standard input (--input-format, default jsonl), saved in the output directory first (repeatable, required)")
 	f.StringVar(&j.InputFormat, "input-format", "", "input format when the name does not tell: jsonl, csv, pb or parquet")
-	f.StringVar(&j.IDField, "id-field", "id", "field holding each element's id")
+	f.StringVar(&j.IDField, "id-field", j.IDField, "field holding each element's id")
 	f.BoolVar(&j.IgnoreUnknownFields, "ignore-unknown-fields", false, "accept input fields the binary's input message does not have")
-	f.StringArrayVar(&o.proto, "proto", nil, ".proto file defining the binary's messages, for binaries without --gridrun-describe (repeatable)")
-	f.StringArrayVar(&o.protoPath, "proto-path", nil, "import path for --proto files (repeatable; default: their directories)")
-	f.StringVar(&o.inputType, "input-type", "", "fully qualified input message type, with --proto")
-	f.StringVar(&o.resultType, "result-type", "", "fully qualified result message type, with --proto")
-	f.StringVar(&o.sideType, "side-type", "", "fully qualified side-row message type, with --proto and --join")
-	f.StringVar(&o.join, "join", "", "market data table: a CSV or JSONL path or file:// URI, or bigtable://PROJECT/INSTANCE/TABLE")
-	f.StringVar(&o.joinKey, "join-key", "", "key template of the join, e.g. '{underlying}' (required with --join)")
-	f.StringVar(&o.joinMissing, "join-missing", "dead-letter", "element without a join row: dead-letter (kind missing_join) or pass (run it without)")
-	f.Int64Var(&o.joinCacheBytes, "join-cache-bytes", 256<<20, "memory for cached join rows")
-	f.StringVar(&o.joinFamily, "join-family", "", "Bigtable column family to read (default: all of the row's families)")
+	f.StringArrayVar(&o.proto.Files, "proto", nil, ".proto file defining the binary's messages, for binaries without --gridrun-describe (repeatable)")
+	f.StringArrayVar(&o.proto.ImportPaths, "proto-path", nil, "import path for --proto files (repeatable; default: their directories)")
+	f.StringVar(&o.proto.InputType, "input-type", "", "fully qualified input message type, with --proto")
+	f.StringVar(&o.proto.ResultType, "result-type", "", "fully qualified result message type, with --proto")
+	f.StringVar(&o.proto.SideType, "side-type", "", "fully qualified side-row message type, with --proto and --join")
+	f.StringVar(&o.join.Source, "join", "", "market data table: a CSV or JSONL path or file:// URI, or bigtable://PROJECT/INSTANCE/TABLE")
+	f.StringVar(&o.join.Key, "join-key", "", "key template of the join, e.g. '{underlying}' (required with --join)")
+	f.StringVar(&o.join.Missing, "join-missing", o.join.Missing, "element without a join row: dead-letter (kind missing_join) or pass (run it without)")
+	f.Int64Var(&o.join.CacheBytes, "join-cache-bytes", o.join.CacheBytes, "memory for cached join rows")
+	f.StringVar(&o.join.Family, "join-family", "", "Bigtable column family to read (default: all of the row's families)")
 	f.StringVar(&o.joinAsOf, "join-as-of", "", "read the latest Bigtable cells at or before this RFC 3339 time, so that a rerun prices the same snapshot (default: the latest)")
 	f.StringVar(&j.Output, "output", "", "output directory, local (gs://BUCKET/PREFIX with --runner); must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
-	f.StringVar(&j.OutputFormat, "output-format", "jsonl", "format of the results: jsonl or parquet (dead letters are always JSON lines)")
+	f.StringVar(&j.OutputFormat, "output-format", j.OutputFormat, "format of the results: jsonl or parquet (dead letters are always JSON lines)")
 	f.StringVar(&j.ID, "job-id", "", "job id for batch files and the manifest (default: generated)")
-	f.IntVar(&j.BatchSize, "batch-size", 100, "elements of the first calls; later ones are sized to --target-call-duration")
-	f.DurationVar(&o.targetCall, "target-call-duration", 2*time.Second, "how long a call should last, from the element times measured as the job runs")
-	f.IntVar(&j.MinBatchSize, "min-batch-size", 1, "fewest elements of an adaptive batch")
-	f.IntVar(&j.MaxBatchSize, "max-batch-size", 10_000, "most elements of an adaptive batch")
+	f.IntVar(&j.BatchSize, "batch-size", j.BatchSize, "elements of the first calls; later ones are sized to --target-call-duration")
+	f.Var(&j.TargetCallDuration, "target-call-duration", "how long a call should last, from the element times measured as the job runs")
+	f.IntVar(&j.MinBatchSize, "min-batch-size", j.MinBatchSize, "fewest elements of an adaptive batch")
+	f.IntVar(&j.MaxBatchSize, "max-batch-size", j.MaxBatchSize, "most elements of an adaptive batch")
 	f.BoolVar(&j.FixedBatchSize, "fixed-batch-size", false, "keep every batch at --batch-size")
-	f.IntVar(&j.BatchBytes, "batch-bytes", 64<<20, "payload bytes per subprocess call, at most")
+	f.IntVar(&j.BatchBytes, "batch-bytes", j.BatchBytes, "payload bytes per subprocess call, at most")
 	f.BoolVar(&j.PartitionByKey, "partition-by-key", false, "batch elements with the same join key together")
 	f.IntVar(&j.Parallelism, "parallelism", 0, "subprocesses at once (default: number of CPUs)")
 	f.BoolVar(&j.Persistent, "persistent", false, "one long-lived process of the binary per slot, serving batch after batch, instead of a process per call")
 	f.BoolVar(&j.NoSplit, "no-split", false, "do not split straggling calls nor back them up at the end of the input")
-	f.DurationVar(&o.timeout, "timeout", 0, "time limit of one call (0: none)")
-	f.DurationVar(&o.perElement, "timeout-per-element", 0, "time added to --timeout per element of the call")
-	f.DurationVar(&o.grace, "grace", 5*time.Second, "time a binary has to exit after SIGTERM before it is killed")
+	f.Var(&j.Timeout, "timeout", "time limit of one call (0: none)")
+	f.Var(&j.TimeoutPerElement, "timeout-per-element", "time added to --timeout per element of the call")
+	f.Var(&j.Grace, "grace", "time a binary has to exit after SIGTERM before it is killed")
 	f.IntVar(&j.Retries, "retries", 0, "retries of a call that failed with one of --retry-exit-codes")
 	f.StringSliceVar(&o.retryCodes, "retry-exit-codes", nil, "exit codes that mean a transient failure, e.g. 75,111")
-	f.DurationVar(&o.backoff, "backoff", time.Second, "first retry delay; doubles with each retry, with jitter")
+	f.Var(&j.Backoff, "backoff", "first retry delay; doubles with each retry, with jitter")
 	f.StringVar(&o.maxMemory, "max-memory", "", "address-space limit of each subprocess, e.g. 2GiB")
-	f.DurationVar(&o.maxCPU, "max-cpu-time", 0, "CPU-time limit of each subprocess")
+	f.DurationVar(&j.Limits.CPU, "max-cpu-time", 0, "CPU-time limit of each subprocess")
 	f.IntVar(&j.Limits.Processes, "max-processes", 0, "process-count limit of the binary's user (not applied to root)")
 	f.IntVar(&j.Limits.OpenFiles, "max-open-files", 0, "open-file limit of each subprocess")
-	f.DurationVar(&o.commitInterval, "commit-interval", 10*time.Second, "longest time finished elements wait to be committed; a killed job redoes at most this much")
+	f.Var(&j.CommitInterval, "commit-interval", "longest time finished elements wait to be committed; a killed job redoes at most this much")
 	f.IntVar(&j.LogSample, "log-sample", 0, "keep the stdout/stderr logs of one good call in N (failed calls' logs are always kept)")
 	f.StringVar(&j.LogDir, "log-dir", "", "also copy the logs of failed calls here: a directory or gs://BUCKET/PREFIX")
 	f.StringVar(&o.maxDead, "max-dead-letters", "", "stop early after N dead letters, or P% of the elements (e.g. 100 or 5%); exit 3")
@@ -190,11 +187,12 @@ Arguments after -- are passed to the binary.`,
 
 func (o *runOptions) toJob() (grid.Job, error) {
 	j := o.job
-	if o.join != "" || o.joinKey != "" {
-		if o.join == "" || o.joinKey == "" {
+	if o.join.Source != "" || o.join.Key != "" {
+		if o.join.Source == "" || o.join.Key == "" {
 			return j, usageError("--join and --join-key go together")
 		}
-		j.Join = &grid.JoinSpec{Source: o.join, Key: o.joinKey, Missing: o.joinMissing, CacheBytes: o.joinCacheBytes, Family: o.joinFamily}
+		js := o.join
+		j.Join = &js
 		if o.joinAsOf != "" {
 			t, err := time.Parse(time.RFC3339Nano, o.joinAsOf)
 			if err != nil {
@@ -202,17 +200,15 @@ func (o *runOptions) toJob() (grid.Job, error) {
 			}
 			j.Join.AsOf = t
 		}
-	} else if o.joinFamily != "" || o.joinAsOf != "" {
+	} else if o.join.Family != "" || o.joinAsOf != "" {
 		return j, usageError("--join-family and --join-as-of need --join")
 	}
-	if len(o.proto) > 0 || o.inputType != "" || o.resultType != "" {
-		if len(o.proto) == 0 || o.inputType == "" || o.resultType == "" {
+	if p := o.proto; len(p.Files) > 0 || p.InputType != "" || p.ResultType != "" {
+		if len(p.Files) == 0 || p.InputType == "" || p.ResultType == "" {
 			return j, usageError("--proto, --input-type and --result-type go together")
 		}
-		j.Proto = &grid.ProtoSchema{Files: o.proto, ImportPaths: o.protoPath, InputType: o.inputType, ResultType: o.resultType, SideType: o.sideType}
+		j.Proto = &p
 	}
-	j.Timeout, j.TimeoutPerElement = grid.Duration(o.timeout), grid.Duration(o.perElement)
-	j.Grace, j.Backoff = grid.Duration(o.grace), grid.Duration(o.backoff)
 	for _, c := range o.retryCodes {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 || n > 255 {
@@ -227,9 +223,6 @@ func (o *runOptions) toJob() (grid.Job, error) {
 		}
 		j.Limits.Memory = n
 	}
-	j.Limits.CPU = o.maxCPU
-	j.CommitInterval = grid.Duration(o.commitInterval)
-	j.TargetCallDuration = grid.Duration(o.targetCall)
 	if o.maxDead != "" {
 		if pct, ok := strings.CutSuffix(o.maxDead, "%"); ok {
 			v, err := strconv.ParseFloat(pct, 64)

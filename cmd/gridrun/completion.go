@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gridrun/gridrun/grid"
-	"github.com/gridrun/gridrun/internal/progress"
+	"github.com/gridrun/gridrun/cmd/internal/progress"
 )
 
 // addUXCommands adds the commands that look at a job rather than run it,

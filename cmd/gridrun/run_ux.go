@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gridrun/gridrun/grid"
-	"github.com/gridrun/gridrun/internal/progress"
+	"github.com/gridrun/gridrun/cmd/internal/progress"
 	"github.com/gridrun/gridrun/report"
 )
 
@@ -61,7 +61,7 @@ run).`
 
 // start starts the progress display of the job and points the job's log at
 // it; the returned function ends it.
-func (u *runUX) start(cmd *cobra.Command, job *grid.Job) (stop func(), err error) {
+func (u *runUX) start(cmd *cobra.Command, hooks *grid.Hooks) (stop func(), err error) {
 	mode, err := progress.ParseMode(u.progress)
 	if err != nil {
 		return nil, usageError("--progress: %v", err)
@@ -70,19 +70,19 @@ func (u *runUX) start(cmd *cobra.Command, job *grid.Job) (stop func(), err error
 	if mode == progress.None {
 		return func() {}, nil
 	}
-	d := progress.New(mode, &progress.Options{Out: os.Stderr, Logger: job.Logger})
+	d := progress.New(mode, &progress.Options{Out: os.Stderr, Logger: hooks.Logger})
 	if w, ok := d.(io.Writer); ok {
 		// Log lines go above the live line, not through it.
 		h, err := newLogHandler(w, flagValue(cmd, "log-format"), flagValue(cmd, "log-level"))
 		if err != nil {
 			return nil, err
 		}
-		job.Logger = slog.New(h)
+		hooks.Logger = slog.New(h)
 	}
-	job.OnProgress = d.Update
-	job.ProgressInterval = u.progressInterval
-	if job.ProgressInterval <= 0 {
-		job.ProgressInterval = mode.Interval()
+	hooks.OnProgress = d.Update
+	hooks.ProgressInterval = u.progressInterval
+	if hooks.ProgressInterval <= 0 {
+		hooks.ProgressInterval = mode.Interval()
 	}
 	return d.Close, nil
 }

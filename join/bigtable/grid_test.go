@@ -46,8 +46,7 @@ func runJob(t *testing.T, input string, join *grid.JoinSpec) outcome {
 	out := filepath.Join(t.TempDir(), "out")
 	m, err := grid.Run(t.Context(), grid.Job{
 		Binary: pricer(t), CacheDir: t.TempDir(), Inputs: []string{input}, Output: out, Join: join,
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	}, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,10 @@
-package grid
+package outdir
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -20,12 +19,9 @@ import (
 // fsynced: a commit exists when its line does. A line torn by a crash is
 // not a commit and is cut off when the job resumes.
 
-// stateDir holds the job's own files inside the output directory.
-const stateDir = "_gridrun"
-
-// commit is one journal record: a pair of shard files made visible, and
+// Commit is one journal record: a pair of shard files made visible, and
 // the input rows whose outcomes they hold.
-type commit struct {
+type Commit struct {
 	Seq int `json:"seq"`
 	// Run is the run that made the commit: 1, 2 for the first resume...
 	Run         int              `json:"run"`
@@ -40,23 +36,20 @@ type commit struct {
 	Time    time.Time `json:"time"`
 }
 
-// resultsName is a results shard's name without its format's extension.
-func resultsName(seq int) string     { return fmt.Sprintf("results-%05d", seq) }
-func deadLettersName(seq int) string { return fmt.Sprintf("dead-letters-%05d.jsonl", seq) }
-
-type journal struct {
+// Journal is an output directory's journal, open for appending.
+type Journal struct {
 	f *os.File
 }
 
-// openJournal reads the commits in dir's journal, cuts off a torn last
+// OpenJournal reads the commits in dir's journal, cuts off a torn last
 // line, and opens the journal for appending.
-func openJournal(dir string) (*journal, []commit, error) {
-	path := filepath.Join(dir, stateDir, "journal.jsonl")
+func OpenJournal(dir string) (*Journal, []Commit, error) {
+	path := filepath.Join(dir, JournalFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, nil, err
 	}
-	var commits []commit
+	var commits []Commit
 	var good int64
 	br := bufio.NewReader(f)
 	for {
@@ -68,7 +61,7 @@ func openJournal(dir string) (*journal, []commit, error) {
 			f.Close()
 			return nil, nil, err
 		}
-		var c commit
+		var c Commit
 		if json.Unmarshal(bytes.TrimSpace(line), &c) != nil {
 			break
 		}
@@ -83,10 +76,11 @@ func openJournal(dir string) (*journal, []commit, error) {
 		f.Close()
 		return nil, nil, err
 	}
-	return &journal{f: f}, commits, nil
+	return &Journal{f: f}, commits, nil
 }
 
-func (j *journal) append(c commit) error {
+// Append records c, durably.
+func (j *Journal) Append(c Commit) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -97,10 +91,10 @@ func (j *journal) append(c commit) error {
 	return j.f.Sync()
 }
 
-func (j *journal) close() error { return j.f.Close() }
+func (j *Journal) Close() error { return j.f.Close() }
 
-// rowsOf encodes row sets for a commit.
-func rowsOf(sets map[int]*rangeset.Set) [][3]int64 {
+// RowsOf encodes row sets, by input, for a commit.
+func RowsOf(sets map[int]*rangeset.Set) [][3]int64 {
 	var out [][3]int64
 	for _, in := range slices.Sorted(maps.Keys(sets)) {
 		for _, r := range sets[in].Ranges() {
@@ -108,4 +102,23 @@ func rowsOf(sets map[int]*rangeset.Set) [][3]int64 {
 		}
 	}
 	return out
+}
+
+// Committed returns the input rows the commits hold, by input, and the
+// number of batch ids they issued.
+func Committed(commits []Commit) (map[int]*rangeset.Set, int64) {
+	var batches int64
+	done := map[int]*rangeset.Set{}
+	for _, c := range commits {
+		batches = max(batches, c.Batches)
+		for _, r := range c.Rows {
+			s := done[int(r[0])]
+			if s == nil {
+				s = new(rangeset.Set)
+				done[int(r[0])] = s
+			}
+			s.Add(r[1], r[2])
+		}
+	}
+	return done, batches
 }

@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // Write prints the summary of the job whose manifest is m and whose output
 // is out.
-func Write(w io.Writer, m *grid.Manifest, out string) {
+func Write(w io.Writer, m *outdir.Manifest, out string) {
 	fmt.Fprintf(w, "job %s: %s\n", m.JobID, m.Status)
 	fmt.Fprintf(w, "  %d elements: %d results, %d dead letters", m.Elements, m.Results, m.DeadLetters)
 	if len(m.DeadLettersByKind) > 0 {

@@ -78,7 +78,7 @@ func TestFindDescriptionWalksUp(t *testing.T) {
 
 // A Parquet file prints a JSON object of its columns per row.
 func TestParquetRows(t *testing.T) {
-	path := filepath.Join("..", "..", "testdata", "trades.parquet")
+	path := filepath.Join("..", "..", "..", "testdata", "trades.parquet")
 	k, err := Detect(path)
 	if err != nil || k != Parquet {
 		t.Fatalf("Detect = %v, %v", k, err)

@@ -1,0 +1,316 @@
+package jobspec
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/gridrun/gridrun/join"
+	"github.com/gridrun/gridrun/wrapper"
+)
+
+// Defaults of the Job's fields: a zero field takes these.
+const (
+	DefaultIDField            = "id"
+	DefaultOutputFormat       = "jsonl"
+	DefaultBatchSize          = 100
+	DefaultMinBatchSize       = 1
+	DefaultMaxBatchSize       = 10_000
+	DefaultTargetCallDuration = 2 * time.Second
+	DefaultBatchBytes         = 64 << 20
+	DefaultGrace              = 5 * time.Second
+	DefaultBackoff            = time.Second
+	DefaultCommitInterval     = 10 * time.Second
+	DefaultJoinCacheBytes     = join.DefaultCacheBytes
+)
+
+// DefaultParallelism is the default cap of subprocesses at once: the CPUs
+// of the machine that runs them.
+func DefaultParallelism() int { return runtime.NumCPU() }
+
+// Job describes one run of a binary over inputs.
+type Job struct {
+	// ID names the job in batch files, logs and the manifest. Defaults to a
+	// new random id; a resumed job keeps its first id.
+	ID string `json:"id,omitempty"`
+
+	// Binary is the binary to run: a local path or file:// URI, or a
+	// published version (gs://BUCKET/PATH/NAME@VERSION, see binstage). It
+	// is staged (fetched or copied into the cache, and hashed) and only
+	// the staged copy is executed. Required.
+	Binary string `json:"binary"`
+	// SHA256 pins the binary's expected hash; a mismatch stops the job
+	// before any subprocess starts.
+	SHA256 string `json:"sha256,omitempty"`
+	// CacheDir is where staged binaries are kept. Defaults to binstage's.
+	CacheDir string `json:"cache_dir,omitempty"`
+	// Args are passed to the binary after the protocol's flags.
+	Args []string `json:"args,omitempty"`
+	// Env adds KEY=VALUE pairs to the binary's environment, which is
+	// otherwise only PATH, HOME, LANG, LC_*, TZ and USER of the runner.
+	Env []string `json:"env,omitempty"`
+	// Proto gives the message types of a binary that cannot describe
+	// itself (not built with the SDK). Nil asks the binary.
+	Proto *ProtoSchema `json:"proto,omitempty"`
+
+	// Inputs are the files to read: local paths or globs, or objects in
+	// Cloud Storage (gs://BUCKET/OBJECT), or "-" for standard input (the
+	// engine's hooks may give another reader). Required.
+	Inputs []string `json:"inputs"`
+	// InputFormat is a registered input format (jsonl, csv, pb, parquet).
+	// Defaults to guessing from each input's name, and to jsonl for "-".
+	InputFormat string `json:"input_format,omitempty"`
+	// IDField names the field holding each element's id. Defaults to
+	// DefaultIDField.
+	IDField string `json:"id_field,omitempty"`
+	// IgnoreUnknownFields accepts input fields the input message lacks.
+	IgnoreUnknownFields bool `json:"ignore_unknown_fields,omitempty"`
+
+	// Join attaches market data to the elements. Nil joins nothing.
+	Join *JoinSpec `json:"join,omitempty"`
+
+	// Output is the directory for results, dead letters and the manifest.
+	// Required; it must be empty or absent unless Resume is set.
+	Output string `json:"output"`
+	// Resume continues a job that stopped, from its journal in Output.
+	Resume bool `json:"resume,omitempty"`
+	// OutputFormat is the results' format, a registered result format.
+	// Defaults to DefaultOutputFormat (JSON lines).
+	OutputFormat string `json:"output_format,omitempty"`
+
+	// BatchSize is the number of elements of the first calls. Defaults to
+	// DefaultBatchSize. Later batches are sized to last about
+	// TargetCallDuration (default DefaultTargetCallDuration), within
+	// MinBatchSize (default DefaultMinBatchSize) and MaxBatchSize (default
+	// DefaultMaxBatchSize, or BatchSize if larger), and shrink near the end
+	// of the input so that the slots finish together; FixedBatchSize keeps
+	// every batch at BatchSize.
+	BatchSize          int      `json:"batch_size,omitempty"`
+	MinBatchSize       int      `json:"min_batch_size,omitempty"`
+	MaxBatchSize       int      `json:"max_batch_size,omitempty"`
+	TargetCallDuration Duration `json:"target_call_duration,omitempty"`
+	FixedBatchSize     bool     `json:"fixed_batch_size,omitempty"`
+	// BatchBytes bounds the payload bytes per call. Defaults to
+	// DefaultBatchBytes.
+	BatchBytes int `json:"batch_bytes,omitempty"`
+	// PartitionByKey batches elements that share a join key together.
+	PartitionByKey bool `json:"partition_by_key,omitempty"`
+	// Persistent runs each slot's calls in one long-lived process of the
+	// binary, serving batch after batch over pipes, instead of a process
+	// per call: for elements so cheap that a process start per batch still
+	// counts. The binary must serve (the SDK's do). A worker that fails a
+	// call is replaced.
+	Persistent bool `json:"persistent,omitempty"`
+	// NoSplit turns off splitting running calls and backup calls at the end
+	// of the input; they are on by default for binaries that stop between
+	// elements on SIGTERM (the SDK's).
+	NoSplit bool `json:"no_split,omitempty"`
+	// Parallelism caps the subprocesses running at once. Defaults to
+	// DefaultParallelism(), the number of CPUs.
+	Parallelism int `json:"parallelism,omitempty"`
+
+	// Timeout bounds one call; TimeoutPerElement adds to it per element.
+	// Zero means no bound.
+	Timeout           Duration `json:"timeout,omitempty"`
+	TimeoutPerElement Duration `json:"timeout_per_element,omitempty"`
+	// Grace is how long a binary has to exit after SIGTERM before it and
+	// its children are killed. Defaults to DefaultGrace.
+	Grace Duration `json:"grace,omitempty"`
+	// Retries is how many times a call that failed with one of
+	// RetryExitCodes is retried, with exponential backoff from Backoff
+	// (default DefaultBackoff) and jitter.
+	Retries        int      `json:"retries,omitempty"`
+	RetryExitCodes []int    `json:"retry_exit_codes,omitempty"`
+	Backoff        Duration `json:"backoff,omitempty"`
+	// Limits constrain each subprocess.
+	Limits wrapper.Limits `json:"limits,omitzero"`
+
+	// CommitInterval is the longest time outcomes wait before they are
+	// committed (made visible and journaled). A killed job recomputes at
+	// most this much work. Defaults to DefaultCommitInterval.
+	CommitInterval Duration `json:"commit_interval,omitempty"`
+
+	// LogSample keeps the stdout and stderr logs of one good call in
+	// LogSample under Output/logs; 0 keeps none. The logs of failed calls
+	// are always kept. Empty logs are never kept.
+	LogSample int `json:"log_sample,omitempty"`
+	// LogDir, when set, also receives the logs of failed calls, under a
+	// folder named after the job: a local directory or gs://BUCKET/PREFIX.
+	LogDir string `json:"log_dir,omitempty"`
+
+	// MaxDeadLetters stops the job early once more elements than this are
+	// dead letters; 0 never stops. MaxDeadLetterPercent stops it once more
+	// than this percentage of the elements settled (at least 100) are.
+	// In-flight calls finish; the job ends halted, and a resume goes on
+	// from there.
+	MaxDeadLetters       int64   `json:"max_dead_letters,omitempty"`
+	MaxDeadLetterPercent float64 `json:"max_dead_letter_percent,omitempty"`
+
+	// KeepBatchFiles keeps each call's batch and results files under
+	// Output/calls for inspection.
+	KeepBatchFiles bool `json:"keep_batch_files,omitempty"`
+}
+
+// ProtoSchema names the message types of a binary from .proto files.
+type ProtoSchema struct {
+	Files       []string `json:"files"`
+	ImportPaths []string `json:"import_paths,omitempty"`
+	InputType   string   `json:"input_type"`
+	ResultType  string   `json:"result_type"`
+	SideType    string   `json:"side_type,omitempty"`
+}
+
+// JoinSpec says where an element's market data comes from.
+type JoinSpec struct {
+	// Source is a table: a CSV or JSONL path or file:// URI, or any scheme
+	// registered with package join (bigtable://...).
+	Source string `json:"source"`
+	// Key renders an element's key from its fields, e.g. "{underlying}".
+	// The same template finds the rows of a file table.
+	Key string `json:"key"`
+	// Missing says what happens to an element whose key has no row:
+	// MissingDeadLetter (the default, kind missing_join) or MissingPass
+	// (the binary gets the element without a row).
+	Missing string `json:"missing,omitempty"`
+	// CacheBytes bounds the cached rows. Defaults to DefaultJoinCacheBytes.
+	CacheBytes int64 `json:"cache_bytes,omitempty"`
+	// Family narrows a Bigtable read to one column family.
+	Family string `json:"family,omitempty"`
+	// AsOf reads the latest cells at or before this time, so that a rerun
+	// prices against the same snapshot. Zero reads the latest.
+	AsOf time.Time `json:"as_of,omitzero"`
+}
+
+// What an element without a join row becomes.
+const (
+	MissingDeadLetter = "dead-letter"
+	MissingPass       = "pass"
+)
+
+// Duration is a time.Duration written as "30s" in job files and manifests.
+// It is also a command-line flag value (Set, Type).
+type Duration time.Duration
+
+// String is the duration as time.Duration writes it, except zero, which is
+// "0": what command-line help takes for a flag without a default.
+func (d Duration) String() string {
+	if d == 0 {
+		return "0"
+	}
+	return time.Duration(d).String()
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error { return d.Set(string(b)) }
+
+// Set parses a duration such as "30s", as a flag value.
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Type names the flag value's type in help text.
+func (d *Duration) Type() string { return "duration" }
+
+// Error is a problem with the job itself, found before any subprocess
+// starts: the CLI exits with status 2.
+type Error struct {
+	Err error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error.
+func Errorf(format string, args ...any) error {
+	return &Error{Err: fmt.Errorf(format, args...)}
+}
+
+// WithDefaults returns a copy of the job with its defaults filled in, or an
+// *Error. It checks what the job says on its own; what needs the world
+// (the binary, the inputs, the registered formats) the engine checks. The
+// job's Join is copied, never written through.
+func (j Job) WithDefaults() (Job, error) {
+	if j.Binary == "" {
+		return j, Errorf("no binary given")
+	}
+	j.IDField = cmpOr(j.IDField, DefaultIDField)
+	j.OutputFormat = cmpOr(j.OutputFormat, DefaultOutputFormat)
+	j.BatchSize = cmpOr(j.BatchSize, DefaultBatchSize)
+	j.MinBatchSize = cmpOr(j.MinBatchSize, DefaultMinBatchSize)
+	j.MaxBatchSize = cmpOr(j.MaxBatchSize, max(DefaultMaxBatchSize, j.BatchSize))
+	j.TargetCallDuration = cmpOr(j.TargetCallDuration, Duration(DefaultTargetCallDuration))
+	j.BatchBytes = cmpOr(j.BatchBytes, DefaultBatchBytes)
+	j.Parallelism = cmpOr(j.Parallelism, DefaultParallelism())
+	j.Grace = cmpOr(j.Grace, Duration(DefaultGrace))
+	j.Backoff = cmpOr(j.Backoff, Duration(DefaultBackoff))
+	if j.CommitInterval <= 0 {
+		j.CommitInterval = Duration(DefaultCommitInterval)
+	}
+	switch {
+	case j.BatchSize < 0:
+		return j, Errorf("batch size %d: must be positive", j.BatchSize)
+	case j.MinBatchSize < 0 || j.MaxBatchSize < j.MinBatchSize:
+		return j, Errorf("batch sizes: want 1 <= min (%d) <= max (%d)", j.MinBatchSize, j.MaxBatchSize)
+	case j.TargetCallDuration < 0:
+		return j, Errorf("target call duration must be positive")
+	case j.Parallelism < 0:
+		return j, Errorf("parallelism %d: must be positive", j.Parallelism)
+	case j.Retries < 0:
+		return j, Errorf("retries %d: must not be negative", j.Retries)
+	case j.Timeout < 0 || j.TimeoutPerElement < 0:
+		return j, Errorf("timeouts must not be negative")
+	case j.MaxDeadLetters < 0 || j.MaxDeadLetterPercent < 0 || j.MaxDeadLetterPercent > 100:
+		return j, Errorf("dead-letter limits must be a count or a percentage between 0 and 100")
+	case j.LogSample < 0:
+		return j, Errorf("log sample %d: must not be negative", j.LogSample)
+	}
+	if j.Join != nil {
+		js := *j.Join
+		if js.Source == "" || js.Key == "" {
+			return j, Errorf("a join needs both a source and a key template")
+		}
+		switch js.Missing {
+		case "":
+			js.Missing = MissingDeadLetter
+		case MissingDeadLetter, MissingPass:
+		default:
+			return j, Errorf("join missing %q: want %q or %q", js.Missing, MissingDeadLetter, MissingPass)
+		}
+		js.CacheBytes = cmpOr(js.CacheBytes, DefaultJoinCacheBytes)
+		j.Join = &js
+	}
+	return j, nil
+}
+
+// OverLimit returns the reason the job's dead-letter limits stop it once
+// results and dead elements have settled, or "".
+func (j Job) OverLimit(results, dead int64) string {
+	settled := results + dead
+	switch {
+	case j.MaxDeadLetters > 0 && dead > j.MaxDeadLetters:
+		return fmt.Sprintf("%d dead letters exceed --max-dead-letters %d", dead, j.MaxDeadLetters)
+	case j.MaxDeadLetterPercent > 0 && settled >= 100 && float64(dead) > j.MaxDeadLetterPercent/100*float64(settled):
+		return fmt.Sprintf("%d dead letters of %d elements exceed --max-dead-letters %g%%", dead, settled, j.MaxDeadLetterPercent)
+	}
+	return ""
+}
+
+func (j Job) String() string {
+	b, _ := json.Marshal(j)
+	return string(b)
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

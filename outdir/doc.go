@@ -1,0 +1,19 @@
+// Package outdir is the contract between a job and its output directory,
+// the same for every engine (the local engine in grid, the Beam runner in
+// beamgrid) and for every reader (gridrun report, inspect, the summary, a
+// workflow's next step):
+//
+//	results-NNNNN.jsonl|.parquet   committed results shards
+//	dead-letters-NNNNN.jsonl       committed dead letters (DeadLetter lines)
+//	manifest.json                  Manifest, written last: the job ended
+//	logs/                          kept stdout/stderr of calls
+//	_gridrun/job.json              State: whose output this is, for resumes
+//	_gridrun/journal.jsonl         Commit lines (local engine)
+//	_gridrun/timeline.jsonl        CallRecord lines
+//	_gridrun/description.pb        the binary's message types
+//
+// It owns the names, the record types and their encodings, the job state
+// and the resume check, and the journal. Engines decide when to write;
+// this package decides what and where, so that a reader needs nothing of
+// an engine to read an output.
+package outdir

@@ -1,0 +1,157 @@
+package outdir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gridrun/gridrun/internal/atomicfile"
+	"github.com/gridrun/gridrun/jobspec"
+)
+
+// The local engine's side of the contract: a local directory, written in
+// place, with a journal.
+
+// CheckNew refuses a non-empty output directory unless resuming, before a
+// job does anything else.
+func CheckNew(dir string, resume bool) error {
+	entries, err := os.ReadDir(dir)
+	if err == nil && len(entries) > 0 && !resume {
+		return notEmpty(dir)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return &jobspec.Error{Err: err}
+	}
+	return nil
+}
+
+func notEmpty(dir string) error {
+	return jobspec.Errorf("output directory %s is not empty: use --resume to continue the job that wrote it, or choose a new directory", dir)
+}
+
+// Prepare makes a local output directory ready for a run: new and empty
+// (but for a saved standard input, see SavedInputOnly), or, with resume,
+// cleared of everything the journal does not hold. resultExts are the
+// extensions results shards may have. It returns the open journal and its
+// commits.
+func Prepare(dir string, resume bool, resultExts []string) (*Journal, []Commit, error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, &jobspec.Error{Err: err}
+		}
+	case err != nil:
+		return nil, nil, &jobspec.Error{Err: err}
+	case len(entries) == 0 || !resume && savedInputOnly(dir, entries):
+		// a new job
+	case !resume:
+		return nil, nil, notEmpty(dir)
+	default:
+		if _, err := os.Stat(filepath.Join(dir, JournalFile)); err != nil {
+			return nil, nil, jobspec.Errorf("output directory %s holds no gridrun journal (%s); there is nothing to resume", dir, JournalFile)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, StateDir), 0o755); err != nil {
+		return nil, nil, err
+	}
+	j, commits, err := OpenJournal(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Shards the journal does not name were never committed.
+	committed := map[string]bool{}
+	for _, c := range commits {
+		for _, ext := range resultExts {
+			committed[ResultsName(c.Seq)+ext] = true
+		}
+		committed[DeadLettersName(c.Seq)] = true
+	}
+	for _, e := range entries {
+		n := e.Name()
+		shardFile := strings.HasPrefix(n, "results-") || strings.HasPrefix(n, "dead-letters-")
+		if shardFile && !committed[n] || n == ManifestFile || strings.HasSuffix(n, ".tmp") || atomicfile.IsTemp(n) {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				j.Close()
+				return nil, nil, err
+			}
+		}
+	}
+	return j, commits, nil
+}
+
+// savedInputOnly reports whether a new job's output directory holds
+// nothing but its saved standard input: the job saves it before it
+// prepares the directory.
+func savedInputOnly(dir string, entries []os.DirEntry) bool {
+	if len(entries) != 1 || entries[0].Name() != StateDir {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, JournalFile))
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// LoadState checks a local run against the state in dir and records the
+// run: a new job's state is want (with a new id unless want names one), a
+// resumed job's the one its first run wrote, its runs counted.
+func LoadState(dir string, want State) (State, error) {
+	path := filepath.Join(dir, StateFile)
+	b, err := os.ReadFile(path)
+	var s State
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		s = Start(want)
+	case err != nil:
+		return s, err
+	default:
+		have, err := DecodeState(b, path)
+		if err != nil {
+			return s, err
+		}
+		if s, err = Resume(have, want); err != nil {
+			return s, err
+		}
+	}
+	return s, atomicfile.WriteFile(path, s.Encode(), 0o644)
+}
+
+// WriteManifest writes m as dir's manifest.json, atomically.
+func WriteManifest(dir string, m *Manifest) error {
+	b, err := EncodeManifest(m)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, ManifestFile), b, 0o644)
+}
+
+// EncodeManifest renders m as manifest.json's bytes.
+func EncodeManifest(m *Manifest) ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// DecodeManifest reads manifest.json's bytes; name is for the error.
+func DecodeManifest(b []byte, name string) (*Manifest, error) {
+	m := new(Manifest)
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return m, nil
+}
+
+// ReadManifest reads the manifest of a finished job from a local output
+// directory.
+func ReadManifest(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, ManifestFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeManifest(b, path)
+}

@@ -1,0 +1,25 @@
+package outdir
+
+import "fmt"
+
+// Names of the files of an output directory, relative to it.
+const (
+	// StateDir holds the job's own files.
+	StateDir        = "_gridrun"
+	ManifestFile    = "manifest.json"
+	StateFile       = StateDir + "/job.json"
+	JournalFile     = StateDir + "/journal.jsonl"
+	TimelineFile    = StateDir + "/timeline.jsonl"
+	DescriptionFile = StateDir + "/description.pb"
+	LogsDir         = "logs"
+	// CallsDir holds the kept batch and results files of calls
+	// (Job.KeepBatchFiles).
+	CallsDir = "calls"
+)
+
+// ResultsName is the name of results shard seq without its format's
+// extension.
+func ResultsName(seq int) string { return fmt.Sprintf("results-%05d", seq) }
+
+// DeadLettersName is the name of dead-letter shard seq.
+func DeadLettersName(seq int) string { return fmt.Sprintf("dead-letters-%05d.jsonl", seq) }

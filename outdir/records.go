@@ -1,0 +1,235 @@
+package outdir
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/gridrun/gridrun/jobspec"
+	"github.com/gridrun/gridrun/join"
+)
+
+// Manifest describes a finished job. It is written last, as manifest.json:
+// its presence says the job ended.
+type Manifest struct {
+	JobID string `json:"job_id"`
+	// Status is "ok" (every element has a result), "dead_letters" (the job
+	// finished; some elements are dead letters), "halted" (stopped by its
+	// dead-letter limits), "failed" or "cancelled".
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished"`
+	WallSeconds float64   `json:"wall_seconds"`
+	// Runs counts this run and the earlier ones it resumed; Resumed is the
+	// number of elements the earlier runs had committed.
+	Runs    int   `json:"runs"`
+	Resumed int64 `json:"resumed"`
+
+	// Elements is the number of input rows settled: Results + DeadLetters.
+	Elements          int64            `json:"elements"`
+	Results           int64            `json:"results"`
+	DeadLetters       int64            `json:"dead_letters"`
+	DeadLettersByKind map[string]int64 `json:"dead_letters_by_kind"`
+	// Batches is the number of batches made of the input;
+	// AdaptiveBatchSizes the sizes this run chose for them.
+	Batches            int64      `json:"batches"`
+	AdaptiveBatchSizes BatchSizes `json:"adaptive_batch_sizes"`
+	ExecStats
+	// ThroughputPerSecond is the elements settled by this run per second.
+	ThroughputPerSecond float64 `json:"throughput_per_second"`
+	// ElementTimes and CallTimes are this run's durations: the binary's
+	// time per element, and the wall time of each call.
+	ElementTimes HistogramSummary `json:"element_times"`
+	CallTimes    HistogramSummary `json:"call_times"`
+	// Timeline is the file, relative to the output directory, with one
+	// line per call (CallRecord): slot, start, end, elements, reason.
+	Timeline string `json:"timeline"`
+	// PeakRSSBytes is the peak resident memory of the process the job ran
+	// in (Linux; 0 elsewhere): from the CLI, the runner's own, without the
+	// binary's.
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+
+	Binary BinaryInfo  `json:"binary"`
+	Inputs []InputInfo `json:"inputs"`
+	Join   *JoinInfo   `json:"join,omitempty"`
+	// ResultFiles and DeadLetterFiles are the committed shards, relative
+	// to the output directory.
+	ResultFiles     []string `json:"result_files"`
+	DeadLetterFiles []string `json:"dead_letter_files"`
+	// Options is the job as run, defaults filled in.
+	Options jobspec.Job `json:"options"`
+
+	// Runner is the Beam runner of a job run on Beam ("prism",
+	// "dataflow"); "" for the local engine. Shards is the number of groups
+	// the elements were batched in there, OutputShards the number of
+	// results and dead-letter files they were written to at most.
+	Runner       string `json:"runner,omitempty"`
+	Shards       int    `json:"shards,omitempty"`
+	OutputShards int    `json:"output_shards,omitempty"`
+}
+
+// BinaryInfo is the provenance of the binary that produced the results.
+type BinaryInfo struct {
+	// URI is the binary as the job named it; Path the verified copy that
+	// ran.
+	URI     string `json:"uri"`
+	Path    string `json:"path"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	// InputType, ResultType and SideType are the binary's message types.
+	InputType  string `json:"input_type"`
+	ResultType string `json:"result_type"`
+	SideType   string `json:"side_type,omitempty"`
+}
+
+// InputInfo describes one input file.
+type InputInfo struct {
+	Path   string `json:"path"`
+	Format string `json:"format"`
+	// Rows is the number of rows this run read (all of them, when a
+	// resumed run skips the committed ones).
+	Rows int64 `json:"rows"`
+}
+
+// JoinInfo describes the join: the source, the snapshot read, and the
+// Table's counts (reads, rows, cache hits and misses, missing keys).
+type JoinInfo struct {
+	Source string `json:"source"`
+	Key    string `json:"key"`
+	// MissingPolicy is JoinSpec.Missing; "missing" is the count of keys
+	// without a row, in Stats.
+	MissingPolicy string    `json:"missing_policy"`
+	Family        string    `json:"family,omitempty"`
+	AsOf          time.Time `json:"as_of,omitzero"`
+	join.Stats
+	// Unavailable reports that the source failed past its retries for
+	// some batches, whose elements are dead letters of kind
+	// join_unavailable.
+	Unavailable bool `json:"unavailable,omitempty"`
+}
+
+// ExecStats counts what an executor did.
+type ExecStats struct {
+	Calls      int64 `json:"subprocess_calls"`
+	Retries    int64 `json:"retries"`
+	Isolations int64 `json:"isolation_calls"`
+	Splits     int64 `json:"splits"`
+	Backups    int64 `json:"backups"`
+	// CPU is the user+system CPU time of all calls, in seconds.
+	CPU float64 `json:"subprocess_cpu_seconds"`
+}
+
+// BatchSizes summarises the batch sizes chosen, for the manifest.
+type BatchSizes struct {
+	Min    int `json:"min"`
+	Median int `json:"median"`
+	Max    int `json:"max"`
+	// Count is the number of batches sized.
+	Count int `json:"count"`
+}
+
+// HistogramSummary is a histogram of durations as the manifest shows it.
+type HistogramSummary struct {
+	Count int64   `json:"count"`
+	Sum   float64 `json:"sum_seconds"`
+	Min   float64 `json:"min_seconds"`
+	P50   float64 `json:"p50_seconds"`
+	P99   float64 `json:"p99_seconds"`
+	Max   float64 `json:"max_seconds"`
+	// Buckets holds the non-empty buckets: durations up to LE seconds.
+	Buckets []Bucket `json:"buckets"`
+}
+
+// Bucket is one histogram bucket.
+type Bucket struct {
+	LE    float64 `json:"le"`
+	Count int64   `json:"count"`
+}
+
+// CallRecord is one subprocess call: a line of the timeline.
+type CallRecord struct {
+	// Run is the job's run that made the call: 1, then 2 for its first
+	// resume, and so on.
+	Run      int       `json:"run,omitempty"`
+	Slot     int       `json:"slot"`
+	Batch    string    `json:"batch"`
+	Attempt  int       `json:"attempt"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Elements int       `json:"elements"`
+	Results  int       `json:"results"`
+	// Reason is why the call was made: "batch", "retry", "isolate" (a
+	// suspect alone or the rest of a failed call), "split" (the remainder
+	// of a stopped call), "backup" (a straggling element run again).
+	Reason string `json:"reason"`
+	// Failure is the dead-letter kind of the call's failure, or "".
+	Failure string `json:"failure,omitempty"`
+	// Stopped reports a call stopped early to split it.
+	Stopped bool `json:"stopped,omitempty"`
+	// ElementSeconds is the time the binary reported for its elements;
+	// 0 when it reports none.
+	ElementSeconds float64 `json:"element_seconds,omitempty"`
+}
+
+// Dead-letter kinds.
+const (
+	// KindBadInput: the row could not become an element (bad JSON, a field
+	// of the wrong type, no id, a duplicate id).
+	KindBadInput = "bad_input"
+	// KindElementError: the binary reported an error for the element.
+	KindElementError = "element_error"
+	// KindCrash: the binary died on the element, alone, every attempt.
+	KindCrash = "crash"
+	// KindBadOutput: the binary's output for the element broke the
+	// protocol, alone, every attempt.
+	KindBadOutput = "bad_output"
+	// KindTimeout: the call of the element alone timed out.
+	KindTimeout = "timeout"
+	// KindMissingJoin: no join row for the element's key.
+	KindMissingJoin = "missing_join"
+	// KindBadJoinRow: the element's join row exists but cannot become the
+	// binary's side message (a cell that does not convert to its field).
+	KindBadJoinRow = "bad_join_row"
+	// KindJoinUnavailable: the join source failed past its retries.
+	KindJoinUnavailable = "join_unavailable"
+)
+
+// DeadLetter is an element that got no result, and why. It is one line of
+// the dead-letter output.
+type DeadLetter struct {
+	ID      string `json:"id,omitempty"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	// Input and Line locate the row the element came from.
+	Input string `json:"input,omitempty"`
+	Line  int64  `json:"line,omitempty"`
+	// Field is the input field at fault, for bad input.
+	Field string `json:"field,omitempty"`
+	// ErrorType is the binary's name for an element error (an exception
+	// type).
+	ErrorType string `json:"error_type,omitempty"`
+	// Batch and Attempts say which call failed and after how many tries.
+	Batch    string `json:"batch,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	// ExitCode is the crashed binary's status (128+n for signal n).
+	ExitCode int `json:"exit_code,omitempty"`
+	// Stderr is the end of the binary's stderr for crashes.
+	Stderr string `json:"stderr,omitempty"`
+	// Log is the kept stderr file of the failed call, relative to the
+	// output directory.
+	Log string `json:"log,omitempty"`
+	// Element is the row as given.
+	Element json.RawMessage `json:"element"`
+}
+
+// Encode renders the dead letter as its line of a dead-letter file, without
+// the newline; an element never given renders null.
+func (d *DeadLetter) Encode() ([]byte, error) {
+	if d.Element == nil {
+		d.Element = json.RawMessage("null")
+	}
+	return json.Marshal(d)
+}
