@@ -413,7 +413,7 @@ func runChild(pricer, table, input string) error {
 	m, err := grid.Run(context.Background(), grid.Job{
 		Binary: pricer, CacheDir: filepath.Join(dir, "cache"), Inputs: []string{input},
 		Output: filepath.Join(dir, "out"), BatchSize: batchSize,
-		Join:   &grid.JoinSpec{Source: table, Key: "{underlying}"},
+		Join: &grid.JoinSpec{Source: table, Key: "{underlying}"},
 	}, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err

@@ -45,8 +45,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"github.com/gridrun/gridrun/beamgrid"
-	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/cmd/internal/summary"
+	"github.com/gridrun/gridrun/grid"
 	// Registers bigtable:// as a join source.
 	_ "github.com/gridrun/gridrun/join/bigtable"
 )

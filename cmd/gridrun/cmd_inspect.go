@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gridrun/gridrun/binstage"
-	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/cmd/internal/inspect"
+	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/wrapper"
 )
 

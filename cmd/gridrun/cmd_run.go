@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/cmd/internal/summary"
+	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/jobspec"
 )
 

@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/cmd/internal/progress"
+	"github.com/gridrun/gridrun/grid"
 )
 
 // addUXCommands adds the commands that look at a job rather than run it,

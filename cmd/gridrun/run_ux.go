@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/cmd/internal/progress"
+	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/report"
 )
 
