@@ -31,7 +31,7 @@ func stdinPath(j Job) (string, error) {
 			return "", &ConfigError{Err: err}
 		}
 	}
-	return filepath.Join(j.Output, stateDir, "stdin."+string(f)), nil
+	return filepath.Join(j.Output, stateDir, "stdin"+f.Ext()), nil
 }
 
 // saveStdin copies standard input to stdinPath before the job reads its
