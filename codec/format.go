@@ -115,18 +115,26 @@ func RegisterFormat(name Format, f InputFormat) {
 		registry.names = map[string]Format{}
 		registry.exts = map[string]Format{}
 	}
-	for _, n := range append([]string{string(name)}, f.Aliases...) {
-		n = strings.ToLower(n)
-		if other, ok := registry.names[n]; ok {
-			panic(fmt.Sprintf("codec: RegisterFormat %q: name %q is format %q's", name, n, other))
+	// Every claim is checked before any is made: a refused format leaves
+	// nothing of itself behind.
+	names := append([]string{string(name)}, f.Aliases...)
+	for i, n := range names {
+		names[i] = strings.ToLower(n)
+		if other, ok := registry.names[names[i]]; ok {
+			panic(fmt.Sprintf("codec: RegisterFormat %q: name %q is format %q's", name, names[i], other))
 		}
+	}
+	exts := make([]string, len(f.Exts))
+	for i, ext := range f.Exts {
+		exts[i] = strings.ToLower(ext)
+		if other, ok := registry.exts[exts[i]]; ok {
+			panic(fmt.Sprintf("codec: RegisterFormat %q: extension %q is format %q's", name, exts[i], other))
+		}
+	}
+	for _, n := range names {
 		registry.names[n] = name
 	}
-	for _, ext := range f.Exts {
-		ext = strings.ToLower(ext)
-		if other, ok := registry.exts[ext]; ok {
-			panic(fmt.Sprintf("codec: RegisterFormat %q: extension %q is format %q's", name, ext, other))
-		}
+	for _, ext := range exts {
 		registry.exts[ext] = name
 	}
 	registry.formats[name] = &f
