@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
 )
@@ -27,17 +28,12 @@ func (f *readFn) ProcessElement(ctx context.Context, in InputFile, emit func(Ele
 	if err != nil {
 		return err
 	}
-	rc, err := openRead(ctx, in.Path)
+	rc, r, err := openInput(ctx, in, nil)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	format := codec.Format(in.Format)
-	r, err := codec.NewReader(rc, in.Path, format, in.Gzip)
-	if err != nil {
-		return err
-	}
-	dec, err := codec.NewDecoder(e.schema.Input, r, format, decoderOptions(e.spec.Job, e.key))
+	dec, err := codec.NewDecoder(e.schema.Input, r, codec.Format(in.Format), decoderOptions(e.spec.Job, e.key))
 	if err != nil {
 		return err
 	}
@@ -67,6 +63,36 @@ func (f *readFn) ProcessElement(ctx context.Context, in InputFile, emit func(Ele
 	}
 	tally(Tally{Input: in.Index, Rows: rows})
 	return nil
+}
+
+// openInput opens an input and its rows. A stream is read through wrap,
+// when given. A format read with random access (Parquet starts from its
+// footer) gets it: a local file offers it, and an object whose stream does
+// not is read by ranges through binstage.
+func openInput(ctx context.Context, in InputFile, wrap func(io.Reader) io.Reader) (io.Closer, codec.Reader, error) {
+	format := codec.Format(in.Format)
+	rc, err := openRead(ctx, in.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var src io.Reader = rc
+	if _, ok := rc.(io.ReaderAt); !ok && format.RandomAccess() {
+		rc.Close()
+		obj, err := binstage.OpenObject(ctx, in.Path, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		rc, src = obj, obj
+	}
+	if wrap != nil && !format.RandomAccess() {
+		src = wrap(src)
+	}
+	r, err := codec.Open(src, in.Path, format, in.Gzip)
+	if err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
+	return rc, r, nil
 }
 
 func decoderOptions(j grid.Job, key *codec.Template) codec.DecoderOptions {

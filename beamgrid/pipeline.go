@@ -204,14 +204,11 @@ func checkInputs(ctx context.Context, st *Step, inputs []InputFile) error {
 		key, _ = codec.ParseTemplate(j.Key) // checked by Prepare
 	}
 	for _, in := range inputs {
-		rc, err := openRead(ctx, in.Path)
+		rc, r, err := openInput(ctx, in, nil)
 		if err != nil {
 			return &grid.ConfigError{Err: err}
 		}
-		r, err := codec.NewReader(rc, in.Path, codec.Format(in.Format), in.Gzip)
-		if err == nil {
-			_, err = codec.NewDecoder(st.schema.Input, r, codec.Format(in.Format), decoderOptions(st.spec.Job, key))
-		}
+		_, err = codec.NewDecoder(st.schema.Input, r, codec.Format(in.Format), decoderOptions(st.spec.Job, key))
 		rc.Close()
 		if err != nil {
 			return &grid.ConfigError{Err: err}
@@ -231,28 +228,32 @@ func estimateRows(ctx context.Context, inputs []InputFile) int64 {
 	if len(inputs) == 0 || total == 0 {
 		return 0
 	}
-	in := inputs[0]
-	rc, err := openRead(ctx, in.Path)
+	var cr *countingReader
+	rc, r, err := openInput(ctx, inputs[0], func(s io.Reader) io.Reader {
+		cr = &countingReader{r: s}
+		return cr
+	})
 	if err != nil {
 		return 0
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc}
-	r, err := codec.NewReader(cr, in.Path, codec.Format(in.Format), in.Gzip)
-	if err != nil {
-		return 0
+	// A stream's rows are measured in the bytes read; rows read by ranges
+	// (Parquet), in the share of the file they stand for.
+	read := r.Offset
+	if cr != nil {
+		read = func() int64 { return cr.n }
 	}
 	var rows int64
-	for cr.n < 1<<20 {
+	for read() < 1<<20 {
 		if _, err := r.Read(); err != nil {
 			break
 		}
 		rows++
 	}
-	if rows == 0 || cr.n == 0 {
-		return 0
+	if n := read(); rows > 0 && n > 0 {
+		return total * rows / n
 	}
-	return total * rows / cr.n
+	return 0
 }
 
 type countingReader struct {

@@ -2,17 +2,13 @@ package codec
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 // DecoderOptions configure a Decoder. The zero value is usable.
@@ -38,17 +34,9 @@ type Element struct {
 // Decoder turns the rows of one input into elements of one message type.
 // It is safe for concurrent use.
 type Decoder struct {
-	fields  *Fields
-	opts    DecoderOptions
-	name    string
-	format  Format
-	idFD    protoreflect.FieldDescriptor // nil when the id is not a message field
-	header  []string                     // CSV and Parquet
-	columns []protoreflect.FieldDescriptor
-	idCol   int
-	// fast holds *fastJSON decoders of a flat message's JSON lines, one per
-	// goroutine at a time; nil when the message is not flat.
-	fast *sync.Pool
+	b      *ElementBuilder
+	rows   RowDecoder
+	format Format
 }
 
 // NewDecoder checks the options against the message type and, for CSV and
@@ -58,59 +46,53 @@ func NewDecoder(msg protoreflect.MessageDescriptor, in Reader, format Format, op
 	if opts.IDField == "" {
 		opts.IDField = "id"
 	}
-	d := &Decoder{fields: NewFields(msg), opts: opts, name: in.Name(), format: format, idCol: -1}
-	d.idFD = d.fields.Lookup(opts.IDField)
-	if d.idFD != nil && (d.idFD.IsList() || d.idFD.IsMap() || d.idFD.Kind() == protoreflect.MessageKind || d.idFD.Kind() == protoreflect.BytesKind) {
-		return nil, fmt.Errorf("%s: id field %q of %s is not a string or number", d.name, opts.IDField, msg.FullName())
+	b := &ElementBuilder{fields: NewFields(msg), opts: opts, name: in.Name()}
+	idFD := b.fields.Lookup(opts.IDField)
+	if idFD != nil && (idFD.IsList() || idFD.IsMap() || idFD.Kind() == protoreflect.MessageKind || idFD.Kind() == protoreflect.BytesKind) {
+		return nil, fmt.Errorf("%s: id field %q of %s is not a string or number", b.name, opts.IDField, msg.FullName())
 	}
-	// Fields the rows themselves may carry besides the message's.
-	var extra []string
-	switch format {
-	case CSV:
-		extra = in.Header()
-		d.header = extra
-		d.columns = make([]protoreflect.FieldDescriptor, len(extra))
-		for i, col := range extra {
-			if col == opts.IDField {
-				d.idCol = i
-			}
-			fd := d.fields.Lookup(col)
-			if fd == nil && col != opts.IDField && !opts.IgnoreUnknown {
-				return nil, fmt.Errorf("%s:1: column %q is not a field of %s (fields: %s)", d.name, col, msg.FullName(), fieldList(msg))
-			}
-			d.columns[i] = fd
-		}
-		if d.idCol < 0 {
-			return nil, fmt.Errorf("%s:1: no id column %q in the header; name the id column with --id-field", d.name, opts.IDField)
-		}
-	case Parquet:
-		if err := parquetFields(d, in); err != nil {
-			return nil, err
-		}
-		extra = d.header
-	case JSONL:
-		extra = []string{opts.IDField}
-		if newFastJSON(msg, opts) != nil {
-			d.fast = &sync.Pool{New: func() any { return newFastJSON(msg, opts) }}
-		}
-	case Delimited:
-		if d.idFD == nil {
-			return nil, fmt.Errorf("%s: id field %q is not a field of %s (fields: %s)", d.name, opts.IDField, msg.FullName(), fieldList(msg))
-		}
+	spec, err := formatFor(b.name, format)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Key != nil {
-		for _, f := range opts.Key.Fields() {
-			// A CSV row renders its key from its cells: a field of the
-			// message without a column would be missing from every row.
-			if format == CSV && !slices.Contains(d.header, f) {
-				return nil, fmt.Errorf("%s:1: join key %q: no column %q (columns: %s)", d.name, opts.Key, f, strings.Join(d.header, ", "))
-			}
-			if d.fields.Lookup(f) == nil && !slices.Contains(extra, f) && !(format == JSONL && opts.IgnoreUnknown) {
-				return nil, fmt.Errorf("%s: join key %q: %q is not a field of %s (fields: %s)", d.name, opts.Key, f, msg.FullName(), fieldList(msg))
-			}
+	rows, err := spec.NewDecoder(b, in)
+	if err != nil {
+		return nil, err
+	}
+	return &Decoder{b: b, rows: rows, format: format}, nil
+}
+
+// An ElementBuilder holds what every format's decoding shares: the input
+// message, the options, and the last steps from a decoded row to an
+// element. A format's NewDecoder is given one.
+type ElementBuilder struct {
+	fields *Fields
+	opts   DecoderOptions
+	name   string
+}
+
+// Fields are the input message's fields.
+func (b *ElementBuilder) Fields() *Fields { return b.fields }
+
+// Options are the decoder's options, with their defaults applied.
+func (b *ElementBuilder) Options() DecoderOptions { return b.opts }
+
+// Name is the input's name in messages.
+func (b *ElementBuilder) Name() string { return b.name }
+
+// CheckKey checks that the join key, if any, names only fields of the
+// message or of extra, the names a row carries besides them.
+func (b *ElementBuilder) CheckKey(extra ...string) error {
+	if b.opts.Key == nil {
+		return nil
+	}
+	for _, f := range b.opts.Key.Fields() {
+		if b.fields.Lookup(f) == nil && !slices.Contains(extra, f) {
+			msg := b.fields.Desc()
+			return fmt.Errorf("%s: join key %q: %q is not a field of %s (fields: %s)", b.name, b.opts.Key, f, msg.FullName(), fieldList(msg))
 		}
 	}
-	return d, nil
+	return nil
 }
 
 func fieldList(msg protoreflect.MessageDescriptor) string {
@@ -130,182 +112,46 @@ func Marshal(m proto.Message) ([]byte, error) { return marshalOpts.Marshal(m) }
 
 // Decode turns a row into an element. Its errors are *RowError.
 func (d *Decoder) Decode(row Row) (Element, error) {
-	if row.Err != nil {
-		re := rowError(d.name, row.Line, row.Err)
-		re.ID = d.idOf(row)
-		return Element{}, re
+	err := row.Err
+	if err == nil {
+		var e Element
+		if e, err = d.rows.Decode(row); err == nil {
+			return e, nil
+		}
 	}
-	var (
-		e   Element
-		err error
-	)
-	switch d.format {
-	case JSONL:
-		e, err = d.decodeJSON(row.Data)
-	case CSV:
-		e, err = d.decodeCSV(row.Cells)
-	case Delimited:
-		e, err = d.decodePB(row.Data)
-	case Parquet:
-		e, err = d.decodeParquet(row.parquet)
+	re := rowError(d.b.name, row.Line, err)
+	if id, ok := d.rows.ID(row); ok {
+		re.ID = id
 	}
-	if err != nil {
-		re := rowError(d.name, row.Line, err)
-		re.ID = d.idOf(row)
-		return Element{}, re
-	}
-	return e, nil
+	return Element{}, re
 }
 
-// idOf reads the id of a row that did not decode, or returns "" when the
-// id itself cannot be read. Only failed rows come here, so it takes the
-// slow paths.
-func (d *Decoder) idOf(row Row) string {
-	var (
-		id string
-		ok bool
-	)
-	switch d.format {
-	case JSONL:
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(row.Data, &obj) == nil {
-			id, ok = JSONKeyText(obj[d.opts.IDField])
-		}
-	case CSV:
-		if d.idCol < len(row.Cells) {
-			id, ok = row.Cells[d.idCol], true
-		}
-	case Parquet:
-		if row.parquet != nil {
-			id, ok = row.parquet.text(row.parquet.split(), d.opts.IDField)
-		}
-	case Delimited:
-		m := dynamicpb.NewMessage(d.fields.Desc())
-		if d.idFD != nil && proto.Unmarshal(row.Data, m) == nil && m.Has(d.idFD) {
-			id, ok = FieldText(m, d.idFD)
-		}
-	}
-	if !ok {
-		return ""
-	}
-	return id
-}
-
-func (d *Decoder) decodeJSON(line []byte) (Element, error) {
-	if d.fast != nil {
-		f := d.fast.Get().(*fastJSON)
-		payload, ok := f.decode(line, d.opts.IgnoreUnknown)
-		if ok {
-			e, err := d.identify(f.text)
-			if err == nil {
-				e.Payload = payload
-				d.fast.Put(f)
-				return e, nil
-			}
-		}
-		d.fast.Put(f)
-		// Declined: the general path decodes the row, or says what is wrong.
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(line, &obj); err != nil {
-		return Element{}, fmt.Errorf("not a JSON object: %v", err)
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the same row fails the same way every time
-	m := dynamicpb.NewMessage(d.fields.Desc())
-	for _, k := range keys {
-		fd := d.fields.Lookup(k)
-		if fd == nil {
-			if k == d.opts.IDField || d.opts.IgnoreUnknown {
-				continue
-			}
-			return Element{}, &FieldError{Field: k, Msg: "not a field of " + string(d.fields.Desc().FullName())}
-		}
-		if err := SetJSON(m, fd, obj[k]); err != nil {
-			return Element{}, err
-		}
-	}
-	get := func(name string) (string, bool) { return JSONKeyText(obj[name]) }
-	return d.finish(m, get)
-}
-
-func (d *Decoder) decodeCSV(cells []string) (Element, error) {
-	m := dynamicpb.NewMessage(d.fields.Desc())
-	for i, fd := range d.columns {
-		if fd == nil {
-			continue
-		}
-		if err := SetString(m, fd, cells[i]); err != nil {
-			return Element{}, err
-		}
-	}
-	get := func(name string) (string, bool) {
-		i := slices.Index(d.header, name)
-		if i < 0 || cells[i] == "" {
-			return "", false
-		}
-		return cells[i], true
-	}
-	return d.finish(m, get)
-}
-
-func (d *Decoder) decodeParquet(row *parquetRow) (Element, error) {
-	if row == nil {
-		return Element{}, errors.New("not a row of a Parquet file")
-	}
-	m := dynamicpb.NewMessage(d.fields.Desc())
-	cols := row.split()
-	if err := row.set(m, d.columns, cols); err != nil {
-		return Element{}, err
-	}
-	return d.finish(m, func(name string) (string, bool) { return row.text(cols, name) })
-}
-
-func (d *Decoder) decodePB(data []byte) (Element, error) {
-	m := dynamicpb.NewMessage(d.fields.Desc())
-	if err := proto.Unmarshal(data, m); err != nil {
-		return Element{}, fmt.Errorf("not a %s: %v", d.fields.Desc().FullName(), err)
-	}
-	e, err := d.finish(m, func(name string) (string, bool) {
-		fd := d.fields.Lookup(name)
-		if fd == nil || !m.Has(fd) {
-			return "", false
-		}
-		return FieldText(m, fd)
-	})
-	e.Payload = data // passed through untouched
-	return e, err
-}
-
-// finish extracts the id and the key and serializes the message.
-func (d *Decoder) finish(m *dynamicpb.Message, get func(string) (string, bool)) (Element, error) {
-	e, err := d.identify(get)
+// Build extracts the id and the key of a decoded row, whose named values
+// get returns, and serializes its message m.
+func (b *ElementBuilder) Build(m proto.Message, get func(string) (string, bool)) (Element, error) {
+	e, err := b.Identify(get)
 	if err != nil {
 		return e, err
 	}
-	if d.format != Delimited {
-		b, err := Marshal(m)
-		if err != nil {
-			return e, err
-		}
-		e.Payload = b
+	p, err := Marshal(m)
+	if err != nil {
+		return e, err
 	}
+	e.Payload = p
 	return e, nil
 }
 
-// identify reads an element's id and renders its key.
-func (d *Decoder) identify(get func(string) (string, bool)) (Element, error) {
+// Identify reads an element's id and renders its key, for a format that
+// has the payload already.
+func (b *ElementBuilder) Identify(get func(string) (string, bool)) (Element, error) {
 	var e Element
-	id, ok := get(d.opts.IDField)
+	id, ok := get(b.opts.IDField)
 	if !ok || id == "" {
-		return e, &FieldError{Field: d.opts.IDField, Msg: "missing id"}
+		return e, &FieldError{Field: b.opts.IDField, Msg: "missing id"}
 	}
 	e.ID = id
-	if d.opts.Key != nil {
-		key, err := d.opts.Key.Render(get)
+	if b.opts.Key != nil {
+		key, err := b.opts.Key.Render(get)
 		if err != nil {
 			return e, err
 		}
@@ -349,50 +195,14 @@ func FieldText(m protoreflect.Message, fd protoreflect.FieldDescriptor) (string,
 // of its columns, a protobuf record in protobuf's JSON mapping. What cannot
 // be rendered so is a JSON string.
 func (d *Decoder) ElementJSON(row Row) json.RawMessage {
-	return ElementJSON(row, d.format, d.fields.Desc())
+	return ElementJSON(row, d.format, d.b.fields.Desc())
 }
 
 // ElementJSON is Decoder.ElementJSON for rows that failed before a Decoder
 // existed; msg may be nil.
 func ElementJSON(row Row, format Format, msg protoreflect.MessageDescriptor) json.RawMessage {
-	switch format {
-	case JSONL:
-		if json.Valid(row.Data) {
-			return json.RawMessage(slices.Clone(row.Data))
-		}
-		b, _ := json.Marshal(string(row.Data))
-		return b
-	case CSV:
-		obj := make([]byte, 0, 64)
-		obj = append(obj, '{')
-		for i, c := range row.Cells {
-			name := fmt.Sprintf("column %d", i+1)
-			if i < len(row.Header) {
-				name = row.Header[i]
-			}
-			if i > 0 {
-				obj = append(obj, ',')
-			}
-			k, _ := json.Marshal(name)
-			v, _ := json.Marshal(c)
-			obj = append(append(append(obj, k...), ':'), v...)
-		}
-		return append(obj, '}')
-	case Delimited:
-		if msg != nil {
-			m := dynamicpb.NewMessage(msg)
-			if proto.Unmarshal(row.Data, m) == nil {
-				if b, err := protojson.Marshal(m); err == nil {
-					return compact(b)
-				}
-			}
-		}
-		b, _ := json.Marshal(row.Data) // base64
-		return b
-	case Parquet:
-		if row.parquet != nil {
-			return row.parquet.JSON()
-		}
+	if spec, ok := lookup(format); ok && spec.ElementJSON != nil {
+		return spec.ElementJSON(row, msg)
 	}
 	return json.RawMessage(`null`)
 }

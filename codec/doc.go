@@ -3,7 +3,10 @@
 //
 // Inputs are JSON lines, CSV with a header, or length-delimited protobuf
 // (passed through untouched), optionally gzipped, or Parquet files, read a
-// row group at a time (NewParquetReader). A row becomes an element:
+// row group at a time. Each format is an InputFormat registered by name
+// and file extensions (RegisterFormat): FormatOf and ParseFormat find it,
+// Open reads its rows, with random access when the format needs it, and
+// NewDecoder decodes them. A row becomes an element:
 // an id, the payload (the binary's input message, serialized), and a join
 // key rendered from a Template. Values are converted by the message's
 // schema, the same way for every source: a CSV cell, a JSON string and a

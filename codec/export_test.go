@@ -3,16 +3,17 @@ package codec
 // FastDecode runs only the fast path of d on a JSON line; false when it
 // declines.
 func FastDecode(d *Decoder, line []byte) (Element, bool) {
-	if d.fast == nil {
+	jd, ok := d.rows.(*jsonlDecoder)
+	if !ok || jd.fast == nil {
 		return Element{}, false
 	}
-	f := d.fast.Get().(*fastJSON)
-	defer d.fast.Put(f)
-	payload, ok := f.decode(line, d.opts.IgnoreUnknown)
+	f := jd.fast.Get().(*fastJSON)
+	defer jd.fast.Put(f)
+	payload, ok := f.decode(line, jd.b.opts.IgnoreUnknown)
 	if !ok {
 		return Element{}, false
 	}
-	e, err := d.identify(f.text)
+	e, err := jd.b.Identify(f.text)
 	e.Payload = payload
 	return e, err == nil
 }
@@ -20,7 +21,11 @@ func FastDecode(d *Decoder, line []byte) (Element, bool) {
 // SlowDecoder returns d without its fast path.
 func SlowDecoder(d *Decoder) *Decoder {
 	c := *d
-	c.fast = nil
+	if jd, ok := d.rows.(*jsonlDecoder); ok {
+		slow := *jd
+		slow.fast = nil
+		c.rows = &slow
+	}
 	return &c
 }
 
@@ -33,5 +38,10 @@ func SlowEncoder(e *ResultEncoder) *ResultEncoder {
 
 // HasFastPaths reports whether d and e, either may be nil, have fast paths.
 func HasFastPaths(d *Decoder, e *ResultEncoder) (bool, bool) {
-	return d != nil && d.fast != nil, e != nil && e.flat != nil
+	var fast bool
+	if d != nil {
+		jd, ok := d.rows.(*jsonlDecoder)
+		fast = ok && jd.fast != nil
+	}
+	return fast, e != nil && e.flat != nil
 }

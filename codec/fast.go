@@ -57,7 +57,7 @@ func flatFields(desc protoreflect.MessageDescriptor, noPresence bool) []flatFiel
 }
 
 // fastJSON decodes flat JSON-lines rows. Not safe for concurrent use: a
-// Decoder holds one per goroutine (see Decoder.fast).
+// decoder of JSON lines holds one per goroutine (see jsonlDecoder.fast).
 type fastJSON struct {
 	fields  []flatField
 	byName  map[string]int // proto and JSON names -> index in fields

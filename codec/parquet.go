@@ -17,6 +17,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 // Parquet is read and written with github.com/parquet-go/parquet-go: pure
@@ -26,6 +27,18 @@ import (
 // column's pages decoded as the rows reach them, so memory follows the
 // page and batch sizes, never the file's. Apache Arrow's Go module reads
 // Parquet too, but brings Arrow's whole dependency tree for one format.
+
+// Parquet: read with random access, from the footer, a row group at a
+// time; its pages are compressed inside, so the file is never gzipped.
+func init() {
+	RegisterFormat(Parquet, InputFormat{
+		Exts:            []string{".parquet", ".parq"},
+		NoGzip:          "a Parquet file compresses its own pages and cannot be read gzipped; gunzip it",
+		NewRandomReader: NewParquetReader,
+		NewDecoder:      newParquetDecoder,
+		ElementJSON:     parquetElement,
+	})
+}
 
 const (
 	// parquetBatch is how many rows a Parquet reader decodes at a time.
@@ -784,49 +797,85 @@ func (t *leafType) appendJSON(dst []byte, v parquet.Value) []byte {
 	return appendJSONString(dst, t.text(v))
 }
 
-// parquetFields maps the columns of a Parquet input to fields of msg, and
-// checks the id and key columns, as NewDecoder does for a CSV header.
-func parquetFields(d *Decoder, in Reader) error {
+// parquetDecoder decodes the rows of one Parquet file, knowing its
+// columns.
+type parquetDecoder struct {
+	b       *ElementBuilder
+	columns []protoreflect.FieldDescriptor // by top-level column; nil for a column that is not a field
+}
+
+// newParquetDecoder maps the columns of a Parquet input to fields of the
+// message, and checks the id and key columns, as a CSV decoder does its
+// header.
+func newParquetDecoder(b *ElementBuilder, in Reader) (RowDecoder, error) {
 	pr, ok := in.(*parquetReader)
 	if !ok {
-		return fmt.Errorf("%s: a Parquet input is read with NewParquetReader", d.name)
+		return nil, fmt.Errorf("%s: a Parquet input is read with NewParquetReader", b.name)
 	}
 	l := pr.layout
-	msg := d.fields.Desc()
-	d.header = l.names
-	d.columns = make([]protoreflect.FieldDescriptor, len(l.columns))
+	msg, opts := b.fields.Desc(), b.opts
+	d := &parquetDecoder{b: b, columns: make([]protoreflect.FieldDescriptor, len(l.columns))}
+	idCol := -1
 	for i := range l.columns {
 		c := &l.columns[i]
-		if c.name == d.opts.IDField {
+		if c.name == opts.IDField {
 			if c.leaf == nil {
-				return fmt.Errorf("%s: id column %q is a %s, not one value per row", d.name, c.name, c.shape())
+				return nil, fmt.Errorf("%s: id column %q is a %s, not one value per row", b.name, c.name, c.shape())
 			}
-			d.idCol = i
+			idCol = i
 		}
-		fd := d.fields.Lookup(c.name)
+		fd := b.fields.Lookup(c.name)
 		switch {
-		case fd == nil && c.name != d.opts.IDField && !d.opts.IgnoreUnknown:
-			return fmt.Errorf("%s: column %q is not a field of %s (fields: %s)", d.name, c.name, msg.FullName(), fieldList(msg))
+		case fd == nil && c.name != opts.IDField && !opts.IgnoreUnknown:
+			return nil, fmt.Errorf("%s: column %q is not a field of %s (fields: %s)", b.name, c.name, msg.FullName(), fieldList(msg))
 		case fd != nil && !c.fits(fd):
-			return fmt.Errorf("%s: column %q is a %s, which cannot set field %s of %s (%s)", d.name, c.name, c.shape(), fd.Name(), msg.FullName(), fieldShape(fd))
+			return nil, fmt.Errorf("%s: column %q is a %s, which cannot set field %s of %s (%s)", b.name, c.name, c.shape(), fd.Name(), msg.FullName(), fieldShape(fd))
 		}
 		d.columns[i] = fd
 	}
-	if d.idCol < 0 {
-		return fmt.Errorf("%s: no id column %q (columns: %s); name the id column with --id-field", d.name, d.opts.IDField, strings.Join(l.names, ", "))
+	if idCol < 0 {
+		return nil, fmt.Errorf("%s: no id column %q (columns: %s); name the id column with --id-field", b.name, opts.IDField, strings.Join(l.names, ", "))
 	}
-	if d.opts.Key != nil {
-		for _, f := range d.opts.Key.Fields() {
+	if opts.Key != nil {
+		for _, f := range opts.Key.Fields() {
 			i := l.column(f)
 			if i < 0 {
-				return fmt.Errorf("%s: join key %q: no column %q (columns: %s)", d.name, d.opts.Key, f, strings.Join(l.names, ", "))
+				return nil, fmt.Errorf("%s: join key %q: no column %q (columns: %s)", b.name, opts.Key, f, strings.Join(l.names, ", "))
 			}
 			if l.columns[i].leaf == nil {
-				return fmt.Errorf("%s: join key %q: column %q is a %s, not one value per row", d.name, d.opts.Key, f, l.columns[i].shape())
+				return nil, fmt.Errorf("%s: join key %q: column %q is a %s, not one value per row", b.name, opts.Key, f, l.columns[i].shape())
 			}
 		}
 	}
-	return nil
+	return d, nil
+}
+
+func (d *parquetDecoder) Decode(r Row) (Element, error) {
+	row := r.parquet
+	if row == nil {
+		return Element{}, errors.New("not a row of a Parquet file")
+	}
+	m := dynamicpb.NewMessage(d.b.fields.Desc())
+	cols := row.split()
+	if err := row.set(m, d.columns, cols); err != nil {
+		return Element{}, err
+	}
+	return d.b.Build(m, func(name string) (string, bool) { return row.text(cols, name) })
+}
+
+func (d *parquetDecoder) ID(r Row) (string, bool) {
+	if r.parquet == nil {
+		return "", false
+	}
+	return r.parquet.text(r.parquet.split(), d.b.opts.IDField)
+}
+
+// parquetElement is a Parquet row as the JSON object of its columns.
+func parquetElement(r Row, _ protoreflect.MessageDescriptor) json.RawMessage {
+	if r.parquet == nil {
+		return json.RawMessage(`null`)
+	}
+	return r.parquet.JSON()
 }
 
 func fieldShape(fd protoreflect.FieldDescriptor) string {

@@ -1,16 +1,11 @@
 package codec
 
 import (
-	"bufio"
-	"bytes"
 	"compress/gzip"
-	"encoding/binary"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
+	"io/fs"
 )
 
 // MaxRowSize bounds one input row. A longer JSON line is a bad row; a longer
@@ -61,12 +56,78 @@ type Reader interface {
 	Offset() int64
 }
 
-// NewReader reads rows in format f from r. name is used in messages. A
-// Parquet file is read from its end, so it needs NewParquetReader.
+// NewReader reads rows in format f from the stream r. name is used in
+// messages. A format read with random access (Parquet, which starts from
+// its footer) needs Open and a source that offers it.
 func NewReader(r io.Reader, name string, f Format, gzipped bool) (Reader, error) {
-	if f == Parquet {
-		return nil, fmt.Errorf("%s: a Parquet file is read with random access (NewParquetReader), not as a stream", name)
+	spec, err := formatFor(name, f)
+	if err != nil {
+		return nil, err
 	}
+	if spec.NewRandomReader != nil {
+		return nil, fmt.Errorf("%s: a %s file is %w", name, f, ErrNoRandomAccess)
+	}
+	return openStream(spec, r, name, gzipped)
+}
+
+// Open reads the rows of src in format f. name is used in messages. A
+// format read with random access gets it when src offers it: io.ReaderAt,
+// and its size from a Size() int64 method or, as an *os.File gives it,
+// from Stat. A gzipped input is read through gunzip.
+func Open(src io.Reader, name string, f Format, gzipped bool) (Reader, error) {
+	spec, err := formatFor(name, f)
+	if err != nil {
+		return nil, err
+	}
+	if spec.NewRandomReader == nil {
+		return openStream(spec, src, name, gzipped)
+	}
+	if gzipped {
+		return nil, fmt.Errorf("%s: %s", name, noGzip(f, spec))
+	}
+	ra, size, err := randomAccess(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if ra == nil {
+		return nil, fmt.Errorf("%s: a %s file is %w", name, f, ErrNoRandomAccess)
+	}
+	return spec.NewRandomReader(ra, size, name)
+}
+
+// ErrNoRandomAccess is the error of a format read with random access
+// given a source that cannot offer it, such as a stream.
+var ErrNoRandomAccess = errors.New("read with random access, which a stream cannot give")
+
+func formatFor(name string, f Format) (*InputFormat, error) {
+	spec, ok := lookup(f)
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown format %q", name, f)
+	}
+	return spec, nil
+}
+
+// randomAccess returns src's random access and size, or nil when it has
+// none.
+func randomAccess(src io.Reader) (io.ReaderAt, int64, error) {
+	ra, ok := src.(io.ReaderAt)
+	if !ok {
+		return nil, 0, nil
+	}
+	switch s := src.(type) {
+	case interface{ Size() int64 }:
+		return ra, s.Size(), nil
+	case interface{ Stat() (fs.FileInfo, error) }:
+		st, err := s.Stat()
+		if err != nil {
+			return nil, 0, err
+		}
+		return ra, st.Size(), nil
+	}
+	return nil, 0, nil
+}
+
+func openStream(spec *InputFormat, r io.Reader, name string, gzipped bool) (Reader, error) {
 	var compressed *countingReader
 	if gzipped {
 		compressed = &countingReader{r: r}
@@ -76,20 +137,9 @@ func NewReader(r io.Reader, name string, f Format, gzipped bool) (Reader, error)
 		}
 		r = zr
 	}
-	var rd Reader
-	switch f {
-	case JSONL:
-		rd = &jsonlReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}
-	case CSV:
-		c, err := newCSVReader(r, name)
-		if err != nil {
-			return nil, err
-		}
-		rd = c
-	case Delimited:
-		rd = &pbReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}
-	default:
-		return nil, fmt.Errorf("%s: unknown format %q", name, f)
+	rd, err := spec.NewReader(r, name)
+	if err != nil {
+		return nil, err
 	}
 	if compressed != nil {
 		return gzipReader{rd, compressed}, nil
@@ -116,221 +166,3 @@ type gzipReader struct {
 }
 
 func (g gzipReader) Offset() int64 { return g.compressed.n }
-
-type jsonlReader struct {
-	name  string
-	br    *bufio.Reader
-	line  int64
-	index int64
-	off   int64
-}
-
-func (r *jsonlReader) Name() string     { return r.name }
-func (r *jsonlReader) Header() []string { return nil }
-func (r *jsonlReader) Offset() int64    { return r.off }
-
-func (r *jsonlReader) Read() (Row, error) {
-	for {
-		line, tooLong, err := r.readLine()
-		if err == io.EOF && len(line) == 0 && !tooLong {
-			return Row{}, err
-		}
-		if err != nil && err != io.EOF {
-			return Row{}, fmt.Errorf("%s:%d: %w", r.name, r.line+1, err)
-		}
-		r.line++
-		if tooLong {
-			row := Row{Index: r.index, Line: r.line, Err: fmt.Errorf("line longer than %d bytes", MaxRowSize)}
-			r.index++
-			return row, nil
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue // blank lines are not rows
-		}
-		row := Row{Index: r.index, Line: r.line, Data: line}
-		r.index++
-		return row, nil
-	}
-}
-
-// readLine returns the next line without its newline, in a fresh slice.
-func (r *jsonlReader) readLine() (line []byte, tooLong bool, err error) {
-	for {
-		chunk, err := r.br.ReadSlice('\n')
-		r.off += int64(len(chunk))
-		if !tooLong {
-			n := len(chunk) // without the newline, which the last line may lack
-			if n > 0 && chunk[n-1] == '\n' {
-				n--
-			}
-			if len(line)+n > MaxRowSize {
-				tooLong, line = true, nil
-			} else {
-				line = append(line, chunk...)
-			}
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			return line, tooLong, err
-		}
-		line = bytes.TrimSuffix(line, []byte("\n"))
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		return line, tooLong, nil
-	}
-}
-
-type csvReader struct {
-	name   string
-	cr     *csv.Reader
-	header []string
-	index  int64
-	limit  *rowLimit
-	bom    int64 // bytes of byte order mark before what cr reads
-	next   int   // the line after the last row read
-}
-
-func newCSVReader(r io.Reader, name string) (*csvReader, error) {
-	// The parser keeps a row in memory whatever its size: the limit under
-	// its buffer stops one that grows past MaxRowSize and its line break.
-	// The buffer reads ahead up to the limit, never past it, so a row
-	// within the bound never sees the limit's error.
-	limit := &rowLimit{r: r, max: MaxRowSize + int64(len("\r\n"))}
-	limit.from(0) // the header is a row too
-	br := bufio.NewReader(limit)
-	// The byte order mark some spreadsheets write goes before the parser
-	// sees it: in front of a quoted name it would make the quote bare.
-	var bom int64
-	if b, _ := br.Peek(3); string(b) == "\ufeff" {
-		br.Discard(3)
-		bom = 3
-	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // we report the count ourselves, with both numbers
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, fmt.Errorf("%s: empty file; a CSV input needs a header row", name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: header: %w", name, err)
-	}
-	for i, h := range header {
-		if h == "" {
-			return nil, fmt.Errorf("%s:1: column %d has no name", name, i+1)
-		}
-		if j := slices.Index(header[:i], h); j >= 0 {
-			return nil, fmt.Errorf("%s:1: columns %d and %d are both named %q", name, j+1, i+1, h)
-		}
-	}
-	return &csvReader{name: name, cr: cr, header: header, limit: limit, bom: bom, next: 2}, nil
-}
-
-func (r *csvReader) Name() string     { return r.name }
-func (r *csvReader) Header() []string { return r.header }
-func (r *csvReader) Offset() int64    { return r.cr.InputOffset() }
-
-func (r *csvReader) Read() (Row, error) {
-	r.limit.from(r.bom + r.cr.InputOffset())
-	cells, err := r.cr.Read()
-	switch {
-	case err == io.EOF:
-		return Row{}, err
-	case errors.Is(err, errRowTooLong):
-		return Row{}, fmt.Errorf("%s:%d: the row starting on this line (or after blank lines) is longer than %d bytes; is a quote left open?", r.name, r.next, MaxRowSize)
-	}
-	row := Row{Index: r.index, Cells: cells, Header: r.header}
-	if n := len(cells); n > 0 {
-		line, _ := r.cr.FieldPos(0)
-		row.Line = int64(line)
-		// The row ends on the line of its last cell, or later when that
-		// cell holds line breaks.
-		last, _ := r.cr.FieldPos(n - 1)
-		r.next = last + strings.Count(cells[n-1], "\n") + 1
-	}
-	var pe *csv.ParseError
-	switch {
-	case errors.As(err, &pe):
-		row.Line = int64(pe.StartLine)
-		row.Err = pe.Err
-	case err != nil:
-		return Row{}, fmt.Errorf("%s: %w", r.name, err)
-	case len(cells) != len(r.header):
-		row.Err = fmt.Errorf("row has %d cells, the header has %d", len(cells), len(r.header))
-	}
-	r.index++
-	return row, nil
-}
-
-var errRowTooLong = errors.New("row too long")
-
-// rowLimit lets a reader read at most max bytes past a point, the start of
-// the row being read.
-type rowLimit struct {
-	r     io.Reader
-	max   int64
-	n     int64 // bytes read
-	limit int64 // n may not pass it
-}
-
-func (l *rowLimit) from(off int64) { l.limit = off + l.max }
-
-func (l *rowLimit) Read(p []byte) (int, error) {
-	if l.n >= l.limit {
-		return 0, errRowTooLong
-	}
-	if rest := l.limit - l.n; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := l.r.Read(p)
-	l.n += int64(n)
-	return n, err
-}
-
-type pbReader struct {
-	name  string
-	br    *bufio.Reader
-	index int64
-	off   int64
-}
-
-func (r *pbReader) Name() string     { return r.name }
-func (r *pbReader) Header() []string { return nil }
-func (r *pbReader) Offset() int64    { return r.off }
-
-func (r *pbReader) Read() (Row, error) {
-	prefix := &countingByteReader{br: r.br}
-	size, err := binary.ReadUvarint(prefix)
-	if err == io.EOF {
-		return Row{}, io.EOF
-	}
-	if err != nil {
-		return Row{}, fmt.Errorf("%s: record %d at byte %d: bad length prefix: %w", r.name, r.index+1, r.off, err)
-	}
-	if size > MaxRowSize {
-		return Row{}, fmt.Errorf("%s: record %d at byte %d: length %d exceeds %d bytes", r.name, r.index+1, r.off, size, MaxRowSize)
-	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(r.br, data); err != nil {
-		return Row{}, fmt.Errorf("%s: record %d at byte %d: truncated: %w", r.name, r.index+1, r.off, err)
-	}
-	r.off += prefix.n + int64(size)
-	row := Row{Index: r.index, Line: r.index + 1, Data: data}
-	r.index++
-	return row, nil
-}
-
-// countingByteReader counts the bytes of a length prefix: a varint need not
-// be in its shortest form, so its value does not tell its length.
-type countingByteReader struct {
-	br *bufio.Reader
-	n  int64
-}
-
-func (c *countingByteReader) ReadByte() (byte, error) {
-	b, err := c.br.ReadByte()
-	if err == nil {
-		c.n++
-	}
-	return b, err
-}

@@ -108,12 +108,7 @@ func (in *input) open(ctx context.Context) (source, codec.Reader, *codec.Decoder
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var r codec.Reader
-	if in.format == codec.Parquet {
-		r, err = codec.NewParquetReader(f, f.Size(), in.path)
-	} else {
-		r, err = codec.NewReader(f, in.path, in.format, in.gzipped)
-	}
+	r, err := codec.Open(f, in.path, in.format, in.gzipped)
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, err

@@ -33,7 +33,7 @@ func stdinPath(j Job) (string, error) {
 			return "", &ConfigError{Err: err}
 		}
 	}
-	return filepath.Join(j.Output, outdir.StateDir, "stdin."+string(f)), nil
+	return filepath.Join(j.Output, outdir.StateDir, "stdin"+f.Ext()), nil
 }
 
 // saveStdin copies standard input to stdinPath before the job reads its

@@ -41,7 +41,7 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 	if err != nil {
 		return nil, err
 	}
-	if format == codec.Delimited || format == codec.Parquet {
+	if !format.Table() {
 		return nil, fmt.Errorf("%s: a join table is CSV or JSONL", path)
 	}
 	f, err := os.Open(path)
@@ -52,7 +52,7 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 		return nil, fmt.Errorf("join table %s: %w", path, err)
 	}
 	defer f.Close()
-	r, err := codec.NewReader(f, path, format, gz)
+	r, err := codec.Open(f, path, format, gz)
 	if err != nil {
 		return nil, err
 	}

@@ -320,7 +320,7 @@ func tableCase(ctx context.Context, addr, tradesFile string, rpcs *atomic.Int64)
 		return nil, err
 	}
 	defer f.Close()
-	r, err := codec.NewReader(f, tradesFile, codec.JSONL, false)
+	r, err := codec.Open(f, tradesFile, codec.JSONL, false)
 	if err != nil {
 		return nil, err
 	}

@@ -146,12 +146,7 @@ func decode(path string, format codec.Format, schema *wrapper.Schema) (result, e
 	runtime.GC()
 	stop := watchHeap()
 	start := time.Now()
-	var r codec.Reader
-	if format == codec.Parquet {
-		r, err = codec.NewParquetReader(f, st.Size(), path)
-	} else {
-		r, err = codec.NewReader(f, path, format, false)
-	}
+	r, err := codec.Open(f, path, format, false)
 	if err != nil {
 		return result{}, err
 	}

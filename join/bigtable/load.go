@@ -186,14 +186,14 @@ func openInput(file string, format codec.Format) (codec.Reader, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if f != codec.CSV && f != codec.JSONL {
+	if !f.Table() {
 		return nil, nil, fmt.Errorf("%s: market data is loaded from CSV or JSONL, not %s", file, f)
 	}
 	fh, err := os.Open(file)
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := codec.NewReader(fh, file, f, gz)
+	r, err := codec.Open(fh, file, f, gz)
 	if err != nil {
 		fh.Close()
 		return nil, nil, err

@@ -86,7 +86,8 @@ func Detect(path string) (Kind, error) {
 		return Results, nil
 	case strings.HasPrefix(base, "dead-letters-") && strings.HasSuffix(base, ".jsonl"):
 		return DeadLetters, nil
-	case strings.HasSuffix(base, ".parquet"), strings.HasSuffix(base, ".parq"):
+	}
+	if f, _, err := codec.FormatOf(base); err == nil && f == codec.Parquet {
 		return Parquet, nil
 	}
 	f, err := os.Open(path)
@@ -452,11 +453,7 @@ func (p *printer) parquet(path string) error {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	r, err := codec.NewParquetReader(f, st.Size(), path)
+	r, err := codec.Open(f, path, codec.Parquet, false)
 	if err != nil {
 		return err
 	}

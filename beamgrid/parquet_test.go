@@ -1,0 +1,59 @@
+package beamgrid_test
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gridrun/gridrun/beamgrid"
+	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/fakegcs"
+	"github.com/gridrun/gridrun/internal/testbin"
+)
+
+// A Parquet input is read from its footer, so a pipeline must give it
+// random access: a local file has it, an object in Cloud Storage is read
+// by ranges. Its trades price as the JSON lines of the same trades do on
+// the local engine.
+func TestParquetInputGivesTheResultsOfItsJSONLines(t *testing.T) {
+	closeWorkers(t)
+	root := testbin.Root(t)
+	gcs := fakegcs.Start(t, "trades")
+	t.Setenv("STORAGE_EMULATOR_HOST", gcs.Host())
+	file := filepath.Join(root, "testdata/trades.parquet") // the rows of trades.jsonl
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcs.Put("trades", "2026-11-20/trades.parquet", data)
+
+	job := grid.Job{
+		Binary:      testbin.Path(t, "pricer"),
+		CacheDir:    t.TempDir(),
+		Inputs:      []string{filepath.Join(root, "testdata/trades.jsonl")},
+		Join:        &grid.JoinSpec{Source: filepath.Join(root, "testdata/quotes.csv"), Key: "{underlying}"},
+		Parallelism: 2,
+	}
+	_, want := local(t, job)
+	if len(want.results) != 1000 || len(want.dead) != 0 {
+		t.Fatalf("local engine: %d results, %d dead letters", len(want.results), len(want.dead))
+	}
+
+	for _, input := range []string{file, "gs://trades/2026-11-20/trades.parquet"} {
+		job.Inputs = []string{input}
+		job.Output = filepath.Join(t.TempDir(), "beam")
+		m, err := runBeam(t, job, &beamgrid.BuildOptions{Shards: 2, OutputShards: 2, Runner: "prism"})
+		if err != nil {
+			t.Fatalf("%s: %v", input, err)
+		}
+		got := readOutputs(t, job.Output)
+		if !maps.Equal(got.results, want.results) || len(got.dead) != 0 {
+			t.Errorf("%s: %d results, %d dead letters; differ from the JSON lines'", input, len(got.results), len(got.dead))
+		}
+		if m.Status != "ok" || m.Elements != 1000 || len(m.Inputs) != 1 || m.Inputs[0].Rows != 1000 || m.Inputs[0].Format != "parquet" {
+			t.Errorf("%s: manifest %+v", input, m)
+		}
+	}
+	testbin.AssertNothingRuns(t, job.CacheDir)
+}
