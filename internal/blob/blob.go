@@ -15,6 +15,13 @@ import (
 	"cloud.google.com/go/storage"
 )
 
+// The defaults of Options.
+const (
+	DefaultTimeout  = 30 * time.Second
+	DefaultAttempts = 4
+	DefaultBackoff  = 250 * time.Millisecond
+)
+
 // Options configure access to a store. The zero value is usable; a nil
 // *Options means the zero value.
 type Options struct {
@@ -56,9 +63,9 @@ func (o *Options) withDefaults() Options {
 	if o != nil {
 		d = *o
 	}
-	d.Timeout = cmp.Or(d.Timeout, 30*time.Second)
-	d.Attempts = cmp.Or(d.Attempts, 4)
-	d.Backoff = cmp.Or(d.Backoff, 250*time.Millisecond)
+	d.Timeout = cmp.Or(d.Timeout, DefaultTimeout)
+	d.Attempts = cmp.Or(d.Attempts, DefaultAttempts)
+	d.Backoff = cmp.Or(d.Backoff, DefaultBackoff)
 	return d
 }
 
