@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
 )
@@ -66,9 +65,8 @@ func (f *readFn) ProcessElement(ctx context.Context, in InputFile, emit func(Ele
 }
 
 // openInput opens an input and its rows. A stream is read through wrap,
-// when given. A format read with random access (Parquet starts from its
-// footer) gets it: a local file offers it, and an object whose stream does
-// not is read by ranges through binstage.
+// when given; a format read with random access (Parquet starts from its
+// footer) gets the reader's ranged reads.
 func openInput(ctx context.Context, in InputFile, wrap func(io.Reader) io.Reader) (io.Closer, codec.Reader, error) {
 	format := codec.Format(in.Format)
 	rc, err := openRead(ctx, in.Path)
@@ -76,14 +74,6 @@ func openInput(ctx context.Context, in InputFile, wrap func(io.Reader) io.Reader
 		return nil, nil, err
 	}
 	var src io.Reader = rc
-	if _, ok := rc.(io.ReaderAt); !ok && format.RandomAccess() {
-		rc.Close()
-		obj, err := binstage.OpenObject(ctx, in.Path, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		rc, src = obj, obj
-	}
 	if wrap != nil && !format.RandomAccess() {
 		src = wrap(src)
 	}

@@ -25,14 +25,12 @@
 //
 // # Cloud Storage
 //
-// The package uses cloud.google.com/go/storage directly rather than
-// gocloud.dev/blob, because it needs only two backends and the storage
-// client's own write preconditions, retry configuration and error codes,
-// which the portable API hides behind its lowest common denominator.
-//
-// Without StoreOptions.Client, credentials are Application Default
-// Credentials, and STORAGE_EMULATOR_HOST (host:port) selects an emulator
-// such as fake-gcs-server instead, without credentials.
+// Both kinds of store are internal/blob buckets, the object store the
+// rest of gridrun reads inputs and writes outputs through; its errors are
+// this package's StoreError. Without StoreOptions.Client, credentials are
+// Application Default Credentials, and STORAGE_EMULATOR_HOST (host:port)
+// selects an emulator such as fake-gcs-server instead, without
+// credentials.
 //
 // # The cache
 //

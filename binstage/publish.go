@@ -1,7 +1,6 @@
 package binstage
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -16,6 +15,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gridrun/gridrun/internal/blob"
+	"github.com/gridrun/gridrun/internal/ctxio"
 )
 
 // Manifest describes one published version. It is stored as
@@ -85,19 +87,18 @@ func Push(ctx context.Context, path, uri string, opts *PushOptions) (*Manifest, 
 		Revision: o.Revision,
 		URI:      r.String(),
 	}
-	so := o.Store.withDefaults()
-	s, err := openStore(ctx, r, so)
+	s, err := openStore(ctx, r, &o.Store)
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
+	defer s.Close()
 	published := func() error {
-		return &StoreError{Code: AlreadyExists, URI: r.String(), Err: errors.New("the version is published, and versions are immutable: push a new one")}
+		return &StoreError{Op: "write", Code: AlreadyExists, URI: r.String(), Err: errors.New("the version is published, and versions are immutable: push a new one")}
 	}
 	// Refusing a published version here saves its upload; what refuses a
 	// racing push is the precondition on the manifest below.
-	err = bounded(ctx, so.Timeout, func(ctx context.Context) error {
-		_, err := s.stat(ctx, r.manifestKey())
+	err = bounded(ctx, &o.Store, s.URI(r.manifestKey()), func(ctx context.Context) error {
+		_, err := s.Attributes(ctx, r.manifestKey())
 		return err
 	})
 	switch {
@@ -110,15 +111,18 @@ func Push(ctx context.Context, path, uri string, opts *PushOptions) (*Manifest, 
 		return nil, err
 	}
 	h := sha256.New()
-	err = s.create(ctx, r.binaryKey(), io.TeeReader(f, h))
+	err = s.Write(ctx, r.binaryKey(), func(w io.Writer) error {
+		_, err := io.Copy(w, ctxio.Reader(ctx, io.TeeReader(f, h)))
+		return err
+	}, publishedWrite)
 	switch {
 	case errors.Is(err, fs.ErrExist):
 		// A binary without a manifest: a push that stopped before its
 		// manifest, or one under way. Only the same bytes may be
 		// published under it.
 		var got string
-		err := bounded(ctx, so.Timeout, func(ctx context.Context) error {
-			rc, err := s.read(ctx, r.binaryKey())
+		err := bounded(ctx, &o.Store, s.URI(r.binaryKey()), func(ctx context.Context) error {
+			rc, err := s.NewReader(ctx, r.binaryKey())
 			if err != nil {
 				return err
 			}
@@ -130,20 +134,23 @@ func Push(ctx context.Context, path, uri string, opts *PushOptions) (*Manifest, 
 			return nil, err
 		}
 		if got != sum {
-			return nil, &StoreError{Code: AlreadyExists, URI: s.uri(r.binaryKey()), Err: fmt.Errorf(
+			return nil, &StoreError{Op: "write", Code: AlreadyExists, URI: s.URI(r.binaryKey()), Err: fmt.Errorf(
 				"holds other bytes (sha256 %s, not %s) without a manifest, left by an interrupted or concurrent push; remove it or push a new version", got, sum)}
 		}
 	case err != nil:
 		return nil, err
 	case hex.EncodeToString(h.Sum(nil)) != sum:
-		return nil, fmt.Errorf("%s changed while it was pushed; %s holds bytes no manifest describes: remove it, or push a new version", path, s.uri(r.binaryKey()))
+		return nil, fmt.Errorf("%s changed while it was pushed; %s holds bytes no manifest describes: remove it, or push a new version", path, s.URI(r.binaryKey()))
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	err = bounded(ctx, so.Timeout, func(ctx context.Context) error {
-		return s.create(ctx, r.manifestKey(), bytes.NewReader(append(b, '\n')))
+	err = bounded(ctx, &o.Store, s.URI(r.manifestKey()), func(ctx context.Context) error {
+		return s.Write(ctx, r.manifestKey(), func(w io.Writer) error {
+			_, err := w.Write(append(b, '\n'))
+			return err
+		}, publishedWrite)
 	})
 	if errors.Is(err, fs.ErrExist) {
 		return nil, published()
@@ -164,15 +171,17 @@ func List(ctx context.Context, uri string, opts *StoreOptions) ([]Manifest, erro
 	if r.versioned() || r.scheme == "" || r.name == "" {
 		return nil, &RefError{Ref: uri, Reason: "list gs://BUCKET/PATH/NAME or file:///DIR/NAME, without @VERSION"}
 	}
-	so := opts.withDefaults()
-	s, err := openStore(ctx, r, so)
+	if opts == nil {
+		opts = &StoreOptions{}
+	}
+	s, err := openStore(ctx, r, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
+	defer s.Close()
 	var out []Manifest
-	err = bounded(ctx, so.Timeout, func(ctx context.Context) error {
-		keys, err := s.list(ctx, r.versionsPrefix())
+	err = bounded(ctx, opts, s.URI(r.versionsPrefix()), func(ctx context.Context) error {
+		keys, err := s.List(ctx, r.versionsPrefix())
 		if err != nil {
 			return err
 		}
@@ -203,9 +212,9 @@ func List(ctx context.Context, uri string, opts *StoreOptions) ([]Manifest, erro
 }
 
 // readManifest reads and checks the manifest of version r.
-func readManifest(ctx context.Context, s store, r ref) (*Manifest, error) {
+func readManifest(ctx context.Context, s *blob.Bucket, r ref) (*Manifest, error) {
 	key := r.manifestKey()
-	rc, err := s.read(ctx, key)
+	rc, err := s.NewReader(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: version %s is not published: %w", r, r.version, err)
 	}
@@ -217,17 +226,17 @@ func readManifest(ctx context.Context, s store, r ref) (*Manifest, error) {
 	// from being read whole.
 	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
 	if err != nil {
-		return nil, storeError(ctx, s.uri(key), Unknown, err)
+		return nil, err
 	}
 	m := new(Manifest)
 	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%s: not a manifest: %w", s.uri(key), err)
+		return nil, fmt.Errorf("%s: not a manifest: %w", s.URI(key), err)
 	}
 	if m.SHA256, err = normalizeHash(m.SHA256); err != nil || m.SHA256 == "" {
-		return nil, fmt.Errorf("%s: manifest without a valid sha256 (%q)", s.uri(key), m.SHA256)
+		return nil, fmt.Errorf("%s: manifest without a valid sha256 (%q)", s.URI(key), m.SHA256)
 	}
 	if m.Name != r.name || m.Version != r.version {
-		return nil, fmt.Errorf("%s: the manifest describes %s@%s, not %s@%s", s.uri(key), m.Name, m.Version, r.name, r.version)
+		return nil, fmt.Errorf("%s: the manifest describes %s@%s, not %s@%s", s.URI(key), m.Name, m.Version, r.name, r.version)
 	}
 	m.URI = r.String()
 	return m, nil

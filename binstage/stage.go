@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gridrun/gridrun/internal/atomicfile"
+	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/internal/ctxio"
 )
 
@@ -114,7 +116,7 @@ func (c *Cache) Stage(ctx context.Context, ref string, opts *Options) (*Staged, 
 		return nil, err
 	}
 	if r.versioned() {
-		return c.stageVersion(ctx, dir, r, want, o.Store.withDefaults())
+		return c.stageVersion(ctx, dir, r, want, &o.Store)
 	}
 	if r.scheme == "gs" {
 		return nil, &RefError{Ref: ref, Reason: "name a published version: " + ref + "@VERSION"}
@@ -173,14 +175,14 @@ func openExecutable(path, name string) (*os.File, error) {
 
 // stageVersion stages a published version: the manifest says which bytes,
 // the cache holds them once.
-func (c *Cache) stageVersion(ctx context.Context, dir string, r ref, want string, so StoreOptions) (*Staged, error) {
+func (c *Cache) stageVersion(ctx context.Context, dir string, r ref, want string, so *StoreOptions) (*Staged, error) {
 	st, err := openStore(ctx, r, so)
 	if err != nil {
 		return nil, err
 	}
-	defer st.close()
+	defer st.Close()
 	var m *Manifest
-	err = bounded(ctx, so.Timeout, func(ctx context.Context) error {
+	err = bounded(ctx, so, st.URI(r.manifestKey()), func(ctx context.Context) error {
 		m, err = readManifest(ctx, st, r)
 		return err
 	})
@@ -219,7 +221,7 @@ func (c *Cache) stageVersion(ctx context.Context, dir string, r ref, want string
 // file. flock(2) is released by the kernel when its holder dies, so a
 // crashed fetch never wedges the cache, as a lock file made with O_EXCL
 // would.
-func fetch(ctx context.Context, dir string, st store, r ref, hash string) (s *Staged, err error) {
+func fetch(ctx context.Context, dir string, st *blob.Bucket, r ref, hash string) (s *Staged, err error) {
 	defer func() {
 		// The callers sharing this fetch tell their own context's end
 		// from this one's by this exact value.
@@ -253,11 +255,11 @@ func fetch(ctx context.Context, dir string, st store, r ref, hash string) (s *St
 				return nil, err
 			}
 		}
-		rc, err := st.read(ctx, r.binaryKey())
+		rc, err := st.NewReader(ctx, r.binaryKey())
 		if err != nil {
 			return nil, err
 		}
-		s, err = install(ctx, dir, rc, hash, st.uri(r.binaryKey()))
+		s, err = install(ctx, dir, rc, hash, st.URI(r.binaryKey()))
 		rc.Close()
 		var mm *MismatchError
 		if !errors.As(err, &mm) {
@@ -300,7 +302,7 @@ func install(ctx context.Context, dir string, r io.Reader, want, source string) 
 	if err := os.Rename(sealed, final); err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return nil, err
 	}
 	return &Staged{Path: final, SHA256: got, Size: n}, nil

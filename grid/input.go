@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 
 	"github.com/gridrun/gridrun/batcher"
-	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/internal/hashset"
 	"github.com/gridrun/gridrun/internal/rangeset"
 	"github.com/gridrun/gridrun/wrapper"
@@ -53,7 +53,7 @@ func expandInputs(ctx context.Context, j Job) ([]*input, error) {
 			}
 			paths[0] = p
 		case gcs && strings.ContainsAny(pattern, "*?["):
-			m, err := binstage.Glob(ctx, pattern, nil)
+			m, err := blob.Glob(ctx, pattern, nil)
 			if err != nil {
 				return nil, configErr("input %s: %w", pattern, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/internal/atomicfile"
+	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/internal/procstat"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
@@ -515,8 +517,17 @@ func uploadLogTo(prefix string) func(context.Context, string) (string, error) {
 			return "", err
 		}
 		defer f.Close()
-		uri := prefix + "/" + filepath.Base(path)
-		return uri, binstage.WriteObject(ctx, uri, f, nil)
+		b, err := blob.OpenBucket(ctx, prefix, nil)
+		if err != nil {
+			return "", err
+		}
+		defer b.Close()
+		name := filepath.Base(path)
+		// A log is written once: a name already taken is an error.
+		return b.URI(name), b.Write(ctx, name, func(w io.Writer) error {
+			_, err := io.Copy(w, f)
+			return err
+		}, &blob.WriteOptions{IfNotExist: true})
 	}
 }
 
