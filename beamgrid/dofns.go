@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/inputs"
 )
 
 // readFn reads one input file and decodes its rows, as the local engine's
@@ -27,7 +28,7 @@ func (f *readFn) ProcessElement(ctx context.Context, in InputFile, emit func(Ele
 	if err != nil {
 		return err
 	}
-	rc, r, err := openInput(ctx, in, nil)
+	rc, r, err := openInput(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -64,25 +65,13 @@ func (f *readFn) ProcessElement(ctx context.Context, in InputFile, emit func(Ele
 	return nil
 }
 
-// openInput opens an input and its rows. A stream is read through wrap,
-// when given; a format read with random access (Parquet starts from its
-// footer) gets the reader's ranged reads.
-func openInput(ctx context.Context, in InputFile, wrap func(io.Reader) io.Reader) (io.Closer, codec.Reader, error) {
-	format := codec.Format(in.Format)
-	rc, err := openRead(ctx, in.Path)
+// openInput opens an input's rows, through the process's storage client.
+func openInput(ctx context.Context, in InputFile) (io.Closer, codec.Reader, error) {
+	store, err := storeOptions(ctx, in.Path)
 	if err != nil {
 		return nil, nil, err
 	}
-	var src io.Reader = rc
-	if wrap != nil && !format.RandomAccess() {
-		src = wrap(src)
-	}
-	r, err := codec.Open(src, in.Path, format, in.Gzip)
-	if err != nil {
-		rc.Close()
-		return nil, nil, err
-	}
-	return rc, r, nil
+	return inputs.Open(ctx, inputs.File{Path: in.Path, Format: codec.Format(in.Format), Gzip: in.Gzip}, &inputs.Options{Store: store})
 }
 
 func decoderOptions(j grid.Job, key *codec.Template) codec.DecoderOptions {

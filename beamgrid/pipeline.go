@@ -3,10 +3,8 @@ package beamgrid
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +12,8 @@ import (
 
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/blob"
+	"github.com/gridrun/gridrun/internal/inputs"
 	"github.com/gridrun/gridrun/outdir"
 )
 
@@ -150,49 +150,25 @@ func (p *Plan) manifest(started time.Time, runner string, state outdir.State) *M
 // expandInputs resolves the job's input patterns and formats, as the
 // local engine does, for local paths and Beam file systems alike.
 func expandInputs(ctx context.Context, j grid.Job) ([]InputFile, error) {
-	var forced codec.Format
-	if j.InputFormat != "" {
-		f, err := codec.ParseFormat(j.InputFormat)
-		if err != nil {
+	var store *blob.Options
+	if slices.ContainsFunc(j.Inputs, func(p string) bool { return !blob.IsLocal(p) }) {
+		var err error
+		if store, err = storeOptions(ctx, "gs://"); err != nil {
 			return nil, &grid.ConfigError{Err: err}
 		}
-		forced = f
 	}
-	var files []InputFile
-	for _, pattern := range j.Inputs {
-		if pattern == "-" {
-			return nil, configErr("input -: a pipeline's workers cannot read this process's standard input; save it to a file or to Cloud Storage")
-		}
-		paths, err := expand(ctx, pattern)
-		if err != nil {
-			return nil, configErr("input %s: %v", pattern, err)
-		}
-		if len(paths) == 0 {
-			return nil, configErr("input %s: no file matches", pattern)
-		}
-		for _, path := range paths {
-			if _, err := size(ctx, path); err != nil {
-				return nil, configErr("input %s: %v", path, unwrapPath(err))
-			}
-			format, gz, err := codec.FormatOf(path)
-			if forced != "" {
-				format, err = forced, nil
-			}
-			if err != nil {
-				return nil, &grid.ConfigError{Err: err}
-			}
-			files = append(files, InputFile{Index: len(files), Path: path, Format: string(format), Gzip: gz})
-		}
+	files, err := inputs.Expand(ctx, j.Inputs, j.InputFormat, &inputs.Options{
+		StdinRefusal: "a pipeline's workers cannot read this process's standard input; save it to a file or to Cloud Storage",
+		Store:        store,
+	})
+	if err != nil {
+		return nil, &grid.ConfigError{Err: err}
 	}
-	return files, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+	out := make([]InputFile, len(files))
+	for i, f := range files {
+		out[i] = InputFile{Index: i, Path: f.Path, Format: string(f.Format), Gzip: f.Gzip}
 	}
-	return err
+	return out, nil
 }
 
 // checkInputs opens each input with its decoder, so that a bad CSV header
@@ -204,7 +180,7 @@ func checkInputs(ctx context.Context, st *Step, inputs []InputFile) error {
 		key, _ = codec.ParseTemplate(j.Key) // checked by Prepare
 	}
 	for _, in := range inputs {
-		rc, r, err := openInput(ctx, in, nil)
+		rc, r, err := openInput(ctx, in)
 		if err != nil {
 			return &grid.ConfigError{Err: err}
 		}
@@ -219,52 +195,31 @@ func checkInputs(ctx context.Context, st *Step, inputs []InputFile) error {
 
 // estimateRows estimates the inputs' rows from their sizes and the bytes
 // per row of the first megabyte of the first input.
-func estimateRows(ctx context.Context, inputs []InputFile) int64 {
+func estimateRows(ctx context.Context, files []InputFile) int64 {
 	var total int64
-	for _, in := range inputs {
+	for _, in := range files {
 		n, _ := size(ctx, in.Path)
 		total += n
 	}
-	if len(inputs) == 0 || total == 0 {
+	if len(files) == 0 || total == 0 {
 		return 0
 	}
-	var cr *countingReader
-	rc, r, err := openInput(ctx, inputs[0], func(s io.Reader) io.Reader {
-		cr = &countingReader{r: s}
-		return cr
-	})
+	rc, r, err := openInput(ctx, files[0])
 	if err != nil {
 		return 0
 	}
 	defer rc.Close()
-	// A stream's rows are measured in the bytes read; rows read by ranges
-	// (Parquet), in the share of the file they stand for.
-	read := r.Offset
-	if cr != nil {
-		read = func() int64 { return cr.n }
-	}
 	var rows int64
-	for read() < 1<<20 {
+	for r.Offset() < 1<<20 {
 		if _, err := r.Read(); err != nil {
 			break
 		}
 		rows++
 	}
-	if n := read(); rows > 0 && n > 0 {
+	if n := r.Offset(); rows > 0 && n > 0 {
 		return total * rows / n
 	}
 	return 0
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // checkOutput refuses an output that is not empty, unless the job resumes

@@ -148,16 +148,6 @@ func openRead(ctx context.Context, uri string) (*blob.Reader, error) {
 	return blob.Open(ctx, uri, opts)
 }
 
-// expand resolves an input pattern into files: a glob of local paths, as
-// the local engine does, or of gs:// objects.
-func expand(ctx context.Context, pattern string) ([]string, error) {
-	opts, err := storeOptions(ctx, pattern)
-	if err != nil {
-		return nil, err
-	}
-	return blob.Glob(ctx, pattern, opts)
-}
-
 // size returns an input's size in bytes.
 func size(ctx context.Context, uri string) (int64, error) {
 	r, err := openRead(ctx, uri)

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/internal/hashset"
+	"github.com/gridrun/gridrun/internal/inputs"
 	"github.com/gridrun/gridrun/internal/rangeset"
 	"github.com/gridrun/gridrun/wrapper"
 )
@@ -31,86 +29,27 @@ type input struct {
 }
 
 // expandInputs resolves globs and checks that every input exists and has a
-// known format.
+// known format. Standard input was saved by saveStdin.
 func expandInputs(ctx context.Context, j Job) ([]*input, error) {
-	var forced codec.Format
-	if j.InputFormat != "" {
-		f, err := codec.ParseFormat(j.InputFormat)
-		if err != nil {
-			return nil, &ConfigError{Err: err}
-		}
-		forced = f
+	stdin, err := stdinPath(j)
+	if err != nil {
+		return nil, err
 	}
-	var ins []*input
-	for _, pattern := range j.Inputs {
-		paths := []string{strings.TrimPrefix(pattern, "file://")}
-		gcs := isGCS(pattern)
-		switch {
-		case pattern == stdinInput:
-			p, err := stdinPath(j) // saved there by saveStdin
-			if err != nil {
-				return nil, err
-			}
-			paths[0] = p
-		case gcs && strings.ContainsAny(pattern, "*?["):
-			m, err := blob.Glob(ctx, pattern, nil)
-			if err != nil {
-				return nil, configErr("input %s: %w", pattern, err)
-			}
-			paths = m
-		case strings.ContainsAny(paths[0], "*?["):
-			m, err := filepath.Glob(paths[0])
-			if err != nil {
-				return nil, configErr("input %s: %v", pattern, err)
-			}
-			paths = m
-		}
-		if len(paths) == 0 {
-			return nil, configErr("input %s: no file matches", pattern)
-		}
-		for _, p := range paths {
-			in := &input{path: p, format: forced}
-			// An object's size is learned when check opens it.
-			if !gcs {
-				st, err := os.Stat(p)
-				if err != nil {
-					return nil, configErr("input %s: %w", p, unwrapPath(err))
-				}
-				if st.IsDir() {
-					return nil, configErr("input %s: is a directory: name its files or a pattern such as %s", p, filepath.Join(p, "*.jsonl"))
-				}
-				in.size = st.Size()
-			}
-			_, in.gzipped, _ = codec.FormatOf(p)
-			if forced == "" {
-				var err error
-				if in.format, in.gzipped, err = codec.FormatOf(p); err != nil {
-					return nil, &ConfigError{Err: err}
-				}
-			}
-			ins = append(ins, in)
-		}
+	files, err := inputs.Expand(ctx, j.Inputs, j.InputFormat, &inputs.Options{Stdin: stdin})
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	ins := make([]*input, len(files))
+	for i, f := range files {
+		ins[i] = &input{path: f.Path, size: f.Size, format: f.Format, gzipped: f.Gzip}
 	}
 	return ins, nil
 }
 
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // open opens the input and its decoder. The caller closes the source.
-func (in *input) open(ctx context.Context) (source, codec.Reader, *codec.Decoder, error) {
-	f, err := openSource(ctx, in.path)
+func (in *input) open(ctx context.Context) (*blob.Reader, codec.Reader, *codec.Decoder, error) {
+	f, r, err := inputs.Open(ctx, inputs.File{Path: in.path, Format: in.format, Gzip: in.gzipped}, nil)
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	r, err := codec.Open(f, in.path, in.format, in.gzipped)
-	if err != nil {
-		f.Close()
 		return nil, nil, nil, err
 	}
 	d, err := codec.NewDecoder(in.schema.Input, r, in.format, in.opts)

@@ -407,7 +407,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	upload := p.hooks.UploadLog
 	switch {
 	case upload != nil || j.LogDir == "":
-	case isGCS(j.LogDir):
+	case !blob.IsLocal(j.LogDir):
 		upload = uploadLogTo(strings.TrimSuffix(j.LogDir, "/") + "/" + p.state.JobID)
 	default:
 		upload = copyLogInto(filepath.Join(j.LogDir, p.state.JobID))

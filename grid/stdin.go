@@ -15,11 +15,9 @@ import (
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/internal/atomicfile"
 	"github.com/gridrun/gridrun/internal/ctxio"
+	"github.com/gridrun/gridrun/internal/inputs"
 	"github.com/gridrun/gridrun/outdir"
 )
-
-// stdinInput is the input name that reads standard input.
-const stdinInput = "-"
 
 // stdinPath is where a job reading standard input keeps it: in its output
 // directory, so that it is read like any file (checked, then read) and a
@@ -44,7 +42,7 @@ func stdinPath(j Job) (string, error) {
 func saveStdin(ctx context.Context, j Job, h Hooks) (undo func(), err error) {
 	n := 0
 	for _, in := range j.Inputs {
-		if in == stdinInput {
+		if in == inputs.Stdin {
 			n++
 		}
 	}
