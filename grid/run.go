@@ -122,14 +122,15 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 	if p.journal, p.commits, err = outdir.Prepare(j.Output, j.Resume, resultExts()); err != nil {
 		return nil, err
 	}
-	if err := p.repair(); err != nil {
-		return nil, err
-	}
 	want := outdir.State{JobID: j.ID, Engine: outdir.EngineLocal, SHA256: p.staged.SHA256, OutputFormat: j.OutputFormat}
 	for _, in := range p.inputs {
 		want.Inputs = append(want.Inputs, in.path)
 	}
 	if p.state, err = outdir.LoadState(j.Output, want); err != nil {
+		return nil, err
+	}
+	// Only a resume the state accepts touches the committed shards.
+	if err := p.repair(); err != nil {
 		return nil, err
 	}
 	// The binary's types, so that gridrun inspect can read kept batch and

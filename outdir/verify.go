@@ -310,7 +310,8 @@ func readParquetResults(v *Verification, dir, n string, ids *idSet) int64 {
 	defer f.Close()
 	r, err := codec.Open(f, n, codec.Parquet, false)
 	if err != nil {
-		v.problem(n, 0, "not a Parquet file: %v", err)
+		// codec's error names the file already.
+		v.problem(n, 0, "%s", strings.TrimPrefix(err.Error(), n+": "))
 		return 0
 	}
 	var count int64

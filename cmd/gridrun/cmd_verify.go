@@ -44,8 +44,8 @@ Exit 0 when the output is whole, 1 when anything is wrong.`,
 				checked = fmt.Sprintf("%d checked against the journal", v.Checksums)
 			}
 			if !v.OK() {
-				fmt.Fprintf(out, "%s: %d problems; %d results and %d dead letters read from %d files (%s)\n",
-					dir, len(v.Problems), v.Results, v.DeadLetters, v.Files, checked)
+				fmt.Fprintf(out, "%s: %s; %d results and %d dead letters read from %d files (%s)\n",
+					dir, problems(len(v.Problems)), v.Results, v.DeadLetters, v.Files, checked)
 				return &exitError{code: exitFailed}
 			}
 			fmt.Fprintf(out, "%s: ok: %d results and %d dead letters in %d files (%s)\n",
@@ -53,4 +53,11 @@ Exit 0 when the output is whole, 1 when anything is wrong.`,
 			return nil
 		},
 	}
+}
+
+func problems(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
 }

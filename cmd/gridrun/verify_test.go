@@ -202,7 +202,7 @@ func TestVerifyFindsDamage(t *testing.T) {
 				}
 			}
 			lines := strings.Split(strings.TrimSpace(stdout), "\n")
-			if last := lines[len(lines)-1]; !strings.Contains(last, "problems;") {
+			if last := lines[len(lines)-1]; !strings.HasPrefix(last, dir+": ") || !strings.Contains(last, " problem") {
 				t.Errorf("last line %q is not the summary", last)
 			}
 		})
