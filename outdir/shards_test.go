@@ -133,3 +133,24 @@ func TestVerifyKeysBadRowsByPlace(t *testing.T) {
 		t.Fatalf("an id as result and crash: %+v, %v; want it settled twice", v, err)
 	}
 }
+
+// A journal written before checksums were recorded still resumes: its
+// commits stand while their files exist.
+func TestRepairKeepsAnOldJournalsCommits(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, outdir.StateDir), 0o644|0o111)
+	os.WriteFile(filepath.Join(dir, outdir.JournalFile), []byte(
+		`{"seq":0,"run":1,"results":1,"dead_letters":1,"rows":[[0,0,2]],"batches":1,"time":"2025-01-01T00:00:00Z"}`+"\n"), 0o644)
+	for _, n := range []string{"results-00000.parquet", "dead-letters-00000.jsonl"} {
+		os.WriteFile(filepath.Join(dir, n), []byte("x\n"), 0o644)
+	}
+	j, commits, err := outdir.Prepare(dir, true, []string{".jsonl", ".parquet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	kept, damaged, err := outdir.Repair(dir, j, commits, []string{".jsonl", ".parquet"})
+	if err != nil || len(damaged) != 0 || len(kept) != 1 {
+		t.Fatalf("%v, damaged %v, kept %d; want the one commit kept", err, damaged, len(kept))
+	}
+}
