@@ -58,6 +58,9 @@ type plan struct {
 	journal *outdir.Journal
 	commits []outdir.Commit
 	state   outdir.State
+	// repaired are the committed shards this resume found damaged; their
+	// rows run again.
+	repaired []*outdir.ShardError
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
@@ -126,6 +129,10 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 	if p.state, err = outdir.LoadState(j.Output, want); err != nil {
 		return nil, err
 	}
+	// Only a resume the state accepts touches the committed shards.
+	if err := p.repair(); err != nil {
+		return nil, err
+	}
 	// The binary's types, so that gridrun inspect can read kept batch and
 	// results files without the binary.
 	desc, err := proto.Marshal(p.schema.Description())
@@ -136,6 +143,20 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// repair retracts the commits whose shards are damaged, so that their rows
+// run again, and says which files it found so.
+func (p *plan) repair() error {
+	var err error
+	p.commits, p.repaired, err = outdir.Repair(p.job.Output, p.journal, p.commits, resultExts())
+	if err != nil {
+		return fmt.Errorf("check committed shards: %w", err)
+	}
+	for _, d := range p.repaired {
+		p.hooks.Logger.Warn("committed shard damaged; its rows run again", "file", filepath.Join(p.job.Output, d.File), "problem", d.Problem)
+	}
+	return nil
 }
 
 func (p *plan) close() {
@@ -459,6 +480,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		WallSeconds:       finished.Sub(started).Seconds(),
 		Runs:              s.run,
 		Resumed:           s.before,
+		RepairedShards:    len(p.repaired),
 		Elements:          t.Results + t.DeadLetters,
 		Results:           t.Results,
 		DeadLetters:       t.DeadLetters,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -59,6 +60,7 @@ type shard struct {
 	w     *bufio.Writer
 	enc   ResultEncoder // results only
 	bytes int64
+	sum   *outdir.ShardSum // of the bytes the file got, for the journal
 }
 
 func newSink(dir string, run int, inputs []string, j *outdir.Journal, prior []outdir.Commit, batches func() int64, maxAge time.Duration) (*sink, error) {
@@ -168,7 +170,8 @@ func (s *sink) open(sh **shard, name string) error {
 	if err != nil {
 		return err
 	}
-	*sh = &shard{final: final, f: f, w: bufio.NewWriterSize(f, 256<<10)}
+	sum := outdir.NewShardSum()
+	*sh = &shard{final: final, f: f, w: bufio.NewWriterSize(io.MultiWriter(f, sum), 256<<10), sum: sum}
 	return nil
 }
 
@@ -203,12 +206,15 @@ func (s *sink) commitLocked() {
 	if s.err != nil || (s.epoch.Results == 0 && s.epoch.DeadLetters == 0) {
 		return
 	}
+	var files []outdir.ShardFile
 	for _, sh := range []*shard{s.results, s.dead} {
 		if sh == nil {
 			continue
 		}
 		var err error
+		records := s.epoch.DeadLetters
 		if sh.enc != nil {
+			records = s.epoch.Results
 			err = sh.enc.Close()
 		}
 		if err == nil {
@@ -227,6 +233,7 @@ func (s *sink) commitLocked() {
 			s.err = fmt.Errorf("commit output: %w", err)
 			return
 		}
+		files = append(files, sh.sum.File(filepath.Base(sh.final), records))
 	}
 	s.timeline.Flush()
 	if err := atomicfile.SyncDir(s.dir); err != nil {
@@ -235,6 +242,7 @@ func (s *sink) commitLocked() {
 	}
 	c := s.epoch
 	c.Seq, c.Run, c.Rows, c.Batches, c.Time = s.seq, s.run, outdir.RowsOf(s.rows), s.batches(), time.Now().UTC()
+	c.Files = files
 	if err := s.journal.Append(c); err != nil {
 		s.err = fmt.Errorf("commit journal: %w", err)
 		return

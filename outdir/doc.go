@@ -8,12 +8,15 @@
 //	manifest.json                  Manifest, written last: the job ended
 //	logs/                          kept stdout/stderr of calls
 //	_gridrun/job.json              State: whose output this is, for resumes
-//	_gridrun/journal.jsonl         Commit lines (local engine)
+//	_gridrun/journal.jsonl         Commit lines (local engine), with each
+//	                               shard's size, line count and sha256
 //	_gridrun/timeline.jsonl        CallRecord lines
 //	_gridrun/description.pb        the binary's message types
 //
 // It owns the names, the record types and their encodings, the job state
-// and the resume check, and the journal. Engines decide when to write;
+// and the resume check, the journal and the check of committed shards
+// (Repair, on resume), and Verify, which checks a finished output end to
+// end before it is loaded downstream. Engines decide when to write;
 // this package decides what and where, so that a reader needs nothing of
 // an engine to read an output.
 package outdir

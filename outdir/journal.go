@@ -34,6 +34,28 @@ type Commit struct {
 	// does not reuse one.
 	Batches int64     `json:"batches"`
 	Time    time.Time `json:"time"`
+	// Files are the shard files the commit made visible, with what a
+	// resume and gridrun verify check them against. A journal written
+	// before checksums were recorded has none.
+	Files []ShardFile `json:"files,omitempty"`
+	// Retracts, on a record of its own, withdraws earlier commits whose
+	// shards a resume found damaged: their files are removed and their
+	// rows run again. The record takes a sequence number and carries the
+	// batch count, so that neither is reused; it holds no rows.
+	Retracts []int `json:"retracts,omitempty"`
+	// Reason says what was wrong with the retracted commits' files.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ShardFile is one committed shard file as it was written.
+type ShardFile struct {
+	// Name is relative to the output directory.
+	Name string `json:"name"`
+	// Records is the number of outcomes the file holds: its lines for a
+	// JSON lines shard, its rows for a Parquet one.
+	Records int64  `json:"records"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
 }
 
 // Journal is an output directory's journal, open for appending.
@@ -49,24 +71,10 @@ func OpenJournal(dir string) (*Journal, []Commit, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var commits []Commit
-	var good int64
-	br := bufio.NewReader(f)
-	for {
-		line, err := br.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			break // a line without its newline is torn
-		}
-		if err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-		var c Commit
-		if json.Unmarshal(bytes.TrimSpace(line), &c) != nil {
-			break
-		}
-		commits = append(commits, c)
-		good += int64(len(line))
+	commits, good, err := readCommits(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
 	}
 	if err := f.Truncate(good); err != nil {
 		f.Close()
@@ -77,6 +85,49 @@ func OpenJournal(dir string) (*Journal, []Commit, error) {
 		return nil, nil, err
 	}
 	return &Journal{f: f}, commits, nil
+}
+
+// readCommits reads journal records up to the first torn or unreadable
+// line, and returns the commits they leave standing (retractions applied)
+// and the length of the good part.
+func readCommits(r io.Reader) ([]Commit, int64, error) {
+	var commits []Commit
+	var good int64
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			break // a line without its newline is torn
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		var c Commit
+		if json.Unmarshal(bytes.TrimSpace(line), &c) != nil {
+			break
+		}
+		if len(c.Retracts) > 0 {
+			commits = slices.DeleteFunc(commits, func(old Commit) bool { return slices.Contains(c.Retracts, old.Seq) })
+		}
+		commits = append(commits, c)
+		good += int64(len(line))
+	}
+	return commits, good, nil
+}
+
+// ReadJournal returns the commits standing in dir's journal, without
+// changing it; a journal that does not exist has none.
+func ReadJournal(dir string) ([]Commit, error) {
+	f, err := os.Open(filepath.Join(dir, JournalFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	commits, _, err := readCommits(f)
+	return commits, err
 }
 
 // Append records c, durably.

@@ -25,6 +25,10 @@ type Manifest struct {
 	// number of elements the earlier runs had committed.
 	Runs    int   `json:"runs"`
 	Resumed int64 `json:"resumed"`
+	// RepairedShards counts the commits this run's resume found with a
+	// damaged shard file (missing, truncated, altered): it withdrew them
+	// and ran their rows again.
+	RepairedShards int `json:"repaired_shards,omitempty"`
 
 	// Elements is the number of input rows settled: Results + DeadLetters.
 	Elements          int64            `json:"elements"`

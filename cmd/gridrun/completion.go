@@ -15,7 +15,7 @@ import (
 // what it cannot guess: which flags name files or directories, and the
 // values of the flags that take one of a few words.
 func addUXCommands(root *cobra.Command) {
-	root.AddCommand(newReportCmd(), newInspectCmd())
+	root.AddCommand(newReportCmd(), newInspectCmd(), newVerifyCmd())
 	words(root, "log-format", "text", "json")
 	words(root, "log-level", "debug", "info", "warn", "error")
 	for _, c := range root.Commands() {

@@ -24,6 +24,7 @@ func TestFlagValuesComplete(t *testing.T) {
 		{[]string{"run", "--output", ""}, ":16"},   // directories only
 		{[]string{"run", "-f", ""}, "yaml yml :8"}, // files with these extensions
 		{[]string{"report", ""}, ":16"},            // directories only
+		{[]string{"verify", ""}, ":16"},            // directories only
 		{[]string{"inspect", "--kind", "r"}, "result-stream results :4"},
 		{[]string{"--log-format", ""}, "text json :4"},
 	} {
