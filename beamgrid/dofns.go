@@ -121,7 +121,7 @@ func (f *decodeJSONFn) ProcessElement(line string, emit func(Element), dead func
 }
 
 // shardFn keys an element by a checksum of its id modulo the shard count:
-// the seed's way to group elements that have no natural batch key. All the
+// the usual way to group elements that have no natural batch key. All the
 // elements of one id share a shard, so duplicates meet in one group.
 type shardFn struct {
 	Shards int

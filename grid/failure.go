@@ -138,8 +138,8 @@ func (x *Executor) logFailure(t *Task, out *wrapper.Outcome, err error, kind str
 }
 
 // head returns up to n lines, at most max bytes, from the start of a file:
-// the seed's advice for failure logs, the first lines to the log and the
-// whole file kept.
+// the first lines go to the structured log, where they are read first, and
+// the whole file is kept.
 func head(path string, n, max int) string {
 	f, err := os.Open(path)
 	if err != nil {

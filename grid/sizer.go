@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// sizer chooses the size of each new batch, adaptively, as the seed's
-// "adaptive > predictive" asks: it measures what elements cost as the job
+// sizer chooses the size of each new batch adaptively rather than by a
+// prediction made before the job: it measures what elements cost as the job
 // runs and sizes batches so that a call lasts about the target duration —
 // many cheap elements per call where a subprocess start would dominate, few
 // where one batch would otherwise become the whole tail. Near the end of the

@@ -173,8 +173,8 @@ func runBench(pricer string) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The seed's failure mode for reference: the same 1,000,000 rows as a
-	// local table, which is loaded whole, as a side input is.
+	// The failure mode of market data as a Beam side input, for reference:
+	// the same 1,000,000 rows as a local table, which is loaded whole.
 	csvTable := filepath.Join(dir, "t1m.csv")
 	if err := writeQuotesCSV(csvTable, q10k, 99); err != nil {
 		return nil, err
