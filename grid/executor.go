@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/jobspec"
 	"github.com/gridrun/gridrun/join"
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
 	"github.com/gridrun/gridrun/wrapper"
@@ -44,6 +45,10 @@ type ExecConfig struct {
 	Call wrapper.Options
 	// Timeout bounds one call, plus TimeoutPerElement for each element.
 	Timeout, TimeoutPerElement time.Duration
+	// StallTimeout stops a call that streams no result for the longer of
+	// StallTimeout and jobspec.StallMultiple times the slowest element
+	// seen, as a timeout. Zero or negative: no watchdog.
+	StallTimeout time.Duration
 	// Retries, RetryExitCodes and Backoff: see Job.
 	Retries        int
 	RetryExitCodes []int
@@ -256,6 +261,18 @@ func (x *Executor) run(ctx context.Context, t *Task, slot int, started func(wrap
 		callCtx, cancel = context.WithTimeout(ctx, x.cfg.Timeout+time.Duration(len(t.Elements))*x.cfg.TimeoutPerElement)
 		defer cancel()
 	}
+	if x.cfg.StallTimeout > 0 {
+		var cancel context.CancelCauseFunc
+		callCtx, cancel = context.WithCancelCause(callCtx)
+		defer cancel(nil)
+		inner := started
+		started = func(c wrapper.Running) {
+			go x.watchStall(c, cancel)
+			if inner != nil {
+				inner(c)
+			}
+		}
+	}
 	var (
 		c   wrapper.Running
 		err error
@@ -274,6 +291,9 @@ func (x *Executor) run(ctx context.Context, t *Task, slot int, started func(wrap
 	out, err := c.Wait()
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		err = errTimeout
+	}
+	if cause := context.Cause(callCtx); errors.As(cause, new(*stallError)) && ctx.Err() == nil {
+		err = cause
 	}
 	if out != nil && out.Shared && err != nil {
 		x.workerFailed[slot] = true
@@ -310,6 +330,49 @@ func (x *Executor) Close() {
 }
 
 var errTimeout = errors.New("call timed out")
+
+// stallError is the stall watchdog's cause for stopping a call: a
+// timeout, with the limit it applied.
+type stallError struct{ limit time.Duration }
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("call timed out: the stall watchdog stopped it after %s without a result (the longer of --stall-timeout and %d times the slowest element seen)",
+		e.limit.Round(time.Millisecond), jobspec.StallMultiple)
+}
+
+func (e *stallError) Unwrap() error { return errTimeout }
+
+// stallLimit is how long a call may go without a result: StallTimeout, or
+// StallMultiple times the slowest element seen so far if longer.
+func (x *Executor) stallLimit() time.Duration {
+	slowest := time.Duration(x.elementTime.Max() * float64(time.Second))
+	return max(x.cfg.StallTimeout, jobspec.StallMultiple*slowest)
+}
+
+// watchStall stops call c, through cancel, once it has streamed no result
+// for stallLimit: SIGTERM, the grace period, SIGKILL, as for a timeout. It
+// ends with the call.
+func (x *Executor) watchStall(c wrapper.Running, cancel context.CancelCauseFunc) {
+	t := time.NewTimer(x.stallLimit())
+	defer t.Stop()
+	for {
+		select {
+		case <-c.Exited():
+			return
+		case <-t.C:
+		}
+		limit := x.stallLimit()
+		_, last := c.Current()
+		idle := time.Since(last)
+		if idle < limit {
+			t.Reset(limit - idle)
+			continue
+		}
+		x.cfg.Logger.Warn("stall watchdog: stopping a call", "no_result_for", idle.Round(time.Millisecond), "limit", limit)
+		cancel(&stallError{limit: limit})
+		return
+	}
+}
 
 // batch builds the protocol's Batch: each distinct side row once, shared
 // by the elements that reference it.

@@ -30,6 +30,12 @@ var faultSettings = map[string]func(*grid.Job){
 	"oom:1024":        func(j *grid.Job) { j.Limits = wrapper.Limits{Memory: 256 << 20} },
 	"fail-attempts:1": retryTransient,
 	"fail-attempts:5": retryTransient,
+	"setsid-grandchild": func(j *grid.Job) {
+		j.Timeout, j.Grace = grid.Duration(5*time.Second), grid.Duration(time.Second)
+	},
+	"busy": func(j *grid.Job) {
+		j.StallTimeout, j.Grace = grid.Duration(2*time.Second), grid.Duration(time.Second)
+	},
 }
 
 func retryTransient(j *grid.Job) {
@@ -105,7 +111,7 @@ func faultCase(t *testing.T, f *fixture, row faultRow, persistent bool) {
 			if set := faultSettings[row.fault]; set != nil {
 				set(&job)
 			}
-			m, err := grid.Run(context.Background(), job, quiet)
+			m, err := runBounded(t, job, 3*time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,5 +141,27 @@ func faultCase(t *testing.T, f *fixture, row faultRow, persistent bool) {
 				}
 			}
 		}
+	}
+}
+
+// runBounded runs the job, failing the test if it has not ended within
+// bound: a fault that hangs the runner must fail its row, not the suite.
+func runBounded(t *testing.T, job grid.Job, bound time.Duration) (*grid.Manifest, error) {
+	t.Helper()
+	type result struct {
+		m   *grid.Manifest
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := grid.Run(context.Background(), job, quiet)
+		done <- result{m, err}
+	}()
+	select {
+	case r := <-done:
+		return r.m, r.err
+	case <-time.After(bound):
+		t.Fatalf("the job did not end within %s", bound)
+		return nil, nil
 	}
 }

@@ -76,6 +76,13 @@ func (h *Histogram) Mean() float64 {
 	return h.sum / float64(h.n)
 }
 
+// Max returns the longest duration recorded, or 0 when empty.
+func (h *Histogram) Max() float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.max
+}
+
 // Count returns the number of durations recorded.
 func (h *Histogram) Count() int64 {
 	h.mu.Lock()

@@ -438,6 +438,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	cfg.RawResults = format.Raw
 	cfg.Call.Dir, cfg.Call.LogDir, cfg.Call.KeepDir = callDir, logDir, j.KeepBatchFiles
 	cfg.LogRoot, cfg.OnCall, cfg.UploadLog = j.Output, onCall, upload
+	p.hooks.Logger.Debug("processes that leave a call's group are killed through", "containment", wrapper.DetectContainment())
 	return NewExecutor(cfg), nil
 }
 
@@ -454,6 +455,7 @@ func ExecConfigOf(j Job, logger *slog.Logger) ExecConfig {
 		Call:              wrapper.Options{Grace: time.Duration(j.Grace), Limits: limitsOf(j.Limits)},
 		Timeout:           time.Duration(j.Timeout),
 		TimeoutPerElement: time.Duration(j.TimeoutPerElement),
+		StallTimeout:      time.Duration(j.StallTimeout),
 		Retries:           j.Retries,
 		RetryExitCodes:    j.RetryExitCodes,
 		Backoff:           time.Duration(j.Backoff),
@@ -508,6 +510,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		m.ThroughputPerSecond = float64(m.Elements-s.before) / m.WallSeconds
 	}
 	m.PeakRSSBytes, _ = procstat.PeakRSS() // a figure to report, not worth failing a job for
+	m.Containment = string(wrapper.DetectContainment())
 	if p.table != nil {
 		st := p.table.Stats()
 		m.Join = &JoinInfo{Source: p.table.Source(), Key: p.job.Join.Key, MissingPolicy: p.job.Join.Missing, Family: p.job.Join.Family, AsOf: p.job.Join.AsOf,

@@ -20,10 +20,18 @@ const (
 	DefaultTargetCallDuration = 2 * time.Second
 	DefaultBatchBytes         = 64 << 20
 	DefaultGrace              = 5 * time.Second
+	DefaultStallTimeout       = 10 * time.Minute
 	DefaultBackoff            = time.Second
 	DefaultCommitInterval     = 10 * time.Second
 	DefaultJoinCacheBytes     = join.DefaultCacheBytes
 )
+
+// StallOff, as a Job's StallTimeout, switches the stall watchdog off.
+const StallOff = Duration(-1)
+
+// StallMultiple times the slowest element seen is how long a call may go
+// without a result when that is longer than the job's StallTimeout.
+const StallMultiple = 10
 
 // DefaultParallelism is the default cap of subprocesses at once: the CPUs
 // of the machine that runs them.
@@ -114,6 +122,12 @@ type Job struct {
 	// Zero means no bound.
 	Timeout           Duration `json:"timeout,omitempty"`
 	TimeoutPerElement Duration `json:"timeout_per_element,omitempty"`
+	// StallTimeout arms the stall watchdog: a call that streams no result
+	// for the longer of StallTimeout and StallMultiple times the slowest
+	// element seen so far in the job is stopped like a timed-out call.
+	// Defaults to DefaultStallTimeout; negative (StallOff) switches the
+	// watchdog off.
+	StallTimeout Duration `json:"stall_timeout,omitempty"`
 	// Grace is how long a binary has to exit after SIGTERM before it and
 	// its children are killed. Defaults to DefaultGrace.
 	Grace Duration `json:"grace,omitempty"`
@@ -249,6 +263,7 @@ func (j Job) WithDefaults() (Job, error) {
 	j.BatchBytes = cmpOr(j.BatchBytes, DefaultBatchBytes)
 	j.Parallelism = cmpOr(j.Parallelism, DefaultParallelism())
 	j.Grace = cmpOr(j.Grace, Duration(DefaultGrace))
+	j.StallTimeout = cmpOr(j.StallTimeout, Duration(DefaultStallTimeout))
 	j.Backoff = cmpOr(j.Backoff, Duration(DefaultBackoff))
 	if j.CommitInterval <= 0 {
 		j.CommitInterval = Duration(DefaultCommitInterval)

@@ -117,3 +117,22 @@ func TestOverLimit(t *testing.T) {
 		t.Error("21 of 201 dead, over 10%: not stopped")
 	}
 }
+
+// The stall watchdog is on unless switched off: zero takes the default,
+// StallOff stays off.
+func TestStallTimeoutDefaultsOnAndStaysOffWhenSwitchedOff(t *testing.T) {
+	j, err := jobspec.Job{Binary: "b"}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.StallTimeout != jobspec.Duration(10*time.Minute) {
+		t.Errorf("default stall timeout %v, want 10m", j.StallTimeout)
+	}
+	j, err = jobspec.Job{Binary: "b", StallTimeout: jobspec.StallOff}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.StallTimeout >= 0 {
+		t.Errorf("stall timeout %v after WithDefaults, want it off (negative)", j.StallTimeout)
+	}
+}

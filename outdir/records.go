@@ -53,6 +53,10 @@ type Manifest struct {
 	// in (Linux; 0 elsewhere): from the CLI, the runner's own, without the
 	// binary's.
 	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+	// Containment is how the local engine killed the processes a binary
+	// started outside its process group: "cgroup" or "subreaper" (see
+	// wrapper.Containment); "" on Beam, whose workers decide for themselves.
+	Containment string `json:"containment,omitempty"`
 
 	Binary BinaryInfo  `json:"binary"`
 	Inputs []InputInfo `json:"inputs"`

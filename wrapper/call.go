@@ -54,6 +54,9 @@ type Options struct {
 	// OnResult, when set, sees each valid result as soon as it is read,
 	// from the goroutine reading the results file; it must not block.
 	OnResult func(*gridrunv1.Result)
+	// Containment says how processes that left the binary's group are
+	// killed when the call ends. Defaults to DetectContainment().
+	Containment Containment
 }
 
 // Outcome is what a call produced, whether or not it failed.
@@ -90,6 +93,9 @@ type Log struct {
 	Path string
 	// Size is the length of the whole stream, including dropped bytes.
 	Size int64
+	// Cut says the runner stopped reading the stream before its end: a
+	// process that outlived the call held it open past the grace period.
+	Cut bool
 }
 
 // Call is one running invocation of a binary over one batch.
@@ -181,13 +187,14 @@ func (c *Call) launch() (err error) {
 		logDir, logName = c.opts.LogDir, logBaseName(c.batch)
 	}
 	c.proc, err = launch(launchSpec{
-		bin:    c.bin,
-		args:   []string{"--gridrun-batch", batchPath, "--gridrun-results", resultsPath},
-		dir:    c.dir,
-		logs:   filepath.Join(logDir, logName),
-		head:   c.opts.LogHead,
-		tail:   c.opts.LogTail,
-		limits: c.opts.Limits,
+		bin:     c.bin,
+		args:    []string{"--gridrun-batch", batchPath, "--gridrun-results", resultsPath},
+		dir:     c.dir,
+		logs:    filepath.Join(logDir, logName),
+		head:    c.opts.LogHead,
+		tail:    c.opts.LogTail,
+		limits:  c.opts.Limits,
+		contain: c.opts.Containment,
 	})
 	if err != nil {
 		results.Close()
@@ -312,7 +319,7 @@ func (c *Call) Stop() {
 func (c *Call) Wait() (*Outcome, error) {
 	<-c.proc.exited
 	// Whatever the binary left behind dies with it.
-	state, werr := c.proc.reap()
+	state, werr := c.proc.reap(c.opts.Grace)
 	end := time.Now()
 	<-c.readDone
 	c.proc.release(c.opts.Grace)
@@ -334,6 +341,7 @@ func (c *Call) Wait() (*Outcome, error) {
 	}
 	out.Stdout = c.keepLog(c.proc.stdout)
 	out.Stderr = c.keepLog(c.proc.stderr)
+	out.Stdout.Cut, out.Stderr.Cut = c.proc.drains[0].cut.Load(), c.proc.drains[1].cut.Load()
 	err := c.verdict(state, werr)
 	if c.opts.KeepDir {
 		out.Dir = c.dir

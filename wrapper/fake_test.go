@@ -67,6 +67,8 @@ func batchOf(n int) *gridrunv1.Batch {
 //	slow             one element per 20 ms, stops between elements on SIGTERM
 //	hang             ignores SIGTERM and never finishes
 //	grandchild       starts a grandchild that sleeps, prints its pid, exits 0
+//	setsid-grandchild the same, the grandchild in a session of its own and
+//	                 holding stdout and stderr open
 //	env              the payload of each result is the environment
 //	spin             burns CPU forever
 //	rlimit           the payload of each result is its RLIMIT_NOFILE
@@ -75,6 +77,8 @@ func batchOf(n int) *gridrunv1.Batch {
 //	                 an element with id "hold" holds its batch until the
 //	                 runner closes the requests pipe
 //	serve-crash:N    a worker that dies after 3 results of its Nth batch
+//	serve-setsid     a worker that starts a setsid grandchild (see
+//	                 setsid-grandchild) and answers with its pid
 //	serve-garbage    a worker that answers its first batch with garbage
 //	launch-leaks     not a binary but the starts of TestAFailedStartLeavesNothingBehind,
 //	                 in the directory given as its argument
@@ -199,6 +203,11 @@ func fakeBinary(mode string, args []string) int {
 		for _, e := range batch.GetElements() {
 			write(ok(e))
 		}
+	case "setsid-grandchild":
+		fmt.Fprintf(os.Stderr, "grandchild %d\n", startSetsidGrandchild())
+		for _, e := range batch.GetElements() {
+			write(ok(e))
+		}
 	case "spin":
 		for x := 0; ; x++ {
 			_ = x * x
@@ -218,6 +227,19 @@ func fakeBinary(mode string, args []string) int {
 		return 2
 	}
 	return 0
+}
+
+// startSetsidGrandchild starts a process that sleeps in a session of its
+// own, holding this one's stdout and stderr, and returns its pid.
+func startSetsidGrandchild() int {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = []string{"FAKE_BINARY=sleep-forever"}
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		panic(err)
+	}
+	return cmd.Process.Pid
 }
 
 // fakeWorker serves batches from fd 3, results to fd 4.
@@ -241,6 +263,10 @@ func fakeWorker(name string, crashAt int) int {
 			resp.Write([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 			time.Sleep(time.Hour)
 		}
+		payload := fmt.Sprint(os.Getpid())
+		if name == "serve-setsid" {
+			payload = fmt.Sprint(startSetsidGrandchild())
+		}
 		for i, e := range batch.GetElements() {
 			if e.GetId() == "hold" {
 				io.Copy(io.Discard, req)
@@ -249,7 +275,7 @@ func fakeWorker(name string, crashAt int) int {
 			if name == "serve-crash" && batchNo == crashAt && i == 3 {
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			}
-			protodelim.MarshalTo(resp, &gridrunv1.Result{Id: e.GetId(), Outcome: &gridrunv1.Result_Payload{Payload: []byte(fmt.Sprint(os.Getpid()))}})
+			protodelim.MarshalTo(resp, &gridrunv1.Result{Id: e.GetId(), Outcome: &gridrunv1.Result_Payload{Payload: []byte(payload)}})
 		}
 		protodelim.MarshalTo(resp, &gridrunv1.Result{Done: true})
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +27,8 @@ type launchSpec struct {
 	limits     *Limits
 	// pipes are extra pipes, given to the binary as fds 3, 4, ... in order.
 	pipes []pipeDir
+	// contain says how descendants that leave the group are killed.
+	contain Containment
 }
 
 // pipeDir says which way an extra pipe carries bytes.
@@ -50,6 +54,8 @@ type process struct {
 	// reap, so that its group can still be signalled (see waitExited).
 	exited  chan struct{}
 	waitErr error // from waitExited; read it after exited
+
+	jail *jail
 }
 
 // launch starts the binary in a process group of its own, its stdout and
@@ -117,6 +123,9 @@ func launch(s launchSpec) (_ *process, err error) {
 		}
 	}
 	args := slices.Concat(s.args, s.bin.Args)
+	if p.jail, err = newJail(s.contain); err != nil {
+		return nil, err
+	}
 	p.start = time.Now()
 	cmd, err := startRetryingBusy(func() *exec.Cmd {
 		cmd := exec.Command(s.bin.Path, args...)
@@ -124,12 +133,15 @@ func launch(s launchSpec) (_ *process, err error) {
 		cmd.Stdout, cmd.Stderr = outW, errW
 		cmd.ExtraFiles = extra
 		cmd.SysProcAttr = sysProcAttr()
+		p.jail.attach(cmd.SysProcAttr)
 		return cmd
 	})
 	if err != nil {
+		p.jail.abandon()
 		return nil, err
 	}
 	p.cmd, p.pid = cmd, cmd.Process.Pid
+	p.jail.started(p.pid)
 	p.drains = []*drain{startDrain(outR, p.stdout), startDrain(errR, p.stderr)}
 	go func() {
 		p.waitErr = waitExited(p.pid)
@@ -141,19 +153,26 @@ func launch(s launchSpec) (_ *process, err error) {
 // signal sends sig to the binary's process group.
 func (p *process) signal(sig syscall.Signal) { signalGroup(p.pid, sig) }
 
-// reap kills whatever the binary left in its group and reaps it. Call it
-// once exited is closed.
-func (p *process) reap() (*os.ProcessState, error) {
+// reap kills whatever the binary left in its group, and what left the
+// group (see Containment), waiting at most bound for the latter, and reaps
+// the binary. Call it once exited is closed.
+func (p *process) reap(bound time.Duration) (*os.ProcessState, error) {
 	signalGroup(p.pid, syscall.SIGKILL)
+	p.jail.kill(p.pid, bound)
+	defer p.jail.done(p.pid)
 	return p.cmd.Process.Wait()
 }
 
-// release waits, for at most grace, for the output already written to
-// reach the logs, then closes the logs and the runner's ends of the pipes.
-// Call it after reap; the logs stay on disk for their owner to keep or
-// remove.
+// release waits for the output already written to reach the logs, at most
+// grace for each pipe, then closes the logs and the runner's ends of the
+// pipes. Call it after reap; the logs stay on disk for their owner to keep
+// or remove.
 func (p *process) release(grace time.Duration) {
-	waitDrains(p.drains, grace)
+	var wg sync.WaitGroup
+	for _, d := range p.drains {
+		wg.Go(func() { d.wait(grace) })
+	}
+	wg.Wait()
 	p.stdout.Close()
 	p.stderr.Close()
 	closeFiles(p.pipes)
@@ -168,11 +187,13 @@ func closeFiles(fs []*os.File) {
 // drain copies one of the binary's output pipes into its capped log.
 type drain struct {
 	r    *os.File
+	w    io.Writer
 	done chan struct{}
+	cut  atomic.Bool // the runner stopped listening before EOF
 }
 
 func startDrain(r *os.File, w io.Writer) *drain {
-	d := &drain{r: r, done: make(chan struct{})}
+	d := &drain{r: r, w: w, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
 		_, _ = io.Copy(w, r)
@@ -180,19 +201,25 @@ func startDrain(r *os.File, w io.Writer) *drain {
 	return d
 }
 
-// waitDrains waits for the output pipes to reach EOF. The group has been
-// killed, so EOF is immediate unless a process escaped the group (setsid)
-// and still holds a pipe; after the grace period we stop listening to it.
-func waitDrains(drains []*drain, grace time.Duration) {
-	t := time.NewTimer(grace)
+// cutNote ends a log whose pipe was still held open after the call ended.
+const cutNote = "\n[gridrun: output cut here: a process that outlived the call held this pipe open]\n"
+
+// wait waits for the pipe to reach EOF. The group has been killed, and the
+// processes that left it, so EOF is immediate unless one of them could not
+// be killed and still holds the pipe; after bound the runner stops
+// listening to it and says so at the end of the log. Each pipe has a bound
+// of its own: one timer shared by two drains fires once, and the second
+// drain would then wait forever.
+func (d *drain) wait(bound time.Duration) {
+	t := time.NewTimer(bound)
 	defer t.Stop()
-	for _, d := range drains {
-		select {
-		case <-d.done:
-		case <-t.C:
-			d.r.Close()
-			<-d.done
-		}
+	select {
+	case <-d.done:
+	case <-t.C:
 		d.r.Close()
+		<-d.done
+		d.cut.Store(true)
+		_, _ = io.WriteString(d.w, cutNote)
 	}
+	d.r.Close()
 }

@@ -106,13 +106,14 @@ func (w *Worker) launch(bin Binary) (err error) {
 		name += fmt.Sprintf("-%d", os.Getpid())
 	}
 	w.proc, err = launch(launchSpec{
-		bin:    bin,
-		args:   []string{"--gridrun-serve"},
-		logs:   filepath.Join(dir, name),
-		head:   w.opts.LogHead,
-		tail:   w.opts.LogTail,
-		limits: w.opts.Limits,
-		pipes:  []pipeDir{toBinary, fromBinary}, // fds 3 and 4
+		bin:     bin,
+		args:    []string{"--gridrun-serve"},
+		logs:    filepath.Join(dir, name),
+		head:    w.opts.LogHead,
+		tail:    w.opts.LogTail,
+		limits:  w.opts.Limits,
+		pipes:   []pipeDir{toBinary, fromBinary}, // fds 3 and 4
+		contain: w.opts.Containment,
 	})
 	if err != nil {
 		return err
@@ -121,7 +122,7 @@ func (w *Worker) launch(bin Binary) (err error) {
 	go w.read()
 	go func() {
 		<-w.proc.exited
-		w.state, _ = w.proc.reap() // what it left behind dies with it
+		w.state, _ = w.proc.reap(w.opts.Grace) // what it left behind dies with it
 		close(w.exited)
 	}()
 	return nil

@@ -128,6 +128,7 @@ Arguments after -- are passed to the binary.`,
 	j.TargetCallDuration, j.BatchBytes = jobspec.Duration(jobspec.DefaultTargetCallDuration), jobspec.DefaultBatchBytes
 	j.Grace, j.Backoff = jobspec.Duration(jobspec.DefaultGrace), jobspec.Duration(jobspec.DefaultBackoff)
 	j.CommitInterval = jobspec.Duration(jobspec.DefaultCommitInterval)
+	j.StallTimeout = jobspec.Duration(jobspec.DefaultStallTimeout)
 	o.join.Missing, o.join.CacheBytes = jobspec.MissingDeadLetter, jobspec.DefaultJoinCacheBytes
 	f.StringVar(&j.Binary, "binary", "", "the binary to run: a path, or a published version gs://BUCKET/PATH/NAME@VERSION (required)")
 	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes (and a version whose manifest says otherwise)")
@@ -164,6 +165,7 @@ Arguments after -- are passed to the binary.`,
 	f.BoolVar(&j.NoSplit, "no-split", false, "do not split straggling calls nor back them up at the end of the input")
 	f.Var(&j.Timeout, "timeout", "time limit of one call (0: none)")
 	f.Var(&j.TimeoutPerElement, "timeout-per-element", "time added to --timeout per element of the call")
+	f.Var(stallTimeoutFlag{&j.StallTimeout}, "stall-timeout", "stop a call that streams no result for this long, or for "+strconv.Itoa(jobspec.StallMultiple)+" times the slowest element seen if longer, as a timeout (0: the watchdog is off)")
 	f.Var(&j.Grace, "grace", "time a binary has to exit after SIGTERM before it is killed")
 	f.IntVar(&j.Retries, "retries", 0, "retries of a call that failed with one of --retry-exit-codes")
 	f.StringSliceVar(&o.retryCodes, "retry-exit-codes", nil, "exit codes that mean a transient failure, e.g. 75,111")
@@ -263,3 +265,26 @@ func parseBytes(s string) (int64, error) {
 	}
 	return int64(v * mult), nil
 }
+
+// stallTimeoutFlag is --stall-timeout: a duration, where 0 switches the
+// watchdog off (jobspec.StallOff) rather than taking the default.
+type stallTimeoutFlag struct{ d *jobspec.Duration }
+
+func (s stallTimeoutFlag) String() string {
+	if s.d == nil || *s.d < 0 {
+		return "0s"
+	}
+	return s.d.String()
+}
+
+func (s stallTimeoutFlag) Set(v string) error {
+	if err := s.d.Set(v); err != nil {
+		return err
+	}
+	if *s.d <= 0 {
+		*s.d = jobspec.StallOff
+	}
+	return nil
+}
+
+func (s stallTimeoutFlag) Type() string { return "duration" }

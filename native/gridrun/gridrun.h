@@ -418,9 +418,31 @@ inline std::string StoppingRecord(uint32_t started) {
   return framed;
 }
 
+// ForkedChild runs in every process the binary forks (pthread_atfork). The
+// watcher thread is not copied by fork, so a SIGTERM blocked there would
+// never be taken, and the runner's plain kill would do nothing: the child
+// gets SIGTERM's default handler and an unblocked mask back. Only
+// async-signal-safe calls here. posix_spawn, vfork and system() do not run
+// fork handlers; a binary that starts helpers that way should unblock
+// SIGTERM in them (posix_spawnattr_setsigmask).
+inline void ForkedChild() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 // WatchSigterm blocks SIGTERM in this thread (and so in every thread it
-// starts later) and starts the watcher. fd is the results file.
+// starts later) and starts the watcher. fd is the results file. Processes
+// forked later get the default back (ForkedChild).
 inline void WatchSigterm(int fd) {
+  static const int atfork = ::pthread_atfork(nullptr, nullptr, ForkedChild);
+  (void)atfork;
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = OnSigterm;

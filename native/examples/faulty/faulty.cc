@@ -19,6 +19,11 @@
 //   fail-attempts  exits with status 75 unless the batch's attempt > arg
 //   shout          writes a line to stderr and aborts
 //   stuck-first    sleeps arg ms the first time the element runs, not after
+//   setsid-grandchild forks a process that makes a session of its own,
+//                  keeps stdout and stderr open and sleeps forever; writes
+//                  its pid to $FAULTY_STATE_DIR/ID.grandchild if that is
+//                  set; then sleeps arg ms and y = 2x
+//   busy           loops on the CPU forever, without a result
 //   stuck-later    sleeps 300 ms the first time the element runs, arg ms after
 //                  (the runs are counted in $FAULTY_STATE_DIR)
 #include <fcntl.h>
@@ -26,6 +31,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -101,6 +107,30 @@ faulty::Output Run(const faulty::Task& t, const gridrun::Context& ctx) {
   if (f == "grandchild") {
     if (::fork() == 0) {
       for (;;) ::pause();
+    }
+  }
+  if (f == "setsid-grandchild") {
+    const char* dir = std::getenv("FAULTY_STATE_DIR");
+    // Names are made before the fork: the child of a threaded process may
+    // only make async-signal-safe calls, and malloc is not one.
+    const std::string path = dir == nullptr ? "" : std::string(dir) + "/" + t.id() + ".grandchild";
+    const std::string tmp = path + ".tmp";
+    if (::fork() == 0) {
+      ::setsid();
+      if (!path.empty()) {
+        // Written under a temporary name and renamed, so a reader never
+        // sees half a pid.
+        char buf[32];
+        int n = std::snprintf(buf, sizeof buf, "%d\n", static_cast<int>(::getpid()));
+        int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+        if (fd >= 0 && ::write(fd, buf, n) == n && ::close(fd) == 0) ::rename(tmp.c_str(), path.c_str());
+      }
+      for (;;) ::pause();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(t.arg()));
+  }
+  if (f == "busy") {
+    for (volatile uint64_t i = 0;; i++) {
     }
   }
   if (f == "oom") {
