@@ -71,3 +71,43 @@ func TestAKilledRunLeavesNoBatchFilesBehind(t *testing.T) {
 		t.Fatalf("%d results after the resume, want 40", len(got))
 	}
 }
+
+// Mistakes that would price with missing data, or fail every element, are
+// configuration errors: exit 2, naming the field and the columns there
+// are, before any call.
+func TestSchemaMistakesExitTwo(t *testing.T) {
+	t.Parallel()
+	pricer := testbin.Path(t, "pricer")
+	quotes, err := os.ReadFile(filepath.Join(testbin.Root(t), "testdata", "quotes.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	div := filepath.Join(t.TempDir(), "quotes.csv")
+	os.WriteFile(div, []byte(strings.Replace(string(quotes), "dividend", "div", 1)), 0o644)
+	logFile := filepath.Join(t.TempDir(), "logs")
+	os.WriteFile(logFile, nil, 0o644)
+	run := func(extra ...string) []string {
+		return append([]string{"run", "--binary", pricer, "--input", "testdata/trades.jsonl", "--join-key", "{underlying}",
+			"--output", filepath.Join(t.TempDir(), "out")}, extra...)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"join column misnamed", run("--join", div), 2,
+			"join " + div + ": no column fills field dividend of pricer.Quote (columns: underlying, spot, vol, rate, div); name it, or list it in --join-optional"},
+		{"join field optional", run("--join", div, "--join-optional", "dividend"), 0, "1000 results"},
+		{"no such id field", run("--join", "testdata/quotes.csv", "--id-field", "nosuch"), 2, `has the id field "nosuch" (keys: `},
+		{"log dir a file", run("--join", "testdata/quotes.csv", "--log-dir", logFile), 2, "--log-dir " + logFile + ": is not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := gridrun(t, tc.args...)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+				t.Fatalf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", code, tc.code, tc.want, stdout, stderr)
+			}
+		})
+	}
+}
