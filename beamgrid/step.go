@@ -102,7 +102,7 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 		}
 		// Opened once here so that a wrong source stops the pipeline
 		// before it is submitted; workers open their own.
-		t, err := join.Open(ctx, j.Join.Source, join.Spec{Side: schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf}, nil)
+		t, err := join.Open(ctx, j.Join.Source, join.Spec{Side: schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf, Optional: j.Join.Optional}, nil)
 		if err != nil {
 			return nil, &grid.ConfigError{Err: err}
 		}

@@ -141,7 +141,7 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	}
 	w := &worker{spec: sp, staged: staged, slots: cmp.Or(j.Parallelism, runtime.NumCPU())}
 	if j.Join != nil {
-		spec := join.Spec{Side: e.schema.Side, Key: e.key, Family: j.Join.Family, AsOf: j.Join.AsOf}
+		spec := join.Spec{Side: e.schema.Side, Key: e.key, Family: j.Join.Family, AsOf: j.Join.AsOf, Optional: j.Join.Optional}
 		if w.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: j.Join.CacheBytes}); err != nil {
 			return nil, err
 		}

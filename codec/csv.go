@@ -158,7 +158,7 @@ func newCSVDecoder(b *ElementBuilder, in Reader) (RowDecoder, error) {
 		d.columns[i] = fd
 	}
 	if d.idCol < 0 {
-		return nil, fmt.Errorf("%s:1: no id column %q in the header; name the id column with --id-field", b.name, opts.IDField)
+		return nil, fmt.Errorf("%s:1: no id column %q in the header (columns: %s); name the id column with --id-field", b.name, opts.IDField, Columns(header))
 	}
 	if opts.Key != nil {
 		for _, f := range opts.Key.Fields() {

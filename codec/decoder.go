@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -149,6 +150,12 @@ func (b *ElementBuilder) Identify(get func(string) (string, bool)) (Element, err
 	if !ok || id == "" {
 		return e, &FieldError{Field: b.opts.IDField, Msg: "missing id"}
 	}
+	// Ids are compared as bytes but written as JSON, which would turn
+	// every invalid byte into U+FFFD: two ids differing only there would
+	// become one.
+	if !utf8.ValidString(id) {
+		return e, invalidID(b.opts.IDField)
+	}
 	e.ID = id
 	if b.opts.Key != nil {
 		key, err := b.opts.Key.Render(get)
@@ -158,6 +165,10 @@ func (b *ElementBuilder) Identify(get func(string) (string, bool)) (Element, err
 		e.Key = key
 	}
 	return e, nil
+}
+
+func invalidID(field string) error {
+	return &FieldError{Field: field, Msg: "id is not valid UTF-8: ids must be text, since results and dead letters carry them as JSON strings"}
 }
 
 // FieldText returns the text form of a singular scalar field, as a key

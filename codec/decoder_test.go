@@ -38,7 +38,7 @@ func TestNewDecoderConfigErrors(t *testing.T) {
 		{"CSV without the id column", trade, codec.CSV, "trade,strike\n", codec.DecoderOptions{IgnoreUnknown: true},
 			[]string{"in:1", `no id column "id"`}},
 		{"CSV without a named id column", trade, codec.CSV, "id,strike\n", codec.DecoderOptions{IDField: "trade_id", IgnoreUnknown: true},
-			[]string{"in:1", `"trade_id"`}},
+			[]string{"in:1", `"trade_id"`, "(columns: id, strike)"}},
 		{"CSV key field not a column", trade, codec.CSV, "id,strike\n", codec.DecoderOptions{Key: tmpl(t, "{underlying}")},
 			[]string{"in", `"underlying"`}},
 		{"CSV key field unknown", trade, codec.CSV, "id,strike\n", codec.DecoderOptions{Key: tmpl(t, "{desk}")},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -152,6 +153,11 @@ func (d *jsonlDecoder) Decode(row Row) (Element, error) {
 		if err := SetJSON(m, fd, obj[k]); err != nil {
 			return Element{}, err
 		}
+	}
+	// Decoding the id's JSON string would replace invalid bytes by
+	// U+FFFD; the raw bytes still have them.
+	if !utf8.Valid(obj[d.b.opts.IDField]) {
+		return Element{}, invalidID(d.b.opts.IDField)
 	}
 	get := func(name string) (string, bool) { return JSONKeyText(obj[name]) }
 	return d.b.Build(m, get)

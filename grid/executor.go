@@ -39,6 +39,12 @@ type ExecConfig struct {
 	// JoinPass hands elements without a join row to the binary instead of
 	// the dead letters.
 	JoinPass bool
+	// Misconfigured, when set, is told when a batch finds the job itself
+	// wrong: a join table whose first read shows no column for a field of
+	// the side message (*join.CoverageError). The batch makes no call and
+	// its elements get no outcome: the engine stops the job. When nil, they
+	// are dead letters of kind join_unavailable.
+	Misconfigured func(error)
 	// Parallelism caps the subprocesses running at once. Defaults to 1.
 	Parallelism int
 	// Call configures each subprocess call.
@@ -422,6 +428,11 @@ func (x *Executor) join(ctx context.Context, t *Task, emit func(Outcome)) {
 	rows, err := x.cfg.Join.Lookup(ctx, keys)
 	if err != nil {
 		if ctx.Err() != nil {
+			t.Elements = nil
+			return
+		}
+		if ce := (*join.CoverageError)(nil); errors.As(err, &ce) && x.cfg.Misconfigured != nil {
+			x.cfg.Misconfigured(err)
 			t.Elements = nil
 			return
 		}

@@ -1,11 +1,16 @@
 package grid
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -26,6 +31,12 @@ type input struct {
 	gzipped bool
 	opts    codec.DecoderOptions
 	schema  *wrapper.Schema
+	// optional are the input message's fields a CSV or Parquet input may
+	// have no column for (Job.InputOptional).
+	optional []string
+	// cover is how the input's columns (or its first rows' keys) fill the
+	// input message, as check found it.
+	cover codec.Coverage
 }
 
 // expandInputs resolves globs and checks that every input exists and has a
@@ -60,16 +71,89 @@ func (in *input) open(ctx context.Context) (*blob.Reader, codec.Reader, *codec.D
 	return f, r, d, nil
 }
 
-// check opens the input once, so that a bad header or a field the job
-// names but the schema lacks stops the job before any call. It learns the
-// size of an object in Cloud Storage.
-func (in *input) check(ctx context.Context) error {
-	f, _, _, err := in.open(ctx)
+// check opens the input once, so that a bad header, a field the job names
+// but the schema lacks, or a field of the message no column fills stops
+// the job before any call. Of JSON lines it reads the first rows (up to
+// first): an id field none of them has is an error, fields none has are
+// noted. It learns the size of an object in Cloud Storage.
+func (in *input) check(ctx context.Context, first int) error {
+	f, r, _, err := in.open(ctx)
 	if err != nil {
 		return &ConfigError{Err: err}
 	}
+	defer f.Close()
 	in.size = f.Size()
-	return f.Close()
+	extra := []string{cmp.Or(in.opts.IDField, "id")}
+	if in.opts.Key != nil {
+		extra = append(extra, in.opts.Key.Fields()...)
+	}
+	msg := in.schema.Input
+	if h := r.Header(); h != nil {
+		in.cover = codec.Cover(msg, h, in.optional, extra)
+		if len(in.cover.Missing) > 0 {
+			return configErr("input %s: no column fills field %s of %s (columns: %s); name it, or list it in --input-optional",
+				in.path, in.cover.Missing[0], msg.FullName(), codec.Columns(h))
+		}
+		return nil
+	}
+	if in.format != codec.JSONL {
+		return nil
+	}
+	keys, rows, err := firstKeys(r, first)
+	if err != nil || rows == 0 {
+		return nil // the rows say what is wrong with them, as dead letters
+	}
+	if !slices.Contains(keys, extra[0]) {
+		return configErr("input %s: none of the first %d rows has the id field %q (keys: %s); name the id field with --id-field",
+			in.path, rows, extra[0], codec.Columns(keys))
+	}
+	// JSON lines omit fields at their zero value: noted, not refused.
+	c := codec.Cover(msg, keys, in.optional, extra)
+	in.cover = codec.Coverage{Unfilled: c.Missing}
+	return nil
+}
+
+// firstKeys returns the keys of the JSON objects among the first n rows
+// of r, in the order first seen, and how many rows were objects.
+func firstKeys(r codec.Reader, n int) ([]string, int, error) {
+	var keys []string
+	seen := map[string]bool{}
+	objects := 0
+	for range max(n, 1) {
+		row, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return keys, objects, err
+		}
+		var obj map[string]json.RawMessage
+		if row.Err != nil || json.Unmarshal(row.Data, &obj) != nil {
+			continue
+		}
+		objects++
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, objects, nil
+}
+
+// report logs what check found: optional fields without a column, and
+// the fields no row of a JSON lines input's first rows has.
+func (in *input) report(log *slog.Logger) {
+	switch {
+	case in.format == codec.JSONL && len(in.cover.Unfilled) > 0:
+		log.Warn("no row of the input's first batch has these fields: they are zero unless later rows have them", "input", in.path, "fields", in.cover.Unfilled)
+	case len(in.cover.Unfilled) > 0:
+		log.Info("optional input fields without a column", "input", in.path, "fields", in.cover.Unfilled)
+	}
+	if len(in.cover.Unused) > 0 {
+		log.Warn("input columns fill no field of the input message", "input", in.path, "columns", in.cover.Unused)
+	}
 }
 
 // feeder reads the inputs in order, decodes rows in parallel (keeping their

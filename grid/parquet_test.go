@@ -171,6 +171,7 @@ func TestParquetBadRowsAreDeadLetters(t *testing.T) {
 	out.Close()
 	job := f.job(f.pricer, input)
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
+	job.InputOptional = []string{"quantity", "fixings"}
 	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/internal/atomicfile"
 	"github.com/gridrun/gridrun/internal/blob"
+	"github.com/gridrun/gridrun/internal/inputs"
 	"github.com/gridrun/gridrun/internal/procstat"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
@@ -29,7 +30,8 @@ import (
 
 // Run runs the job on this machine and returns its manifest, also written
 // to the output directory. A *ConfigError means the job could not start
-// and no subprocess ran. Otherwise the manifest says how the job ended; the
+// and no call ran (at most the binary's --gridrun-describe; with a manifest,
+// a join table's first read found it misconfigured). Otherwise the manifest says how the job ended; the
 // error is non-nil when it failed or was cancelled (committed outputs stay,
 // and Resume continues the job). hooks may be nil.
 func Run(ctx context.Context, job Job, hooks *Hooks) (*Manifest, error) {
@@ -61,6 +63,12 @@ type plan struct {
 	// repaired are the committed shards this resume found damaged; their
 	// rows run again.
 	repaired []*outdir.ShardError
+
+	// misconfigured stops the job when a batch finds it misconfigured
+	// (ExecConfig.Misconfigured); configErr is the first such error.
+	misconfigured func(error)
+	configErr     atomic.Pointer[ConfigError]
+	joinReported  bool // the join table's coverage was logged
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
@@ -82,12 +90,33 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 			undo()
 		}
 	}()
+	// Everything that can be checked without the binary's message types
+	// is, before LoadSchema may run the binary to ask for them.
 	if p.inputs, err = expandInputs(ctx, j); err != nil {
 		return nil, err
+	}
+	if err := checkLogDir(j.LogDir); err != nil {
+		return nil, err
+	}
+	var key *codec.Template
+	if j.Join != nil {
+		if key, err = codec.ParseTemplate(j.Join.Key); err != nil {
+			return nil, &ConfigError{Err: err}
+		}
+		if err := checkJoinFile(j.Join.Source); err != nil {
+			return nil, err
+		}
 	}
 	p.staged, err = binstage.Stage(ctx, j.Binary, &binstage.Options{CacheDir: j.CacheDir, SHA256: j.SHA256})
 	if err != nil {
 		return nil, &ConfigError{Err: err}
+	}
+	want := outdir.State{JobID: j.ID, Engine: outdir.EngineLocal, SHA256: p.staged.SHA256, OutputFormat: j.OutputFormat}
+	for _, in := range p.inputs {
+		want.Inputs = append(want.Inputs, in.path)
+	}
+	if err := checkResume(j, want); err != nil {
+		return nil, err
 	}
 	p.bin = wrapper.Binary{Path: p.staged.Path, Args: j.Args, Env: BinaryEnv(j.Env)}
 	if p.schema, err = LoadSchema(ctx, j, p.bin); err != nil {
@@ -96,37 +125,43 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 	if j.Persistent && !p.schema.Serves {
 		return nil, configErr("the binary cannot run as a persistent worker (its description does not say it serves): drop --persistent, or rebuild it with the SDK")
 	}
-	var key *codec.Template
+	if err := codec.CheckNames(p.schema.Input, j.InputOptional, "--input-optional"); err != nil {
+		return nil, &ConfigError{Err: err}
+	}
 	if j.Join != nil {
 		if p.schema.Side == nil {
 			return nil, configErr("the binary takes no side rows (its description names no side type), so it cannot be given a join")
 		}
-		if key, err = codec.ParseTemplate(j.Join.Key); err != nil {
+		if err := codec.CheckNames(p.schema.Side, j.Join.Optional, "--join-optional"); err != nil {
 			return nil, &ConfigError{Err: err}
 		}
 	}
 	for _, in := range p.inputs {
 		in.schema = p.schema
 		in.opts = codec.DecoderOptions{IDField: j.IDField, Key: key, IgnoreUnknown: j.IgnoreUnknownFields}
-		if err := in.check(ctx); err != nil {
+		in.optional = j.InputOptional
+		if err := in.check(ctx, j.BatchSize); err != nil {
 			return nil, err
 		}
+		in.report(h.Logger)
 	}
 	if j.Join != nil {
-		spec := join.Spec{Side: p.schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf}
+		spec := join.Spec{Side: p.schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf, Optional: j.Join.Optional}
 		cache := j.Join.CacheBytes
 		if p.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: cache}); err != nil {
 			return nil, &ConfigError{Err: err}
 		}
+		p.joinReported = reportJoinCoverage(h.Logger, p.table)
 	}
 	if p.journal, p.commits, err = outdir.Prepare(j.Output, j.Resume, resultExts()); err != nil {
 		return nil, err
 	}
-	want := outdir.State{JobID: j.ID, Engine: outdir.EngineLocal, SHA256: p.staged.SHA256, OutputFormat: j.OutputFormat}
-	for _, in := range p.inputs {
-		want.Inputs = append(want.Inputs, in.path)
-	}
 	if p.state, err = outdir.LoadState(j.Output, want); err != nil {
+		return nil, err
+	}
+	// Calls' private directories hold input rows; those a killed run left
+	// are removed here, by the run that resumes it.
+	if err := os.RemoveAll(filepath.Join(j.Output, callTempDir)); err != nil {
 		return nil, err
 	}
 	// Only a resume the state accepts touches the committed shards.
@@ -157,6 +192,91 @@ func (p *plan) repair() error {
 		p.hooks.Logger.Warn("committed shard damaged; its rows run again", "file", filepath.Join(p.job.Output, d.File), "problem", d.Problem)
 	}
 	return nil
+}
+
+// callTempDir, under the output directory, holds the private directories
+// of calls in flight (batch and results files). Kept with the job's other
+// files rather than in $TMPDIR, a killed run's leftovers are found and
+// removed by its resume.
+var callTempDir = filepath.Join(outdir.StateDir, "calls-tmp")
+
+// checkLogDir refuses a local --log-dir that exists and is not a
+// directory: the logs of failed calls, copied there late in a job, would
+// all fail to be kept.
+func checkLogDir(dir string) error {
+	if dir == "" || !blob.IsLocal(dir) {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil // made when the first log is copied
+	case err != nil:
+		return configErr("--log-dir %s: %v", dir, inputs.UnwrapPath(err))
+	case !st.IsDir():
+		return configErr("--log-dir %s: is not a directory: name a directory (made if missing) or gs://BUCKET/PREFIX", dir)
+	}
+	return nil
+}
+
+// checkJoinFile checks that a file join table exists and is CSV or
+// JSONL, before the binary is asked for its types; join.Open reads it
+// later, against them.
+func checkJoinFile(uri string) error {
+	scheme, _, found := strings.Cut(uri, "://")
+	if found && scheme != "file" {
+		return nil // a store: join.Open checks that it can be read
+	}
+	path := strings.TrimPrefix(uri, "file://")
+	if _, err := os.Stat(path); err != nil {
+		return configErr("join table %s: %v", path, inputs.UnwrapPath(err))
+	}
+	f, _, err := codec.FormatOf(path)
+	if err != nil {
+		return &ConfigError{Err: err}
+	}
+	if !f.Table() {
+		return configErr("%s: a join table is CSV or JSONL", path)
+	}
+	return nil
+}
+
+// checkResume runs the resume check against the state a resumed job's
+// first run wrote, without writing anything, so that a resume with
+// another binary or other inputs is refused before the binary runs.
+// outdir.LoadState runs it again and records the run.
+func checkResume(j Job, want outdir.State) error {
+	if !j.Resume {
+		return nil
+	}
+	path := filepath.Join(j.Output, outdir.StateFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil // no state yet, or unreadable: outdir.Prepare and LoadState say so
+	}
+	have, err := outdir.DecodeState(b, path)
+	if err != nil {
+		return err
+	}
+	_, err = outdir.Resume(have, want)
+	return err
+}
+
+// reportJoinCoverage logs the columns of the join table that fill no
+// field and the optional fields no column fills, once they are known,
+// and reports whether they were.
+func reportJoinCoverage(log *slog.Logger, t *join.Table) bool {
+	c := t.Coverage()
+	if c == nil {
+		return false
+	}
+	if len(c.Unused) > 0 {
+		log.Warn("join table columns fill no field of the side message", "source", t.Source(), "columns", c.Unused)
+	}
+	if len(c.Unfilled) > 0 {
+		log.Info("optional side fields without a column", "source", t.Source(), "fields", c.Unfilled)
+	}
+	return true
 }
 
 func (p *plan) close() {
@@ -266,9 +386,12 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	m.AdaptiveBatchSizes = r.sizer.summary()
 	read := sum(r.feeder.rowsRead())
 	lost := read - r.feeder.skipped.Load() - (m.Elements - r.sink.before)
+	configErr := p.configErr.Load()
 	switch {
 	case commitErr != nil:
 		m.Status, m.Error = "failed", commitErr.Error()
+	case configErr != nil:
+		m.Status, m.Error = "failed", configErr.Error()
 	case inputErr != nil && !errors.Is(inputErr, context.Canceled):
 		m.Status, m.Error = "failed", inputErr.Error()
 	case ctx.Err() != nil:
@@ -284,7 +407,15 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	default:
 		m.Status = "ok"
 	}
+	if p.table != nil && !p.joinReported {
+		reportJoinCoverage(p.hooks.Logger, p.table) // a store's columns, known since its first read
+	}
 	if err := outdir.WriteManifest(j.Output, m); err != nil {
+		if m.Error != "" {
+			// The job's own failure (a results shard the disk had no room
+			// for) comes first: the manifest failed because of it.
+			return m, fmt.Errorf("%s (and %w)", m.Error, err)
+		}
 		return m, err
 	}
 	p.hooks.Logger.Info("job finished", "job", m.JobID, "status", m.Status, "elements", m.Elements, "results", m.Results,
@@ -292,6 +423,8 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	switch {
 	case m.Status == "halted":
 		return m, context.Cause(haltCtx)
+	case configErr != nil && commitErr == nil:
+		return m, configErr
 	case m.Error != "":
 		return m, errors.New(m.Error)
 	}
@@ -362,6 +495,11 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 		func(e *Element) int { return len(e.Payload) },
 		func(e *Element) string { return e.Key })
 
+	p.misconfigured = func(err error) {
+		if p.configErr.CompareAndSwap(nil, &ConfigError{Err: err}) {
+			halt(p.configErr.Load())
+		}
+	}
 	r.exec, err = p.executor(func(rec CallRecord) {
 		r.sizer.observe(rec.Elements, rec.End.Sub(rec.Start), time.Duration(rec.ElementSeconds*float64(time.Second)))
 		s.call(rec)
@@ -414,7 +552,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	j := p.job
 	format, _ := resultFormat(j.OutputFormat)
 	logDir := filepath.Join(j.Output, outdir.LogsDir)
-	callDir := ""
+	callDir := filepath.Join(j.Output, callTempDir)
 	if j.KeepBatchFiles {
 		callDir = filepath.Join(j.Output, outdir.CallsDir)
 	}
@@ -439,6 +577,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	cfg.Call.Dir, cfg.Call.LogDir, cfg.Call.KeepDir = callDir, logDir, j.KeepBatchFiles
 	cfg.LogRoot, cfg.OnCall, cfg.UploadLog = j.Output, onCall, upload
 	p.hooks.Logger.Debug("processes that leave a call's group are killed through", "containment", wrapper.DetectContainment())
+	cfg.Misconfigured = p.misconfigured
 	return NewExecutor(cfg), nil
 }
 
@@ -504,7 +643,9 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		m.Binary.SideType = string(p.schema.Side.FullName())
 	}
 	for i, n := range f.rowsRead() {
-		m.Inputs = append(m.Inputs, InputInfo{Path: p.inputs[i].path, Format: string(p.inputs[i].format), Rows: n})
+		in := p.inputs[i]
+		m.Inputs = append(m.Inputs, InputInfo{Path: in.path, Format: string(in.format), Rows: n,
+			UnfilledFields: in.cover.Unfilled, UnusedColumns: in.cover.Unused})
 	}
 	if m.WallSeconds > 0 {
 		m.ThroughputPerSecond = float64(m.Elements-s.before) / m.WallSeconds
@@ -515,6 +656,9 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		st := p.table.Stats()
 		m.Join = &JoinInfo{Source: p.table.Source(), Key: p.job.Join.Key, MissingPolicy: p.job.Join.Missing, Family: p.job.Join.Family, AsOf: p.job.Join.AsOf,
 			Stats: st, Unavailable: t.Kinds[KindJoinUnavailable] > 0}
+		if c := p.table.Coverage(); c != nil {
+			m.Join.Columns, m.Join.UnusedColumns, m.Join.UnfilledFields = c.Columns, c.Unused, c.Unfilled
+		}
 	}
 	for _, c := range append(p.commits, s.committed()...) {
 		if c.Results > 0 {

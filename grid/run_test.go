@@ -131,6 +131,7 @@ func TestCSVInputWithAWrongRow(t *testing.T) {
 	)
 	job := f.job(f.pricer, input)
 	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
+	job.InputOptional = []string{"paths", "fixings"}
 	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}

@@ -74,6 +74,11 @@ type Job struct {
 	IDField string `json:"id_field,omitempty"`
 	// IgnoreUnknownFields accepts input fields the input message lacks.
 	IgnoreUnknownFields bool `json:"ignore_unknown_fields,omitempty"`
+	// InputOptional names fields of the input message that a CSV or
+	// Parquet input may have no column for; every other field needs one,
+	// besides those with presence of their own (proto3 optional, oneof
+	// members, messages, repeated and map fields).
+	InputOptional []string `json:"input_optional,omitempty"`
 
 	// Join attaches market data to the elements. Nil joins nothing.
 	Join *JoinSpec `json:"join,omitempty"`
@@ -194,6 +199,10 @@ type JoinSpec struct {
 	// AsOf reads the latest cells at or before this time, so that a rerun
 	// prices against the same snapshot. Zero reads the latest.
 	AsOf time.Time `json:"as_of,omitzero"`
+	// Optional names fields of the side message the table may have no
+	// column for; every other field needs one, besides those with
+	// presence of their own (as for Job.InputOptional).
+	Optional []string `json:"optional,omitempty"`
 }
 
 // What an element without a join row becomes.

@@ -23,8 +23,9 @@ import (
 // seed's side input, hundreds of megabytes at most); tables larger than
 // memory belong in Bigtable, which is read per batch.
 type fileDriver struct {
-	path string
-	rows map[string]Row
+	path    string
+	rows    map[string]Row
+	columns fileColumns
 }
 
 // OpenFile opens a CSV or JSONL table (a path or a file:// URI) whose rows
@@ -63,6 +64,7 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 		}
 	}
 	d := &fileDriver{path: path, rows: map[string]Row{}}
+	d.columns.add(r.Header()...)
 	lines := map[string]int64{}
 	for {
 		row, err := r.Read()
@@ -72,7 +74,7 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 		if err != nil {
 			return nil, err
 		}
-		k, payload, err := convertRow(row, fields, key)
+		k, payload, err := convertRow(row, fields, key, &d.columns)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, row.Line, err)
 		}
@@ -98,7 +100,8 @@ func checkKeyColumns(path string, header []string, key *codec.Template) error {
 	return nil
 }
 
-func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template) (string, []byte, error) {
+// convertRow converts one row; the keys of a JSON row are added to cols.
+func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template, cols *fileColumns) (string, []byte, error) {
 	if row.Err != nil {
 		return "", nil, row.Err
 	}
@@ -121,7 +124,9 @@ func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template) (strin
 			return "", nil, fmt.Errorf("not a JSON object: %v", err)
 		}
 		// In order: the same row fails the same way every time.
-		for _, k := range slices.Sorted(maps.Keys(obj)) {
+		keys := slices.Sorted(maps.Keys(obj))
+		cols.add(keys...)
+		for _, k := range keys {
 			if fd := fields.Lookup(k); fd != nil {
 				if err := codec.SetJSON(m, fd, obj[k]); err != nil {
 					return "", nil, err
@@ -147,6 +152,9 @@ func (d *fileDriver) ReadRows(_ context.Context, keys []string) (map[string]Row,
 	}
 	return out, nil
 }
+
+// Columns are the header of a CSV table, the keys of a JSONL table's rows.
+func (d *fileDriver) Columns() []string { return slices.Clip(d.columns.cols) }
 
 func (d *fileDriver) IsTransient(error) bool { return false }
 func (d *fileDriver) Describe() string       { return d.path }

@@ -228,7 +228,7 @@ func TestOpenFileWithoutAKey(t *testing.T) {
 func TestOpenDispatch(t *testing.T) {
 	t.Parallel()
 	path := write(t, "quotes.csv", "underlying,spot\nAAPL,1.5\n")
-	spec := join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}")}
+	spec := join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}"), Optional: []string{"vol", "rate", "dividend"}}
 	for _, uri := range []string{path, "file://" + path} {
 		tab, err := join.Open(context.Background(), uri, spec, nil)
 		if err != nil {
@@ -254,7 +254,8 @@ func TestOpenDispatch(t *testing.T) {
 func TestOpenPassesOptions(t *testing.T) {
 	t.Parallel()
 	path := write(t, "quotes.csv", "underlying,spot\nAAPL,1.5\n")
-	tab, err := join.Open(context.Background(), path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}")}, &join.Options{CacheBytes: -1})
+	spec := join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}"), Optional: []string{"vol", "rate", "dividend"}}
+	tab, err := join.Open(context.Background(), path, spec, &join.Options{CacheBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,9 @@ type Spec struct {
 	// AsOf reads the latest values at or before this time; zero reads the
 	// latest.
 	AsOf time.Time
+	// Optional names fields of Side that may stay without a column: each
+	// other field must be filled by a column of the table (see Cover).
+	Optional []string
 }
 
 // Opener opens a driver for a source URI of its scheme.
@@ -59,7 +62,7 @@ func Open(ctx context.Context, uri string, spec Spec, opts *Options) (*Table, er
 		if err != nil {
 			return nil, err
 		}
-		return NewTable(d, opts), nil
+		return newCheckedTable(d, spec, opts)
 	}
 	mu.RLock()
 	o := openers[scheme]
@@ -72,7 +75,20 @@ func Open(ctx context.Context, uri string, spec Spec, opts *Options) (*Table, er
 	if err != nil {
 		return nil, err
 	}
-	return NewTable(d, opts), nil
+	return newCheckedTable(d, spec, opts)
+}
+
+// newCheckedTable is a Table that checks the driver's columns against
+// spec's side message: now, when the driver knows them (a file), or after
+// the first read that returns rows (Bigtable).
+func newCheckedTable(d Driver, spec Spec, opts *Options) (*Table, error) {
+	t := NewTable(d, opts)
+	t.cover = &coverage{spec: spec}
+	if err := t.checkCoverage(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return t, nil
 }
 
 func prefixAll(ss []string) string {

@@ -103,6 +103,9 @@ type Table struct {
 	cache    *lru
 	inflight map[string]*flight
 	stats    Stats
+	// cover checks the columns against the side message; nil for a Table
+	// made by NewTable, which knows no Spec.
+	cover *coverage
 }
 
 // flight is one key being read; others wanting it wait on done.
@@ -163,8 +166,21 @@ func (t *Table) Close() error { return t.d.Close() }
 
 // Lookup returns the rows of keys, by key; a key with no row is absent. The
 // keys not in the cache are read together. A store that stays unreachable
-// past the retry bound yields an *UnavailableError.
+// past the retry bound yields an *UnavailableError; a table whose columns
+// leave a field of the side message unfilled, a *CoverageError (from the
+// first read that shows the columns on).
 func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, error) {
+	rows, err := t.lookup(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkCoverage(); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (t *Table) lookup(ctx context.Context, keys []string) (map[string]Row, error) {
 	out := make(map[string]Row, len(keys))
 	var mine []string             // keys this call reads
 	waits := map[string]*flight{} // keys another call is reading
@@ -245,7 +261,7 @@ func (t *Table) Lookup(ctx context.Context, keys []string) (map[string]Row, erro
 		return nil, firstErr
 	}
 	if len(again) > 0 {
-		rows, err := t.Lookup(ctx, again)
+		rows, err := t.lookup(ctx, again)
 		if err != nil {
 			return nil, err
 		}

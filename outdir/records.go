@@ -100,6 +100,12 @@ type InputInfo struct {
 	// Rows is the number of rows this run read (all of them, when a
 	// resumed run skips the committed ones).
 	Rows int64 `json:"rows"`
+	// UnfilledFields are the input message's fields no column fills (CSV,
+	// Parquet: those optional) or no row of the first batch has (JSON
+	// lines, which omit zero values); UnusedColumns the columns that fill
+	// no field (accepted with ignore_unknown_fields).
+	UnfilledFields []string `json:"unfilled_fields,omitempty"`
+	UnusedColumns  []string `json:"unused_columns,omitempty"`
 }
 
 // JoinInfo describes the join: the source, the snapshot read, and the
@@ -117,6 +123,12 @@ type JoinInfo struct {
 	// some batches, whose elements are dead letters of kind
 	// join_unavailable.
 	Unavailable bool `json:"unavailable,omitempty"`
+	// Columns are the table's columns (for Bigtable, the qualifiers of its
+	// first read); UnusedColumns those that fill no field of the side
+	// message; UnfilledFields the optional fields no column fills.
+	Columns        []string `json:"columns,omitempty"`
+	UnusedColumns  []string `json:"unused_columns,omitempty"`
+	UnfilledFields []string `json:"unfilled_fields,omitempty"`
 }
 
 // ExecStats counts what an executor did.

@@ -47,7 +47,11 @@ Inputs are JSON lines, CSV with a header, length-delimited protobuf (.pb) or
 Parquet, local files or objects in Cloud Storage (gs://BUCKET/OBJECT, read
 where they are; with STORAGE_EMULATOR_HOST set, the emulator's), globs
 allowed in both (gs://BUCKET/trades-*.jsonl). Each column or key names a
-field of the binary's input message; see docs/formats.md.
+field of the binary's input message; see docs/formats.md. Every field of the
+message needs a column of a CSV or Parquet input (a missing column would read
+as zero) unless --input-optional names it or it has presence of its own
+(proto3 optional, oneof, message, repeated); JSON lines omit zero values, so
+fields no row of the first batch has are only reported.
 
 Elements go to the binary --batch-size at a time (default 100), as a protobuf
 batch file, at most --parallelism calls at once. A binary built with the C++
@@ -56,6 +60,9 @@ give --proto with --input-type and --result-type.
 
 With --join, each element's market data is looked up by --join-key (field
 names in braces, e.g. '{underlying}') once per batch and sent with it. The
+table's columns must fill every field of the binary's side message, but those
+--join-optional names (checked when a file table opens, and on a Bigtable
+table's first read, before its call). The
 table is a local CSV or JSONL file, or a Bigtable table
 (bigtable://PROJECT/INSTANCE/TABLE, loaded with gridrun marketdata load; with
 BIGTABLE_EMULATOR_HOST set, the emulator's), read once per batch for the keys
@@ -138,6 +145,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.InputFormat, "input-format", "", "input format when the name does not tell: jsonl, csv, pb or parquet")
 	f.StringVar(&j.IDField, "id-field", j.IDField, "field holding each element's id")
 	f.BoolVar(&j.IgnoreUnknownFields, "ignore-unknown-fields", false, "accept input fields the binary's input message does not have")
+	f.StringSliceVar(&j.InputOptional, "input-optional", nil, "fields of the input message a CSV or Parquet input may lack a column for (every other field needs one), e.g. paths,fixings")
 	f.StringArrayVar(&o.proto.Files, "proto", nil, ".proto file defining the binary's messages, for binaries without --gridrun-describe (repeatable)")
 	f.StringArrayVar(&o.proto.ImportPaths, "proto-path", nil, "import path for --proto files (repeatable; default: their directories)")
 	f.StringVar(&o.proto.InputType, "input-type", "", "fully qualified input message type, with --proto")
@@ -148,6 +156,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.join.Missing, "join-missing", o.join.Missing, "element without a join row: dead-letter (kind missing_join) or pass (run it without)")
 	f.Int64Var(&o.join.CacheBytes, "join-cache-bytes", o.join.CacheBytes, "memory for cached join rows")
 	f.StringVar(&o.join.Family, "join-family", "", "Bigtable column family to read (default: all of the row's families)")
+	f.StringSliceVar(&o.join.Optional, "join-optional", nil, "fields of the side message the join table may lack a column for (every other field needs one), e.g. dividend")
 	f.StringVar(&o.joinAsOf, "join-as-of", "", "read the latest Bigtable cells at or before this RFC 3339 time, so that a rerun prices the same snapshot (default: the latest)")
 	f.StringVar(&j.Output, "output", "", "output directory, local (gs://BUCKET/PREFIX with --runner); must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
@@ -202,8 +211,8 @@ func (o *runOptions) toJob() (grid.Job, error) {
 			}
 			j.Join.AsOf = t
 		}
-	} else if o.join.Family != "" || o.joinAsOf != "" {
-		return j, usageError("--join-family and --join-as-of need --join")
+	} else if o.join.Family != "" || o.joinAsOf != "" || len(o.join.Optional) > 0 {
+		return j, usageError("--join-family, --join-as-of and --join-optional need --join")
 	}
 	if p := o.proto; len(p.Files) > 0 || p.InputType != "" || p.ResultType != "" {
 		if len(p.Files) == 0 || p.InputType == "" || p.ResultType == "" {

@@ -4,7 +4,7 @@
 //
 //	0  every element has a result
 //	1  the job failed or was interrupted (committed output stays; rerun with --resume)
-//	2  usage or configuration error; no subprocess ran
+//	2  usage or configuration error; no call ran
 //	3  the job finished, but some elements are dead letters
 package main
 
@@ -117,7 +117,7 @@ reason. A killed job resumes where it stopped.
 Exit codes:
   0  every element has a result
   1  the job failed or was interrupted (rerun with --resume to continue)
-  2  usage or configuration error; no subprocess ran
+  2  usage or configuration error; no call ran
   3  the job finished, but some elements are dead letters`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

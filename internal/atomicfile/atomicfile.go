@@ -10,6 +10,7 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,11 +25,30 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	})
 }
 
+// testHookWriter, when set, is written to instead of the temporary file
+// f, so that a test can make the writes fail as a full disk does.
+var testHookWriter func(f *os.File) io.Writer
+
 // Write writes path atomically with what fill writes, buffered. A fill
-// error leaves path as it was and no temporary file behind.
-func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
+// error leaves path as it was and no temporary file behind. Errors name
+// path, not the temporary file: a user looks for the file being written.
+func Write(path string, perm os.FileMode, fill func(io.Writer) error) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	pattern := "." + filepath.Base(path) + ".tmp-*"
+	err := write(dir, pattern, path, perm, fill)
+	var pe *os.PathError
+	if errors.As(err, &pe) && filepath.Dir(pe.Path) == dir && IsTemp(filepath.Base(pe.Path)) {
+		return &os.PathError{Op: "write", Path: path, Err: pe.Err}
+	}
+	var le *os.LinkError // the rename
+	if errors.As(err, &le) {
+		return &os.PathError{Op: "write", Path: path, Err: le.Err}
+	}
+	return err
+}
+
+func write(dir, pattern, path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return err
 	}
@@ -38,7 +58,11 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 			os.Remove(f.Name())
 		}
 	}()
-	w := bufio.NewWriterSize(f, 256<<10)
+	var dst io.Writer = f
+	if testHookWriter != nil {
+		dst = testHookWriter(f)
+	}
+	w := bufio.NewWriterSize(dst, 256<<10)
 	if err := fill(w); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -51,4 +52,30 @@ func TestIsTemp(t *testing.T) {
 			t.Errorf("IsTemp(%q) = %v, want %v", name, got, want)
 		}
 	}
+}
+
+// A full disk fails the writes to the temporary file; the error names the
+// file being written, not the temporary name a user never sees.
+func TestWriteErrorNamesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "manifest.json")
+	testHookWriter = func(f *os.File) io.Writer { return enospc{f.Name()} }
+	t.Cleanup(func() { testHookWriter = nil })
+	err := WriteFile(path, []byte("{}\n"), 0o644)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("WriteFile = %v, want ENOSPC", err)
+	}
+	if want := "write " + path + ": no space left on device"; err.Error() != want {
+		t.Errorf("WriteFile = %q, want %q", err, want)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("a failed write left %v", left)
+	}
+}
+
+// enospc fails every write as a full disk does, naming the file.
+type enospc struct{ name string }
+
+func (e enospc) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: e.name, Err: syscall.ENOSPC}
 }

@@ -69,7 +69,7 @@ func Expand(ctx context.Context, patterns []string, format string, o *Options) (
 			if blob.IsLocal(p) {
 				st, err := os.Stat(p)
 				if err != nil {
-					return nil, fmt.Errorf("input %s: %w", p, unwrapPath(err))
+					return nil, fmt.Errorf("input %s: %w", p, UnwrapPath(err))
 				}
 				if st.IsDir() {
 					return nil, fmt.Errorf("input %s: is a directory: name its files or a pattern such as %s", p, filepath.Join(p, "*.jsonl"))
@@ -138,9 +138,9 @@ func Open(ctx context.Context, f File, o *Options) (*blob.Reader, codec.Reader, 
 	return src, r, nil
 }
 
-// unwrapPath drops the operation and path of a file error: messages name
-// the input themselves.
-func unwrapPath(err error) error {
+// UnwrapPath drops the operation and path of a file error, for messages
+// that name the file themselves.
+func UnwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err

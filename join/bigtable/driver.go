@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	bt "cloud.google.com/go/bigtable"
@@ -56,6 +57,11 @@ type driver struct {
 	fields  *codec.Fields
 	filter  bt.Filter
 	timeout time.Duration
+
+	// columns are the qualifiers of the first read that returned rows,
+	// for join.Table's check that they fill the side message.
+	mu      sync.Mutex
+	columns []string
 }
 
 // Open opens the table at uri (bigtable://PROJECT/INSTANCE/TABLE) for
@@ -173,15 +179,42 @@ func (d *driver) ReadRows(ctx context.Context, keys []string) (map[string]join.R
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
+	var quals []string
+	seen := map[string]bool{}
 	err := d.tbl.ReadRows(ctx, list, func(r bt.Row) bool {
 		payload, err := d.convert(r)
 		out[r.Key()] = join.Row{Key: r.Key(), Payload: payload, Err: err}
+		for fam, items := range r {
+			for _, it := range items {
+				q := strings.TrimPrefix(it.Column, fam+":")
+				if !seen[q] {
+					seen[q] = true
+					quals = append(quals, q)
+				}
+			}
+		}
 		return true
 	}, bt.RowFilter(d.filter))
 	if err != nil {
 		return nil, fmt.Errorf("ReadRows of %d keys: %w", len(list), err)
 	}
+	if len(quals) > 0 {
+		d.mu.Lock()
+		if d.columns == nil {
+			slices.Sort(quals)
+			d.columns = quals
+		}
+		d.mu.Unlock()
+	}
 	return out, nil
+}
+
+// Columns are the qualifiers of the first read that returned rows; nil
+// before it.
+func (d *driver) Columns() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.columns
 }
 
 // CellError is a cell whose text does not convert to the field its

@@ -3,6 +3,7 @@ package bigtable_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"os"
@@ -234,5 +235,47 @@ func TestJobWithABadRow(t *testing.T) {
 	}
 	if j := o.m.Join; j.BadRows != 1 || j.Rows != 21 || j.Missing != 0 || j.Unavailable {
 		t.Errorf("manifest join %+v, want one bad row read once", j)
+	}
+}
+
+// A table whose dividend qualifier is named div would price every trade
+// at dividend 0. Its first read shows the columns: the job stops there,
+// as a configuration error, before any call.
+func TestJobRefusesATableWithoutAColumnForAField(t *testing.T) {
+	e := startEmulator(t)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", e.addr)
+	quotes, err := os.ReadFile(filepath.Join(repoRoot, "testdata/quotes.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, rest, _ := strings.Cut(string(quotes), "\n")
+	csv := writeFile(t, "quotes.csv", strings.Replace(header, "dividend", "div", 1)+"\n"+rest)
+	key, _ := codec.ParseTemplate("{underlying}")
+	if _, err := bigtable.Load(t.Context(), "bigtable://p/i/quotes", csv, &bigtable.LoadOptions{Key: key, Family: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	job := grid.Job{
+		Binary: pricer(t), CacheDir: t.TempDir(), Inputs: []string{filepath.Join(repoRoot, "testdata/trades.jsonl")}, Output: out,
+		Join: &grid.JoinSpec{Source: "bigtable://p/i/quotes", Key: "{underlying}"},
+	}
+	m, err := grid.Run(t.Context(), job, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
+	want := "join bigtable://p/i/quotes: no column fills field dividend of pricer.Quote (columns: div, rate, spot, underlying, vol); name it, or list it in --join-optional"
+	var ce *grid.ConfigError
+	if !errors.As(err, &ce) || err.Error() != want {
+		t.Fatalf("err = %v, want a ConfigError %q", err, want)
+	}
+	if m == nil || m.Calls != 0 || m.Results != 0 || m.Status != "failed" {
+		t.Fatalf("manifest %+v, want a failed job with no call", m)
+	}
+
+	job.Join.Optional = []string{"dividend"}
+	job.Output = filepath.Join(t.TempDir(), "out")
+	m, err = grid.Run(t.Context(), job, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Results != 1000 || !slices.Equal(m.Join.UnusedColumns, []string{"div"}) || !slices.Equal(m.Join.UnfilledFields, []string{"dividend"}) {
+		t.Errorf("manifest: %d results, join %+v", m.Results, m.Join)
 	}
 }
