@@ -34,6 +34,12 @@ type Limits struct {
 // start of the runner's executable per call, and only calls with limits.
 const trampolineEnv = "GRIDRUN_LIMITS_TRAMPOLINE"
 
+// trampolineExecEnv, beside trampolineEnv, says that the binary is an
+// Image: "FROM:TO,FROM:TO;PATH" moves the image's descriptors, received as
+// extra files FROM, back to the numbers TO that PATH names, and the
+// trampoline execs PATH instead of os.Args[0].
+const trampolineExecEnv = "GRIDRUN_LIMITS_EXEC"
+
 func init() {
 	spec, ok := os.LookupEnv(trampolineEnv)
 	if !ok {
@@ -61,13 +67,43 @@ func trampoline(spec string) error {
 			return fmt.Errorf("limit %s: %w", name, err)
 		}
 	}
+	path := os.Args[0]
+	if moves, ok := os.LookupEnv(trampolineExecEnv); ok {
+		var err error
+		if path, err = placeImage(moves); err != nil {
+			return err
+		}
+	}
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, trampolineEnv+"=") {
+		if !strings.HasPrefix(kv, trampolineEnv+"=") && !strings.HasPrefix(kv, trampolineExecEnv+"=") {
 			env = append(env, kv)
 		}
 	}
-	return syscall.Exec(os.Args[0], os.Args, env)
+	return syscall.Exec(path, os.Args, env)
+}
+
+// placeImage moves the image's descriptors where the exec path expects
+// them, close-on-exec so that the binary does not inherit them, and
+// returns the path.
+func placeImage(spec string) (string, error) {
+	moves, path, ok := strings.Cut(spec, ";")
+	if !ok {
+		return "", fmt.Errorf("bad %s %q", trampolineExecEnv, spec)
+	}
+	for _, m := range strings.Split(moves, ",") {
+		a, b, _ := strings.Cut(m, ":")
+		from, err1 := strconv.Atoi(a)
+		to, err2 := strconv.Atoi(b)
+		if err1 != nil || err2 != nil || to < imageFD {
+			return "", fmt.Errorf("bad %s %q", trampolineExecEnv, spec)
+		}
+		if err := unix.Dup3(from, to, unix.O_CLOEXEC); err != nil {
+			return "", fmt.Errorf("image descriptor: %w", err)
+		}
+		unix.Close(from)
+	}
+	return path, nil
 }
 
 var rlimits = map[string]int{
@@ -95,20 +131,4 @@ func (l *Limits) spec() string {
 	add("nproc", int64(l.Processes))
 	add("nofile", int64(l.OpenFiles))
 	return strings.Join(parts, ",")
-}
-
-// limitedPath returns the executable and environment that start bin under
-// l: the runner's own executable (see trampolineEnv) when there are limits,
-// bin itself otherwise. The environment is bin's, never the runner's.
-func limitedPath(bin Binary, l *Limits) (string, []string, error) {
-	env := append([]string{}, bin.Env...)
-	spec := l.spec()
-	if spec == "" {
-		return bin.Path, env, nil
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return "", nil, fmt.Errorf("limits: %w", err)
-	}
-	return self, append(env, trampolineEnv+"="+spec), nil
 }
