@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,12 @@ import (
 // a symbolic link per exec: no extra process (execveat(2) would need the
 // runner's executable started in between, as a trampoline, for every call).
 //
+// A script ("#!") is the exception to the rule that the binary inherits
+// no descriptor of the image: its interpreter opens the script by the
+// path it was started from, so a script starts through the runner's own
+// executable (as under Limits), which leaves the two read-only descriptors
+// open for the interpreter, at the numbers the path names.
+//
 // An Image is safe for concurrent use. Close releases it; a Binary whose
 // Image is closed fails to start with ErrImageClosed, and never falls back
 // to its Path.
@@ -41,6 +48,7 @@ type Image struct {
 	name   string
 	sha256 string
 	size   int64
+	script bool // starts with "#!"
 
 	// mu is read-held while a process starts from the image, so that
 	// Close cannot free the descriptor numbers a fork is about to use.
@@ -122,6 +130,9 @@ func OpenImage(path string, opts *ImageOptions) (_ *Image, err error) {
 		return nil, fmt.Errorf("binary %s: hash the sealed copy: %w", path, err)
 	}
 	im.sha256 = hex.EncodeToString(h.Sum(nil))
+	var magic [2]byte
+	_, _ = im.mem.ReadAt(magic[:], 0)
+	im.script = string(magic[:]) == "#!"
 	im.memFD = int(im.mem.Fd())
 
 	if im.tmp, err = os.MkdirTemp(o.Dir, "gridrun-exec-*"); err != nil {
@@ -224,16 +235,12 @@ type execTarget struct {
 	path  string
 	argv0 string
 	env   []string
-	// files go after the launch's own extra files: the image's
-	// descriptors, for the limits trampoline to put back in place.
-	files []*os.File
 }
 
-// startBinary starts the command newCmd makes for bin, under limits l,
-// given that the command already passes nExtra extra files. A Binary with
-// an Image starts from it, read-locked through the fork and exec; a closed
-// Image fails with ErrImageClosed.
-func startBinary(bin Binary, l *Limits, nExtra int, newCmd func(t execTarget) *exec.Cmd) (*exec.Cmd, error) {
+// startBinary starts the command newCmd makes for bin, under limits l. A
+// Binary with an Image starts from it, read-locked through the fork and
+// exec; a closed Image fails with ErrImageClosed.
+func startBinary(bin Binary, l *Limits, newCmd func(t execTarget) *exec.Cmd) (*exec.Cmd, error) {
 	t := execTarget{path: bin.Path, argv0: bin.Path, env: append([]string{}, bin.Env...)}
 	if im := bin.Image; im != nil {
 		im.mu.RLock()
@@ -243,22 +250,34 @@ func startBinary(bin Binary, l *Limits, nExtra int, newCmd func(t execTarget) *e
 		}
 		t.path, t.argv0 = im.path, im.name
 	}
-	if spec := l.spec(); spec != "" {
+	spec := l.spec()
+	im := bin.Image
+	script := im != nil && im.script
+	trampoline := spec != "" || script
+	if trampoline {
 		self, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("limits: %w", err)
 		}
 		t.env = append(t.env, trampolineEnv+"="+spec)
-		if im := bin.Image; im != nil {
-			// The trampoline is a fresh executable: the image's
-			// descriptors reach it as extra files, and it moves them back
-			// to the numbers the exec path names.
-			first := 3 + nExtra
-			t.files = []*os.File{im.mem, im.dir}
-			t.env = append(t.env, fmt.Sprintf("%s=%d:%d,%d:%d;%s", trampolineExecEnv,
-				first, im.memFD, first+1, im.dirFD, im.path))
-		}
 		t.path = self
 	}
-	return startRetryingBusy(func() *exec.Cmd { return newCmd(t) })
+	return startRetryingBusy(func() *exec.Cmd {
+		cmd := newCmd(t)
+		if trampoline && im != nil {
+			// The trampoline is a fresh executable: the image's
+			// descriptors reach it as extra files, after the command's
+			// own, and it moves them back to the numbers the exec path
+			// names.
+			first := 3 + len(cmd.ExtraFiles)
+			keep := "cloexec"
+			if script {
+				keep = "inherit"
+			}
+			cmd.ExtraFiles = slices.Concat(cmd.ExtraFiles, []*os.File{im.mem, im.dir})
+			cmd.Env = slices.Concat(cmd.Env, []string{fmt.Sprintf("%s=%s;%d:%d,%d:%d;%s", trampolineExecEnv,
+				keep, first, im.memFD, first+1, im.dirFD, im.path)})
+		}
+		return cmd
+	})
 }

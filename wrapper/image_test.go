@@ -205,3 +205,51 @@ func BenchmarkStart(b *testing.B) {
 		})
 	}
 }
+
+// A script's interpreter reads the script by the path it was started
+// from: it reads the sealed copy too.
+func TestAScriptImageRunsTheSealedScript(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wrapper.sh")
+	out := filepath.Join(dir, "out")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho sealed > \"$OUT\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	im, err := OpenImage(path, &ImageOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	marker := tamper(t, path)
+	// The script writes no results: the call fails, after it ran.
+	run(t, Binary{Path: path, Image: im, Env: []string{"OUT=" + out}}, batchOf(1), nil)
+	if b, err := os.ReadFile(out); err != nil || string(b) != "sealed\n" {
+		t.Fatalf("the script wrote %q (%v)", b, err)
+	}
+	assertNoMarker(t, marker)
+}
+
+// Describe starts a script image through the trampoline too.
+func TestDescribeRunsAScriptImage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "describe.sh")
+	out := filepath.Join(dir, "out")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho \"$1\" > \"$OUT\"\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	im, err := OpenImage(path, &ImageOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	_, err = Describe(context.Background(), Binary{Path: path, Image: im, Env: []string{"OUT=" + out}})
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != 3 {
+		t.Fatalf("describe: %v, want the script's exit status 3", err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "--gridrun-describe\n" {
+		t.Fatalf("the script saw %q", b)
+	}
+}

@@ -114,11 +114,11 @@ func launch(s launchSpec) (_ *process, err error) {
 	}
 	args := slices.Concat(s.args, s.bin.Args)
 	p.start = time.Now()
-	cmd, err := startBinary(s.bin, s.limits, len(extra), func(t execTarget) *exec.Cmd {
+	cmd, err := startBinary(s.bin, s.limits, func(t execTarget) *exec.Cmd {
 		cmd := exec.Command(t.path, args...)
 		cmd.Args[0], cmd.Env, cmd.Dir = t.argv0, t.env, s.dir
 		cmd.Stdout, cmd.Stderr = outW, errW
-		cmd.ExtraFiles = slices.Concat(extra, t.files)
+		cmd.ExtraFiles = extra
 		cmd.SysProcAttr = sysProcAttr()
 		return cmd
 	})

@@ -35,9 +35,11 @@ type Limits struct {
 const trampolineEnv = "GRIDRUN_LIMITS_TRAMPOLINE"
 
 // trampolineExecEnv, beside trampolineEnv, says that the binary is an
-// Image: "FROM:TO,FROM:TO;PATH" moves the image's descriptors, received as
-// extra files FROM, back to the numbers TO that PATH names, and the
-// trampoline execs PATH instead of os.Args[0].
+// Image: "KEEP;FROM:TO,FROM:TO;PATH" moves the image's descriptors,
+// received as extra files FROM, back to the numbers TO that PATH names,
+// close-on-exec unless KEEP is "inherit" (a script's interpreter opens
+// PATH itself), and the trampoline execs PATH instead of os.Args[0]. The
+// limits may then be empty.
 const trampolineExecEnv = "GRIDRUN_LIMITS_EXEC"
 
 func init() {
@@ -54,6 +56,9 @@ func init() {
 // environment minus trampolineEnv. It returns only on failure.
 func trampoline(spec string) error {
 	for _, kv := range strings.Split(spec, ",") {
+		if kv == "" {
+			continue // an Image started without limits
+		}
 		name, v, _ := strings.Cut(kv, "=")
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -84,13 +89,17 @@ func trampoline(spec string) error {
 }
 
 // placeImage moves the image's descriptors where the exec path expects
-// them, close-on-exec so that the binary does not inherit them, and
-// returns the path.
+// them and returns the path.
 func placeImage(spec string) (string, error) {
-	moves, path, ok := strings.Cut(spec, ";")
-	if !ok {
+	parts := strings.SplitN(spec, ";", 3)
+	if len(parts) != 3 || (parts[0] != "cloexec" && parts[0] != "inherit") {
 		return "", fmt.Errorf("bad %s %q", trampolineExecEnv, spec)
 	}
+	flags := unix.O_CLOEXEC
+	if parts[0] == "inherit" {
+		flags = 0
+	}
+	moves, path := parts[1], parts[2]
 	for _, m := range strings.Split(moves, ",") {
 		a, b, _ := strings.Cut(m, ":")
 		from, err1 := strconv.Atoi(a)
@@ -98,7 +107,7 @@ func placeImage(spec string) (string, error) {
 		if err1 != nil || err2 != nil || to < imageFD {
 			return "", fmt.Errorf("bad %s %q", trampolineExecEnv, spec)
 		}
-		if err := unix.Dup3(from, to, unix.O_CLOEXEC); err != nil {
+		if err := unix.Dup3(from, to, flags); err != nil {
 			return "", fmt.Errorf("image descriptor: %w", err)
 		}
 		unix.Close(from)

@@ -51,7 +51,7 @@ func Describe(ctx context.Context, bin Binary) (*Schema, error) {
 		return nil, err
 	}
 	defer stderr.Close()
-	cmd, err := startBinary(bin, nil, 0, func(t execTarget) *exec.Cmd {
+	cmd, err := startBinary(bin, nil, func(t execTarget) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, t.path, append([]string{"--gridrun-describe", out}, bin.Args...)...)
 		cmd.Args[0], cmd.Dir, cmd.Env = t.argv0, dir, t.env
 		cmd.Stderr = stderr
