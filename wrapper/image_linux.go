@@ -1,11 +1,13 @@
 package wrapper
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,7 +137,8 @@ func OpenImage(path string, opts *ImageOptions) (_ *Image, err error) {
 	im.script = string(magic[:]) == "#!"
 	im.memFD = int(im.mem.Fd())
 
-	if im.tmp, err = os.MkdirTemp(o.Dir, "gridrun-exec-*"); err != nil {
+	sweepImageDirs(o.Dir)
+	if im.tmp, err = os.MkdirTemp(o.Dir, imageDirPrefix+strconv.Itoa(os.Getpid())+"-*"); err != nil {
 		return nil, err
 	}
 	link := filepath.Join(im.tmp, name)
@@ -161,6 +164,27 @@ func OpenImage(path string, opts *ImageOptions) (_ *Image, err error) {
 		return nil, fmt.Errorf("binary %s: cannot reach its sealed copy through /proc/self/fd (is /proc mounted?): %v", path, err)
 	}
 	return im, nil
+}
+
+// imageDirPrefix starts the name of an image's private directory, followed
+// by the pid of the runner that made it.
+const imageDirPrefix = "gridrun-exec-"
+
+// sweepImageDirs removes the private directories in dir of runners that
+// are gone (killed before their Close): each holds one dangling link. A
+// reused pid only delays the removal; another user's are not ours to
+// remove, and fail to.
+func sweepImageDirs(dir string) {
+	dirs, _ := filepath.Glob(filepath.Join(cmp.Or(dir, os.TempDir()), imageDirPrefix+"*-*"))
+	for _, d := range dirs {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(d), imageDirPrefix), "-")
+		if _, err := strconv.Atoi(pid); err != nil || !ok {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); errors.Is(err, fs.ErrNotExist) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // sealedMemfd copies src into a new memfd named name, seals it against

@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -251,5 +254,45 @@ func TestDescribeRunsAScriptImage(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(out); string(b) != "--gridrun-describe\n" {
 		t.Fatalf("the script saw %q", b)
+	}
+}
+
+// The private directory of a runner killed before Close is removed by the
+// next image made there; a live runner's is left alone.
+func TestImageDirsOfDeadRunnersAreSwept(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// A child that has exited and been reaped: its pid is no process.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(dir, fmt.Sprintf("gridrun-exec-%d-123", cmd.Process.Pid))
+	live := filepath.Join(dir, fmt.Sprintf("gridrun-exec-%d-456", os.Getpid()))
+	for _, d := range []string{dead, live} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/proc/self/fd/100", filepath.Join(d, "pricer")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := OpenImage(exe, &ImageOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a dead runner's directory is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live runner's directory was removed: %v", err)
+	}
+	im.Close()
+	if left, _ := filepath.Glob(filepath.Join(dir, "gridrun-exec-*")); len(left) != 1 {
+		t.Errorf("after Close: %v, want only the live runner's", left)
 	}
 }
