@@ -149,6 +149,7 @@ func TestPoisonElementGivesTheLocalEnginesDeadLetters(t *testing.T) {
 		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{input},
 		Parallelism: 2, BatchSize: 50,
 	}
+	job.Env = testbin.Own(job.Env, job.CacheDir)
 	_, want := local(t, job)
 
 	job.Output = filepath.Join(t.TempDir(), "beam")

@@ -35,6 +35,7 @@ func TestParquetInputGivesTheResultsOfItsJSONLines(t *testing.T) {
 		Join:        &grid.JoinSpec{Source: filepath.Join(root, "testdata/quotes.csv"), Key: "{underlying}"},
 		Parallelism: 2,
 	}
+	job.Env = testbin.Own(job.Env, job.CacheDir)
 	_, want := local(t, job)
 	if len(want.results) != 1000 || len(want.dead) != 0 {
 		t.Fatalf("local engine: %d results, %d dead letters", len(want.results), len(want.dead))

@@ -50,6 +50,7 @@ func TestRetriedBundlesLeaveNoDuplicate(t *testing.T) {
 		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{input},
 		Parallelism: 2, BatchSize: 20,
 	}
+	job.Env = testbin.Own(job.Env, job.CacheDir)
 	_, want := local(t, job)
 
 	for _, c := range []struct {

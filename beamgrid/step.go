@@ -87,8 +87,13 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	if err != nil {
 		return nil, &grid.ConfigError{Err: err}
 	}
-	bin := wrapper.Binary{Path: staged.Path, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
+	image, err := staged.Open()
+	if err != nil {
+		return nil, &grid.ConfigError{Err: err}
+	}
+	bin := wrapper.Binary{Path: staged.Path, Image: image, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
 	schema, err := grid.LoadSchema(ctx, j, bin)
+	image.Close()
 	if err != nil {
 		return nil, &grid.ConfigError{Err: err}
 	}

@@ -100,6 +100,7 @@ func workerFor(ctx context.Context, sp spec) (*worker, error) {
 type worker struct {
 	spec   spec
 	staged *binstage.Staged
+	image  *wrapper.Image // the sealed bytes every call runs
 	table  *join.Table
 	x      *grid.Executor
 	slots  int
@@ -139,10 +140,15 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &worker{spec: sp, staged: staged, slots: cmp.Or(j.Parallelism, runtime.NumCPU())}
+	image, err := staged.Open()
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{spec: sp, staged: staged, image: image, slots: cmp.Or(j.Parallelism, runtime.NumCPU())}
 	if j.Join != nil {
 		spec := join.Spec{Side: e.schema.Side, Key: e.key, Family: j.Join.Family, AsOf: j.Join.AsOf, Optional: j.Join.Optional}
 		if w.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: j.Join.CacheBytes}); err != nil {
+			image.Close()
 			return nil, err
 		}
 	}
@@ -150,11 +156,12 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 		if w.table != nil {
 			w.table.Close()
 		}
+		image.Close()
 		return nil, err
 	}
 	cfg := grid.ExecConfigOf(j, slog.Default().With("job", sp.JobID))
 	cfg.JobID = sp.JobID
-	cfg.Binary = wrapper.Binary{Path: staged.Path, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
+	cfg.Binary = wrapper.Binary{Path: staged.Path, Image: image, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
 	cfg.Schema = e.schema
 	cfg.Join = w.table
 	cfg.Parallelism = w.slots
@@ -225,6 +232,7 @@ func Close() {
 			if e.w.table != nil {
 				e.w.table.Close()
 			}
+			e.w.image.Close()
 			os.RemoveAll(e.w.logDir)
 			e.w = nil
 		}

@@ -1,8 +1,11 @@
 // Package binstage puts a binary on the local machine in a form the runner
 // may execute: fetched once per machine from where it is published, hashed
 // with SHA-256 while it is copied, kept in a cache keyed by that hash with
-// mode 0500, and verified against the expected hash before every job. The
-// runner executes only paths that Stage returned.
+// mode 0500, and verified against the expected hash before every job.
+// Staged.Open then copies the verified bytes into a sealed in-memory
+// image, hashed again from that copy, and the runner starts every process
+// from the image (see wrapper.Image), never from a path: a cached file
+// replaced, or a link retargeted, while a job runs changes nothing.
 //
 // # Published versions
 //

@@ -115,6 +115,9 @@ func (c *Cache) Stage(ctx context.Context, ref string, opts *Options) (*Staged, 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	if err := checkCacheDir(dir); err != nil {
+		return nil, err
+	}
 	if r.versioned() {
 		return c.stageVersion(ctx, dir, r, want, &o.Store)
 	}
@@ -137,9 +140,13 @@ func stageFile(ctx context.Context, dir string, r ref, want string) (*Staged, er
 	}
 	defer src.Close()
 	if want != "" {
-		if s, err := verify(filepath.Join(dir, want), want); err == nil {
+		s, err := verify(filepath.Join(dir, want), want)
+		if err == nil {
 			s.Source = r.raw
 			return s, nil
+		}
+		if unsafe := (*UnsafeCacheError)(nil); errors.As(err, &unsafe) {
+			return nil, err
 		}
 	}
 	s, err := install(ctx, dir, src, want, r.raw)
@@ -153,7 +160,12 @@ func stageFile(ctx context.Context, dir string, r ref, want string) (*Staged, er
 // openExecutable opens path, a regular file with an execute bit, named
 // name in errors. The caller closes the file.
 func openExecutable(path, name string) (*os.File, error) {
-	f, err := os.Open(path)
+	return openExecutableFlag(path, name, 0)
+}
+
+// openExecutableFlag is openExecutable with extra open flags.
+func openExecutableFlag(path, name string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("binary %s: %w", name, err)
 	}
@@ -250,6 +262,9 @@ func fetch(ctx context.Context, dir string, st *blob.Bucket, r ref, hash string)
 		if err == nil {
 			return s, nil
 		}
+		if unsafe := (*UnsafeCacheError)(nil); errors.As(err, &unsafe) {
+			return nil, err
+		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, err
@@ -299,6 +314,9 @@ func install(ctx context.Context, dir string, r io.Reader, want, source string) 
 	}
 	defer os.Remove(sealed) // no-op after the rename
 	final := filepath.Join(dir, got)
+	if err := refuseSymlink(final); err != nil {
+		return nil, err
+	}
 	if err := os.Rename(sealed, final); err != nil {
 		return nil, err
 	}
@@ -363,7 +381,14 @@ func syncFile(path string) error {
 // verify hashes the cached copy at path. A copy that is not executable
 // counts as corrupt: the runner could not run it.
 func verify(path, hash string) (*Staged, error) {
-	f, err := openExecutable(path, path)
+	if err := refuseSymlink(path); err != nil {
+		return nil, err
+	}
+	// O_NOFOLLOW: a link planted after the check above fails to open.
+	f, err := openExecutableFlag(path, path, syscall.O_NOFOLLOW)
+	if errors.Is(err, syscall.ELOOP) {
+		err = refuseSymlink(path)
+	}
 	if err != nil {
 		return nil, err
 	}

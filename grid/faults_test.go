@@ -105,6 +105,7 @@ func faultCase(t *testing.T, f *fixture, row faultRow, persistent bool) {
 			}
 			job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(row.elements, faults)...))
 			job.CacheDir = t.TempDir() // what runs is ours alone
+			job.Env = testbin.Own(job.Env, job.CacheDir)
 			job.BatchSize, job.FixedBatchSize = 100, true
 			job.NoSplit = true // this table is about isolating failures
 			job.Persistent = persistent

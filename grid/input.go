@@ -216,7 +216,6 @@ type decoded struct {
 func (f *feeder) run(ctx context.Context) error {
 	f.seed = maphash.MakeSeed()
 	f.seen = hashset.New()
-	f.rows = make([]atomic.Int64, len(f.inputs))
 	work := make(chan *chunk, f.workers)
 	order := make(chan *chunk, 2*f.workers)
 	decs := make([]*codec.Decoder, len(f.inputs))

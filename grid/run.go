@@ -53,6 +53,7 @@ type plan struct {
 	job     Job
 	hooks   Hooks
 	staged  *binstage.Staged
+	image   *wrapper.Image
 	bin     wrapper.Binary
 	schema  *wrapper.Schema
 	inputs  []*input
@@ -118,7 +119,12 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 	if err := checkResume(j, want); err != nil {
 		return nil, err
 	}
-	p.bin = wrapper.Binary{Path: p.staged.Path, Args: j.Args, Env: BinaryEnv(j.Env)}
+	// Every call runs the sealed copy of the bytes just verified, never
+	// the cached file, which may change while the job runs.
+	if p.image, err = p.staged.Open(); err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	p.bin = wrapper.Binary{Path: p.staged.Path, Image: p.image, Args: j.Args, Env: BinaryEnv(j.Env)}
 	if p.schema, err = LoadSchema(ctx, j, p.bin); err != nil {
 		return nil, &ConfigError{Err: err}
 	}
@@ -285,6 +291,9 @@ func (p *plan) close() {
 	}
 	if p.journal != nil {
 		p.journal.Close()
+	}
+	if p.image != nil {
+		p.image.Close()
 	}
 }
 

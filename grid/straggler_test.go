@@ -70,6 +70,7 @@ func splitCase(t *testing.T, persistent bool) {
 	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(40, faults)...))
 	job.BatchSize, job.FixedBatchSize = 100, true // one call to start with
 	job.Persistent = persistent
+	job.Env = testbin.Own(job.Env, job.CacheDir)
 	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +110,7 @@ func backupCase(t *testing.T, persistent bool) {
 	faults := map[int]string{59: "stuck-first:60000"}
 	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(60, faults)...))
 	job.Env = []string{"FAULTY_STATE_DIR=" + t.TempDir()}
+	job.Env = testbin.Own(job.Env, job.CacheDir)
 	job.Persistent = persistent
 	done := make(chan struct{})
 	var m *grid.Manifest
@@ -149,6 +151,7 @@ func TestALosingBackupIsKilled(t *testing.T) {
 	faults := map[int]string{59: "stuck-later:60000"}
 	job := f.job(f.faulty, testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(60, faults)...))
 	job.Env = []string{"FAULTY_STATE_DIR=" + t.TempDir()}
+	job.Env = testbin.Own(job.Env, job.CacheDir)
 	m, err := grid.Run(context.Background(), job, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,11 @@ type Binary struct {
 	// Env is the binary's whole environment; nil means an empty one, never
 	// the runner's.
 	Env []string
+	// Image, when set, holds the binary's verified bytes: every process is
+	// started from it (see Image), and Path only names the binary in
+	// messages. A runner that verified a binary sets it, so that the bytes
+	// it checked are the bytes that run.
+	Image *Image
 }
 
 // Options configure calls. The zero value is usable.

@@ -64,10 +64,6 @@ type process struct {
 // so that a runner failing to start binaries for hours does not run out of
 // descriptors or fill its log directory with empty files.
 func launch(s launchSpec) (_ *process, err error) {
-	path, env, err := limitedPath(s.bin, s.limits)
-	if err != nil {
-		return nil, err
-	}
 	p := &process{exited: make(chan struct{})}
 	// ours stay open while the binary runs; theirs are the binary's ends,
 	// which it has once started, and which must not stay open here or the
@@ -127,9 +123,9 @@ func launch(s launchSpec) (_ *process, err error) {
 		return nil, err
 	}
 	p.start = time.Now()
-	cmd, err := startRetryingBusy(func() *exec.Cmd {
-		cmd := exec.Command(s.bin.Path, args...)
-		cmd.Path, cmd.Env, cmd.Dir = path, env, s.dir
+	cmd, err := startBinary(s.bin, s.limits, func(t execTarget) *exec.Cmd {
+		cmd := exec.Command(t.path, args...)
+		cmd.Args[0], cmd.Env, cmd.Dir = t.argv0, t.env, s.dir
 		cmd.Stdout, cmd.Stderr = outW, errW
 		cmd.ExtraFiles = extra
 		cmd.SysProcAttr = sysProcAttr()

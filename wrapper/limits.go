@@ -34,6 +34,14 @@ type Limits struct {
 // start of the runner's executable per call, and only calls with limits.
 const trampolineEnv = "GRIDRUN_LIMITS_TRAMPOLINE"
 
+// trampolineExecEnv, beside trampolineEnv, says that the binary is an
+// Image: "KEEP;FROM:TO,FROM:TO;PATH" moves the image's descriptors,
+// received as extra files FROM, back to the numbers TO that PATH names,
+// close-on-exec unless KEEP is "inherit" (a script's interpreter opens
+// PATH itself), and the trampoline execs PATH instead of os.Args[0]. The
+// limits may then be empty.
+const trampolineExecEnv = "GRIDRUN_LIMITS_EXEC"
+
 func init() {
 	spec, ok := os.LookupEnv(trampolineEnv)
 	if !ok {
@@ -48,6 +56,9 @@ func init() {
 // environment minus trampolineEnv. It returns only on failure.
 func trampoline(spec string) error {
 	for _, kv := range strings.Split(spec, ",") {
+		if kv == "" {
+			continue // an Image started without limits
+		}
 		name, v, _ := strings.Cut(kv, "=")
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -61,13 +72,47 @@ func trampoline(spec string) error {
 			return fmt.Errorf("limit %s: %w", name, err)
 		}
 	}
+	path := os.Args[0]
+	if moves, ok := os.LookupEnv(trampolineExecEnv); ok {
+		var err error
+		if path, err = placeImage(moves); err != nil {
+			return err
+		}
+	}
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, trampolineEnv+"=") {
+		if !strings.HasPrefix(kv, trampolineEnv+"=") && !strings.HasPrefix(kv, trampolineExecEnv+"=") {
 			env = append(env, kv)
 		}
 	}
-	return syscall.Exec(os.Args[0], os.Args, env)
+	return syscall.Exec(path, os.Args, env)
+}
+
+// placeImage moves the image's descriptors where the exec path expects
+// them and returns the path.
+func placeImage(spec string) (string, error) {
+	parts := strings.SplitN(spec, ";", 3)
+	if len(parts) != 3 || (parts[0] != "cloexec" && parts[0] != "inherit") {
+		return "", fmt.Errorf("bad %s %q", trampolineExecEnv, spec)
+	}
+	flags := unix.O_CLOEXEC
+	if parts[0] == "inherit" {
+		flags = 0
+	}
+	moves, path := parts[1], parts[2]
+	for _, m := range strings.Split(moves, ",") {
+		a, b, _ := strings.Cut(m, ":")
+		from, err1 := strconv.Atoi(a)
+		to, err2 := strconv.Atoi(b)
+		if err1 != nil || err2 != nil || to < imageFD {
+			return "", fmt.Errorf("bad %s %q", trampolineExecEnv, spec)
+		}
+		if err := unix.Dup3(from, to, flags); err != nil {
+			return "", fmt.Errorf("image descriptor: %w", err)
+		}
+		unix.Close(from)
+	}
+	return path, nil
 }
 
 var rlimits = map[string]int{
@@ -95,20 +140,4 @@ func (l *Limits) spec() string {
 	add("nproc", int64(l.Processes))
 	add("nofile", int64(l.OpenFiles))
 	return strings.Join(parts, ",")
-}
-
-// limitedPath returns the executable and environment that start bin under
-// l: the runner's own executable (see trampolineEnv) when there are limits,
-// bin itself otherwise. The environment is bin's, never the runner's.
-func limitedPath(bin Binary, l *Limits) (string, []string, error) {
-	env := append([]string{}, bin.Env...)
-	spec := l.spec()
-	if spec == "" {
-		return bin.Path, env, nil
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return "", nil, fmt.Errorf("limits: %w", err)
-	}
-	return self, append(env, trampolineEnv+"="+spec), nil
 }

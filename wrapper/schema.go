@@ -51,10 +51,9 @@ func Describe(ctx context.Context, bin Binary) (*Schema, error) {
 		return nil, err
 	}
 	defer stderr.Close()
-	cmd, err := startRetryingBusy(func() *exec.Cmd {
-		cmd := exec.CommandContext(ctx, bin.Path, append([]string{"--gridrun-describe", out}, bin.Args...)...)
-		cmd.Dir = dir
-		cmd.Env = append([]string{}, bin.Env...)
+	cmd, err := startBinary(bin, nil, func(t execTarget) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, t.path, append([]string{"--gridrun-describe", out}, bin.Args...)...)
+		cmd.Args[0], cmd.Dir, cmd.Env = t.argv0, dir, t.env
 		cmd.Stderr = stderr
 		cmd.SysProcAttr = sysProcAttr()
 		cmd.Cancel = func() error { signalGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }

@@ -36,7 +36,12 @@ what each input row must hold, what each result holds, and the side rows a
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			s, err := wrapper.Describe(ctx, wrapper.Binary{Path: staged.Path})
+			image, err := staged.Open()
+			if err != nil {
+				return &grid.ConfigError{Err: err}
+			}
+			defer image.Close()
+			s, err := wrapper.Describe(ctx, wrapper.Binary{Path: staged.Path, Image: image})
 			if err != nil {
 				return &grid.ConfigError{Err: err}
 			}

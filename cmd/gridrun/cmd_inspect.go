@@ -98,7 +98,12 @@ func inspectSchema(ctx context.Context, path, description, binary string) (*wrap
 		}
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		s, err := wrapper.Describe(dctx, wrapper.Binary{Path: staged.Path})
+		image, err := staged.Open()
+		if err != nil {
+			return nil, &grid.ConfigError{Err: err}
+		}
+		defer image.Close()
+		s, err := wrapper.Describe(dctx, wrapper.Binary{Path: staged.Path, Image: image})
 		if err != nil {
 			return nil, &grid.ConfigError{Err: err}
 		}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,7 +69,18 @@ func ScanLines(t testing.TB, dir, pattern string, fn func(where string, line []b
 	}
 }
 
-// AssertNothingRuns fails if a process still runs a binary staged in dir.
+// ownerEnv marks the processes of a test's jobs; see Own.
+const ownerEnv = "GRIDRUN_TEST_CACHE"
+
+// Own adds to a job's environment the mark by which AssertNothingRuns
+// finds its processes: they run a sealed in-memory copy of the binary, so
+// their executable names no path in the cache directory dir.
+func Own(env []string, dir string) []string {
+	return append(env, ownerEnv+"="+dir)
+}
+
+// AssertNothingRuns fails if a process still runs a binary staged in dir,
+// or one started by a job whose environment Own marked with dir.
 // Zombies left to a parent that does not reap them run nothing and count
 // as gone.
 func AssertNothingRuns(t testing.TB, dir string) {
@@ -79,7 +91,10 @@ func AssertNothingRuns(t testing.TB, dir string) {
 			continue
 		}
 		exe, err := os.Readlink(filepath.Join("/proc", p.Name(), "exe"))
-		if err != nil || !strings.HasPrefix(exe, dir+string(filepath.Separator)) {
+		if err != nil {
+			continue
+		}
+		if !strings.HasPrefix(exe, dir+string(filepath.Separator)) && !owned(p.Name(), dir) {
 			continue
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
@@ -90,4 +105,14 @@ func AssertNothingRuns(t testing.TB, dir string) {
 			t.Errorf("process %s still runs %s", p.Name(), exe)
 		}
 	}
+}
+
+// owned reports whether process pid's environment carries Own's mark for
+// dir.
+func owned(pid, dir string) bool {
+	env, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
+	if err != nil {
+		return false
+	}
+	return slices.Contains(strings.Split(string(env), "\x00"), ownerEnv+"="+dir)
 }
