@@ -102,11 +102,15 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// open opens the input and its decoder. The caller closes the source.
-func (in *input) open(ctx context.Context) (source, codec.Reader, *codec.Decoder, error) {
+// open opens the input and its decoder, reading the file through wrap
+// when it is not nil. The caller closes the source.
+func (in *input) open(ctx context.Context, wrap func(source) source) (source, codec.Reader, *codec.Decoder, error) {
 	f, err := openSource(ctx, in.path)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if wrap != nil {
+		f = wrap(f)
 	}
 	r, err := codec.Open(f, in.path, in.format, in.gzipped)
 	if err != nil {
@@ -125,7 +129,7 @@ func (in *input) open(ctx context.Context) (source, codec.Reader, *codec.Decoder
 // names but the schema lacks stops the job before any call. It learns the
 // size of an object in Cloud Storage.
 func (in *input) check(ctx context.Context) error {
-	f, _, _, err := in.open(ctx)
+	f, _, _, err := in.open(ctx, nil)
 	if err != nil {
 		return &ConfigError{Err: err}
 	}
@@ -142,6 +146,9 @@ type feeder struct {
 	workers int
 	batch   *batcher.Batcher[*Element]
 	dead    func(Outcome)
+	// hashed, if set, is given each input's sha256 and length once it
+	// has been read to its end as a stream.
+	hashed func(input int, sha256 string, n int64)
 
 	seed   maphash.Seed
 	seen   *hashset.Set // hashes of the ids seen so far
@@ -226,12 +233,21 @@ func (f *feeder) run(ctx context.Context) error {
 // chunk is sent.
 func (f *feeder) read(ctx context.Context, work, order chan<- *chunk, decs []*codec.Decoder) error {
 	for i, in := range f.inputs {
-		file, r, d, err := in.open(ctx)
+		var hs *hashingSource
+		file, r, d, err := in.open(ctx, func(s source) source {
+			hs = newHashingSource(s)
+			return hs
+		})
 		if err != nil {
 			return err
 		}
 		decs[i] = d
 		err = f.readOne(ctx, i, r, work, order)
+		if err == nil && f.hashed != nil {
+			if sum, n, ok := hs.sum(); ok {
+				f.hashed(i, sum, n)
+			}
+		}
 		file.Close()
 		if err != nil {
 			return err

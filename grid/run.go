@@ -58,18 +58,30 @@ type plan struct {
 	journal *outdir.Journal
 	commits []outdir.Commit
 	state   outdir.State
+	lock    *outdir.Lock
+	// joinAsOf is the snapshot a join store with timestamps is read as of.
+	joinAsOf time.Time
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
-	if err := outdir.CheckNew(j.Output, j.Resume); err != nil {
+	lock, err := outdir.TakeLock(j.Output)
+	if err != nil {
 		return nil, err
 	}
-	p := &plan{job: j, hooks: h}
+	p := &plan{job: j, hooks: h, lock: lock}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
+	defer func() {
+		if err != nil {
+			lock.Abandon()
+		}
+	}()
+	if err := outdir.CheckNew(j.Output, j.Resume); err != nil {
+		return nil, err
+	}
 	undo, err := saveStdin(ctx, j, h)
 	if err != nil {
 		return nil, err
@@ -109,8 +121,13 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 			return nil, err
 		}
 	}
+	have, _, err := outdir.ReadState(j.Output)
+	if err != nil && j.Resume {
+		return nil, err
+	}
+	p.joinAsOf = joinAsOf(j, have, time.Now())
 	if j.Join != nil {
-		spec := join.Spec{Side: p.schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf}
+		spec := join.Spec{Side: p.schema.Side, Key: key, Family: j.Join.Family, AsOf: p.joinAsOf}
 		cache := j.Join.CacheBytes
 		if p.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: cache}); err != nil {
 			return nil, &ConfigError{Err: err}
@@ -122,6 +139,9 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 	want := outdir.State{JobID: j.ID, Engine: outdir.EngineLocal, SHA256: p.staged.SHA256, OutputFormat: j.OutputFormat}
 	for _, in := range p.inputs {
 		want.Inputs = append(want.Inputs, in.path)
+	}
+	if want.Fingerprint, err = p.fingerprint(ctx, have.Fingerprint); err != nil {
+		return nil, err
 	}
 	if p.state, err = outdir.LoadState(j.Output, want); err != nil {
 		return nil, err
@@ -139,6 +159,7 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 }
 
 func (p *plan) close() {
+	defer p.lock.Unlock()
 	if p.table != nil {
 		p.table.Close()
 	}
@@ -320,6 +341,7 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 		workers: max(1, j.Parallelism),
 		dead:    s.emit,
 		rows:    make([]atomic.Int64, len(p.inputs)),
+		hashed:  p.recordInputHash,
 	}
 	r.sizer = &sizer{
 		initial: j.BatchSize, min: j.MinBatchSize, max: j.MaxBatchSize,
