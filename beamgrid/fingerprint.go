@@ -11,22 +11,28 @@ import (
 
 // fingerprint stamps a Beam job as the local engine stamps its own (see
 // grid), but for the inputs' sha256: workers read them in pieces on other
-// machines, so an input is hashed here, once, only when it is small. A
+// machines, so inputs are hashed here, while their bytes fit in
+// outdir.SmallFile, and on resume any whose modification time changed. A
 // store with timestamps is read as of the first start's time unless the
 // job names one; the step's spec carries it to the workers.
 func fingerprint(ctx context.Context, st *Step, inputs []InputFile, have *outdir.Fingerprint) (*outdir.Fingerprint, error) {
 	j := st.spec.Job
 	fp := &outdir.Fingerprint{Options: outdir.ResultOptions(j)}
+	budget := int64(outdir.SmallFile) // bytes hashed of inputs not known to have changed
 	for i, in := range inputs {
 		s, err := stamp(ctx, in.Path, false)
 		if err != nil {
 			return nil, configErr("input %s: %v", in.Path, err)
 		}
-		hash := s.Size <= outdir.SmallFile
+		hash := s.Size <= budget
 		if have != nil && i < len(have.Inputs) && have.Inputs[i].Path == in.Path {
-			hash = have.Inputs[i].NeedsHash(s)
+			hash = have.Inputs[i].NeedsHash(s, budget)
+			if hash && !have.Inputs[i].ModTime.Equal(s.ModTime) {
+				budget += s.Size // a changed file is hashed whatever its size
+			}
 		}
 		if hash {
+			budget -= s.Size
 			if s, err = stamp(ctx, in.Path, true); err != nil {
 				return nil, configErr("input %s: %v", in.Path, err)
 			}

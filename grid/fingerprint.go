@@ -16,12 +16,16 @@ import (
 func (p *plan) fingerprint(ctx context.Context, have *outdir.Fingerprint) (*outdir.Fingerprint, error) {
 	j := p.job
 	fp := &outdir.Fingerprint{Options: outdir.ResultOptions(j)}
+	budget := int64(outdir.SmallFile)
 	for i, in := range p.inputs {
 		s, err := stampInput(ctx, in.path, false)
 		if err != nil {
 			return nil, configErr("input %s: %v", in.path, err)
 		}
-		if have != nil && i < len(have.Inputs) && have.Inputs[i].Path == in.path && have.Inputs[i].NeedsHash(s) {
+		if have != nil && i < len(have.Inputs) && have.Inputs[i].Path == in.path && have.Inputs[i].NeedsHash(s, budget) {
+			if have.Inputs[i].ModTime.Equal(s.ModTime) {
+				budget -= s.Size
+			}
 			if s, err = stampInput(ctx, in.path, true); err != nil {
 				return nil, configErr("input %s: %v", in.path, err)
 			}

@@ -53,8 +53,9 @@ type Option struct {
 	Value string `json:"value"`
 }
 
-// SmallFile is the size up to which a resume hashes a file whose size and
-// modification time are unchanged: cheap enough to make sure.
+// SmallFile is the budget of bytes a resume hashes of files whose size and
+// modification time are unchanged, to make sure of them: cheap enough for
+// a few small files, and no rereading of a large job's inputs.
 const SmallFile = 64 << 20
 
 // ResultOptions lists the options of j that change its results, in a fixed
@@ -84,9 +85,10 @@ func ResultOptions(j jobspec.Job) []Option {
 // NeedsHash reports whether a resume must hash the file now stamped cur to
 // compare it with the recorded stamp s: the first run recorded a sha256,
 // and the size is the same while the modification time is not, or the
-// file is small.
-func (s FileStamp) NeedsHash(cur FileStamp) bool {
-	return s.SHA256 != "" && s.Size == cur.Size && (!s.ModTime.Equal(cur.ModTime) || cur.Size <= SmallFile)
+// file fits in budget, the bytes the resume still means to hash of
+// unchanged files (see SmallFile).
+func (s FileStamp) NeedsHash(cur FileStamp, budget int64) bool {
+	return s.SHA256 != "" && s.Size == cur.Size && (!s.ModTime.Equal(cur.ModTime) || cur.Size <= budget)
 }
 
 // changes says how the file stamped cur differs from the recorded s, or

@@ -99,8 +99,7 @@ func TakeLock(dir string) (*Lock, error) {
 			if !errors.Is(err, syscall.EWOULDBLOCK) {
 				return nil, &jobspec.Error{Err: fmt.Errorf("%s: %w", path, err)}
 			}
-			b, _ := os.ReadFile(path) // a holder says who it is; a failed read says nothing
-			return nil, &jobspec.Error{Err: &InUseError{Dir: dir, Holder: DecodeHolder(b)}}
+			return nil, &jobspec.Error{Err: &InUseError{Dir: dir, Holder: readHolder(path)}}
 		}
 		// The file locked must still be the one at the path: a job that
 		// gave up a new directory removes its lock file, and a lock on a
@@ -115,6 +114,20 @@ func TakeLock(dir string) (*Lock, error) {
 		}
 		f.Close()
 	}
+}
+
+// readHolder reads who holds a lock. A holder writes itself just after it
+// takes the lock: one that has not yet is given a moment, for the message.
+func readHolder(path string) Holder {
+	var h Holder
+	for range 50 {
+		b, _ := os.ReadFile(path) // a failed read says nothing
+		if h = DecodeHolder(b); h.PID != 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return h
 }
 
 func flock(f *os.File) error {

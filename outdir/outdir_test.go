@@ -198,8 +198,11 @@ func TestResumeRefusesAChangedFingerprint(t *testing.T) {
 	touched := have
 	touched.Fingerprint = first()
 	touched.Fingerprint.Inputs[0].ModTime = t0.Add(time.Hour)
-	if !have.Fingerprint.Inputs[0].NeedsHash(touched.Fingerprint.Inputs[0]) {
+	if !have.Fingerprint.Inputs[0].NeedsHash(touched.Fingerprint.Inputs[0], 0) {
 		t.Error("a file with a new mtime is not hashed again")
+	}
+	if have.Fingerprint.Inputs[0].NeedsHash(have.Fingerprint.Inputs[0], 9) || !have.Fingerprint.Inputs[0].NeedsHash(have.Fingerprint.Inputs[0], 10) {
+		t.Error("an unchanged file is hashed beyond the budget, or not within it")
 	}
 	if s, err := outdir.Resume(have, touched); err != nil || s.Runs != 2 {
 		t.Errorf("a touched input with the same sha256: %v", err)
