@@ -35,10 +35,15 @@ func runBeam(t *testing.T, job grid.Job, opts *beamgrid.BuildOptions) (*beamgrid
 	t.Helper()
 	ctx := t.Context()
 	p, s := beam.NewPipelineWithRoot()
-	if _, err := beamgrid.Build(ctx, s, job, opts); err != nil {
+	plan, err := beamgrid.Build(ctx, s, job, opts)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := prism.Execute(ctx, p); err != nil {
+	_, err = prism.Execute(ctx, p)
+	if err := plan.Unlock(ctx); err != nil {
+		t.Errorf("unlock: %v", err)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return beamgrid.ReadManifest(ctx, job.Output)

@@ -39,6 +39,8 @@ type Plan struct {
 	// Rows is the estimate of the input rows the shard counts were sized
 	// on; 0 when they were given.
 	Rows int64
+	// lock is the lock object's bytes, when the plan took it (see Unlock).
+	lock []byte
 }
 
 // Build builds the whole job into the pipeline of s: read the inputs
@@ -50,7 +52,7 @@ type Plan struct {
 // hold an earlier run of the same job, whose files this run replaces:
 // every element is computed again (a Beam run keeps no journal), and the
 // output ends as if the earlier run had not been.
-func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) (*Plan, error) {
+func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) (_ *Plan, err error) {
 	var o BuildOptions
 	if opts != nil {
 		o = *opts
@@ -86,6 +88,16 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	if err := checkInputs(ctx, st, inputs); err != nil {
 		return nil, err
 	}
+	if !o.DryRun {
+		if p.lock, err = lockOutput(ctx, job.Output); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				releaseLock(ctx, job.Output, p.lock)
+			}
+		}()
+	}
 	state, err := checkOutput(ctx, st, inputs, p.OutputShards)
 	if err != nil {
 		return nil, err
@@ -112,7 +124,7 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	if err != nil {
 		return nil, err
 	}
-	beam.ParDo0(s, &manifestFn{Output: st.spec.Job.Output, Manifest: string(m)},
+	beam.ParDo0(s, &manifestFn{Output: st.spec.Job.Output, Manifest: string(m), Lock: string(p.lock)},
 		beam.GroupByKey(s, beam.AddFixedKey(s, tallies)))
 	return p, nil
 }
@@ -239,6 +251,16 @@ func checkOutput(ctx context.Context, st *Step, inputs []InputFile, outputShards
 	if err != nil {
 		return want, &grid.ConfigError{Err: err}
 	}
+	names = slices.DeleteFunc(names, func(n string) bool { return n == outdir.LockFile })
+	var have outdir.State
+	if len(names) > 0 && j.Resume {
+		if b, err := out.read(ctx, outdir.StateFile); err == nil {
+			have, _ = outdir.DecodeState(b, out.path(outdir.StateFile)) // a state unread is said below
+		}
+	}
+	if want.Fingerprint, err = fingerprint(ctx, st, inputs, have.Fingerprint); err != nil {
+		return want, err
+	}
 	if len(names) == 0 {
 		want = outdir.Start(want)
 		want.JobID = st.spec.JobID
@@ -251,8 +273,7 @@ func checkOutput(ctx context.Context, st *Step, inputs []InputFile, outputShards
 	if err != nil {
 		return want, configErr("output directory %s holds no gridrun job (%s): there is nothing to resume", j.Output, outdir.StateFile)
 	}
-	have, err := outdir.DecodeState(b, out.path(outdir.StateFile))
-	if err != nil {
+	if have, err = outdir.DecodeState(b, out.path(outdir.StateFile)); err != nil {
 		return want, &grid.ConfigError{Err: err}
 	}
 	return outdir.Resume(have, want)

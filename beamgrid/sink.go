@@ -121,6 +121,9 @@ type manifestFn struct {
 	// Manifest is the manifest as far as it is known when the pipeline
 	// is built, as JSON.
 	Manifest string
+	// Lock is the output's lock object, released once the manifest is
+	// written; "" when the pipeline took none.
+	Lock string
 }
 
 func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Tally) bool) error {
@@ -207,10 +210,14 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	if err != nil {
 		return err
 	}
-	return st.write(ctx, outdir.ManifestFile, func(w *bufWriter) error {
+	err = st.write(ctx, outdir.ManifestFile, func(w *bufWriter) error {
 		_, err := w.Write(b)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	return releaseLock(ctx, f.Output, []byte(f.Lock))
 }
 
 // ReadManifest reads the manifest of a job run on Beam from its output: a

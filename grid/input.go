@@ -16,7 +16,6 @@ import (
 
 	"github.com/gridrun/gridrun/batcher"
 	"github.com/gridrun/gridrun/codec"
-	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/internal/hashset"
 	"github.com/gridrun/gridrun/internal/inputs"
 	"github.com/gridrun/gridrun/internal/rangeset"
@@ -57,9 +56,13 @@ func expandInputs(ctx context.Context, j Job) ([]*input, error) {
 	return ins, nil
 }
 
-// open opens the input and its decoder. The caller closes the source.
-func (in *input) open(ctx context.Context) (*blob.Reader, codec.Reader, *codec.Decoder, error) {
-	f, r, err := inputs.Open(ctx, inputs.File{Path: in.path, Format: in.format, Gzip: in.gzipped}, nil)
+// source is an open input file: read as a stream, or at offsets (Parquet).
+type source = inputs.Source
+
+// open opens the input and its decoder, reading the file through wrap
+// when it is not nil. The caller closes the source.
+func (in *input) open(ctx context.Context, wrap func(source) source) (source, codec.Reader, *codec.Decoder, error) {
+	f, r, err := inputs.Open(ctx, inputs.File{Path: in.path, Format: in.format, Gzip: in.gzipped}, &inputs.Options{Wrap: wrap})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -77,7 +80,7 @@ func (in *input) open(ctx context.Context) (*blob.Reader, codec.Reader, *codec.D
 // first): an id field none of them has is an error, fields none has are
 // noted. It learns the size of an object in Cloud Storage.
 func (in *input) check(ctx context.Context, first int) error {
-	f, r, _, err := in.open(ctx)
+	f, r, _, err := in.open(ctx, nil)
 	if err != nil {
 		return &ConfigError{Err: err}
 	}
@@ -165,6 +168,9 @@ type feeder struct {
 	workers int
 	batch   *batcher.Batcher[*Element]
 	dead    func(Outcome)
+	// hashed, if set, is given each input's sha256 and length once it
+	// has been read to its end as a stream.
+	hashed func(input int, sha256 string, n int64)
 
 	seed   maphash.Seed
 	seen   *hashset.Set // hashes of the ids seen so far
@@ -248,12 +254,21 @@ func (f *feeder) run(ctx context.Context) error {
 // chunk is sent.
 func (f *feeder) read(ctx context.Context, work, order chan<- *chunk, decs []*codec.Decoder) error {
 	for i, in := range f.inputs {
-		file, r, d, err := in.open(ctx)
+		var hs *hashingSource
+		file, r, d, err := in.open(ctx, func(s source) source {
+			hs = newHashingSource(s)
+			return hs
+		})
 		if err != nil {
 			return err
 		}
 		decs[i] = d
 		err = f.readOne(ctx, i, r, work, order)
+		if err == nil && f.hashed != nil {
+			if sum, n, ok := hs.sum(); ok {
+				f.hashed(i, sum, n)
+			}
+		}
 		file.Close()
 		if err != nil {
 			return err

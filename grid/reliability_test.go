@@ -41,7 +41,7 @@ func TestHaltingStopsEarlyAndResumes(t *testing.T) {
 	}
 	job.MaxDeadLetters, job.Resume = 0, true
 	m, err = grid.Run(context.Background(), job, quiet)
-	if err != nil || m.Elements != 2000 || m.DeadLetters != 200 {
+	if err != nil || m == nil || m.Elements != 2000 || m.DeadLetters != 200 {
 		t.Fatalf("resumed: err %v, %d elements, %d dead letters", err, m.Elements, m.DeadLetters)
 	}
 	o = readOutputs(t, job.Output)

@@ -70,18 +70,30 @@ type plan struct {
 	misconfigured func(error)
 	configErr     atomic.Pointer[ConfigError]
 	joinReported  bool // the join table's coverage was logged
+	lock          *outdir.Lock
+	// joinAsOf is the snapshot a join store with timestamps is read as of.
+	joinAsOf time.Time
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
-	if err := outdir.CheckNew(j.Output, j.Resume); err != nil {
+	lock, err := outdir.TakeLock(j.Output)
+	if err != nil {
 		return nil, err
 	}
-	p := &plan{job: j, hooks: h}
+	p := &plan{job: j, hooks: h, lock: lock}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
+	defer func() {
+		if err != nil {
+			lock.Abandon()
+		}
+	}()
+	if err := outdir.CheckNew(j.Output, j.Resume); err != nil {
+		return nil, err
+	}
 	undo, err := saveStdin(ctx, j, h)
 	if err != nil {
 		return nil, err
@@ -151,8 +163,13 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 		}
 		in.report(h.Logger)
 	}
+	have, _, err := outdir.ReadState(j.Output)
+	if err != nil && j.Resume {
+		return nil, err
+	}
+	p.joinAsOf = joinAsOf(j, have, time.Now())
 	if j.Join != nil {
-		spec := join.Spec{Side: p.schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf, Optional: j.Join.Optional}
+		spec := join.Spec{Side: p.schema.Side, Key: key, Family: j.Join.Family, AsOf: p.joinAsOf, Optional: j.Join.Optional}
 		cache := j.Join.CacheBytes
 		if p.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: cache}); err != nil {
 			return nil, &ConfigError{Err: err}
@@ -160,6 +177,9 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 		p.joinReported = reportJoinCoverage(h.Logger, p.table)
 	}
 	if p.journal, p.commits, err = outdir.Prepare(j.Output, j.Resume, resultExts()); err != nil {
+		return nil, err
+	}
+	if want.Fingerprint, err = p.fingerprint(ctx, have.Fingerprint); err != nil {
 		return nil, err
 	}
 	if p.state, err = outdir.LoadState(j.Output, want); err != nil {
@@ -286,6 +306,7 @@ func reportJoinCoverage(log *slog.Logger, t *join.Table) bool {
 }
 
 func (p *plan) close() {
+	defer p.lock.Unlock()
 	if p.table != nil {
 		p.table.Close()
 	}
@@ -483,6 +504,7 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 		workers: max(1, j.Parallelism),
 		dead:    s.emit,
 		rows:    make([]atomic.Int64, len(p.inputs)),
+		hashed:  p.recordInputHash,
 	}
 	r.sizer = &sizer{
 		initial: j.BatchSize, min: j.MinBatchSize, max: j.MaxBatchSize,

@@ -19,7 +19,7 @@ import (
 // job does anything else.
 func CheckNew(dir string, resume bool) error {
 	entries, err := os.ReadDir(dir)
-	if err == nil && len(entries) > 0 && !resume {
+	if err == nil && !isNew(dir, entries) && !resume {
 		return notEmpty(dir)
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -46,7 +46,7 @@ func Prepare(dir string, resume bool, resultExts []string) (*Journal, []Commit, 
 		}
 	case err != nil:
 		return nil, nil, &jobspec.Error{Err: err}
-	case len(entries) == 0 || !resume && savedInputOnly(dir, entries):
+	case len(entries) == 0 || isNew(dir, entries) && (!resume || !savedInput(dir)):
 		// a new job
 	case !resume:
 		return nil, nil, notEmpty(dir)
@@ -83,15 +83,12 @@ func Prepare(dir string, resume bool, resultExts []string) (*Journal, []Commit, 
 	return j, commits, nil
 }
 
-// savedInputOnly reports whether a new job's output directory holds
-// nothing but its saved standard input: the job saves it before it
-// prepares the directory.
-func savedInputOnly(dir string, entries []os.DirEntry) bool {
-	if len(entries) != 1 || entries[0].Name() != StateDir {
-		return false
-	}
-	_, err := os.Stat(filepath.Join(dir, JournalFile))
-	return errors.Is(err, os.ErrNotExist)
+// savedInput reports whether a new job's output directory holds a saved
+// standard input: the job saves it before it prepares the directory, and a
+// resume of such a directory has nothing to resume.
+func savedInput(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, StateDir, "stdin.*"))
+	return len(m) > 0
 }
 
 // LoadState checks a local run against the state in dir and records the
@@ -116,6 +113,28 @@ func LoadState(dir string, want State) (State, error) {
 		}
 	}
 	return s, atomicfile.WriteFile(path, s.Encode(), 0o644)
+}
+
+// ReadState returns the state in a local output directory, and whether
+// there is one.
+func ReadState(dir string) (State, bool, error) {
+	path := filepath.Join(dir, StateFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return State{}, false, nil
+	}
+	if err != nil {
+		return State{}, false, err
+	}
+	s, err := DecodeState(b, path)
+	return s, err == nil, err
+}
+
+// WriteState replaces the state in a local output directory, atomically:
+// for a run that learns more of its fingerprint (an input's sha256, once
+// read) after LoadState.
+func WriteState(dir string, s State) error {
+	return atomicfile.WriteFile(filepath.Join(dir, StateFile), s.Encode(), 0o644)
 }
 
 // WriteManifest writes m as dir's manifest.json, atomically.

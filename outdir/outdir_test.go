@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gridrun/gridrun/internal/rangeset"
 	"github.com/gridrun/gridrun/jobspec"
@@ -151,5 +152,68 @@ func TestManifestRoundTrips(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, outdir.ManifestFile), []byte("{"), 0o644)
 	if _, err := outdir.ReadManifest(dir); err == nil || !strings.Contains(err.Error(), outdir.ManifestFile) {
 		t.Fatalf("a torn manifest: %v, want an error naming it", err)
+	}
+}
+
+// A resume whose inputs, join or result options changed is refused, one
+// line per change; a touched file whose sha256 is the same is not.
+func TestResumeRefusesAChangedFingerprint(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	first := func() *outdir.Fingerprint {
+		return &outdir.Fingerprint{
+			Inputs:  []outdir.FileStamp{{Path: "a.jsonl", Size: 10, ModTime: t0, SHA256: "aa"}},
+			Join:    &outdir.JoinStamp{Source: "bigtable://p/i/q", AsOf: t0},
+			Options: []outdir.Option{{Name: "id_field", Value: `"id"`}},
+		}
+	}
+	have := outdir.State{JobID: "j1", Engine: outdir.EngineLocal, SHA256: "bin", Inputs: []string{"a.jsonl"}, Runs: 1, Fingerprint: first()}
+	for name, c := range map[string]struct {
+		change func(*outdir.Fingerprint)
+		want   []string
+	}{
+		"rewritten": {func(f *outdir.Fingerprint) { f.Inputs[0].ModTime, f.Inputs[0].SHA256 = t0.Add(time.Second), "bb" },
+			[]string{"input a.jsonl: sha256 was aa, is bb"}},
+		"grown": {func(f *outdir.Fingerprint) { f.Inputs[0].Size = 11 }, []string{"input a.jsonl: size was 10 bytes, is 11"}},
+		"join and option": {func(f *outdir.Fingerprint) {
+			f.Join.Source, f.Options[0].Value = "bigtable://p/i/other", `"trade_id"`
+		}, []string{"join: was bigtable://p/i/q, is bigtable://p/i/other", `option id_field: was "id", is "trade_id"`}},
+		"snapshot": {func(f *outdir.Fingerprint) { f.Join.AsOf = time.Time{} },
+			[]string{"join bigtable://p/i/q: read as of 2026-01-02T03:04:05Z, is the latest"}},
+	} {
+		want := have
+		want.Runs, want.Fingerprint = 0, first()
+		c.change(want.Fingerprint)
+		_, err := outdir.Resume(have, want)
+		var je *jobspec.Error
+		if !errors.As(err, &je) {
+			t.Errorf("%s: %v, want a *jobspec.Error", name, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), "\n  "+w+"\n") {
+				t.Errorf("%s: %v\nwant the line %q", name, err, w)
+			}
+		}
+	}
+	touched := have
+	touched.Fingerprint = first()
+	touched.Fingerprint.Inputs[0].ModTime = t0.Add(time.Hour)
+	if !have.Fingerprint.Inputs[0].NeedsHash(touched.Fingerprint.Inputs[0], 0) {
+		t.Error("a file with a new mtime is not hashed again")
+	}
+	if have.Fingerprint.Inputs[0].NeedsHash(have.Fingerprint.Inputs[0], 9) || !have.Fingerprint.Inputs[0].NeedsHash(have.Fingerprint.Inputs[0], 10) {
+		t.Error("an unchanged file is hashed beyond the budget, or not within it")
+	}
+	if s, err := outdir.Resume(have, touched); err != nil || s.Runs != 2 {
+		t.Errorf("a touched input with the same sha256: %v", err)
+	}
+	unhashed := have
+	unhashed.Fingerprint = first()
+	unhashed.Fingerprint.Inputs[0].SHA256 = ""
+	later := first()
+	later.Inputs[0].ModTime, later.Inputs[0].SHA256 = t0.Add(time.Hour), ""
+	if _, err := outdir.Resume(unhashed, outdir.State{Engine: outdir.EngineLocal, SHA256: "bin", Inputs: []string{"a.jsonl"}, Fingerprint: later}); err == nil ||
+		!strings.Contains(err.Error(), "input a.jsonl: modified at") {
+		t.Errorf("an input modified before its sha256 was recorded: %v", err)
 	}
 }

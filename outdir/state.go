@@ -27,6 +27,10 @@ type State struct {
 	// OutputShards is the number of output files of a Beam run, whose
 	// files a resumed run replaces one for one.
 	OutputShards int `json:"output_shards,omitempty"`
+	// Fingerprint is what the results depend on, from the first run (a
+	// state written before fingerprints were recorded has none, and takes
+	// its first resume's).
+	Fingerprint *Fingerprint `json:"fingerprint,omitempty"`
 }
 
 // Engines, for State.Engine.
@@ -55,6 +59,13 @@ func Resume(have, want State) (State, error) {
 		return have, jobspec.Errorf("cannot resume: the output was written in %d shards, this job writes %d (give --output-shards %d)", have.OutputShards, want.OutputShards, have.OutputShards)
 	case want.JobID != "" && want.JobID != have.JobID:
 		return have, jobspec.Errorf("cannot resume: the output belongs to job %s, not %s", have.JobID, want.JobID)
+	}
+	if have.Fingerprint == nil {
+		have.Fingerprint = want.Fingerprint
+	} else if want.Fingerprint != nil {
+		if changes := have.Fingerprint.Changes(want.Fingerprint); len(changes) > 0 {
+			return have, changedError(changes)
+		}
 	}
 	have.Runs++
 	return have, nil

@@ -138,10 +138,18 @@ func runJob(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int
 	_, err = execute(ctx, p)
 	// The DoFns ran in this process on prism; their join connections go.
 	beamgrid.Close()
+	async := *runnerFlag == "dataflow" && (flagBool("execute_async") || flagBool("async"))
+	if !async {
+		// The manifest's DoFn releases the output's lock; a failed
+		// pipeline's is released here.
+		if uerr := plan.Unlock(ctx); uerr != nil {
+			slog.Warn("cannot release the output directory's lock", "lock", job.Output+"/_gridrun/lock", "err", uerr)
+		}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("the pipeline failed: %w", err)
 	}
-	if *runnerFlag == "dataflow" && (flagBool("execute_async") || flagBool("async")) {
+	if async {
 		fmt.Fprintf(stdout, "job %s submitted; its manifest will be %s/manifest.json\n", plan.Step.JobID(), job.Output)
 		return exitOK, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,6 +40,18 @@ type Options struct {
 	StdinRefusal string
 	// Store configures reads from Cloud Storage.
 	Store *blob.Options
+	// Wrap, when set, is what Open reads the file through (to hash it as
+	// it is read, say).
+	Wrap func(Source) Source
+}
+
+// Source is an open input file: read as a stream, or at offsets.
+type Source interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+	// Size is the file's size in bytes.
+	Size() int64
 }
 
 // Expand resolves patterns into files, in order, and checks that each
@@ -121,14 +134,18 @@ func expand(ctx context.Context, pattern string, o Options) ([]string, error) {
 // Open opens the file's rows: a stream from its start, or, for a format
 // read from its end (Parquet), by ranges. The caller closes the returned
 // reader once the rows are read.
-func Open(ctx context.Context, f File, o *Options) (*blob.Reader, codec.Reader, error) {
-	var store *blob.Options
+func Open(ctx context.Context, f File, o *Options) (Source, codec.Reader, error) {
+	var opts Options
 	if o != nil {
-		store = o.Store
+		opts = *o
 	}
-	src, err := blob.Open(ctx, f.Path, store)
+	var src Source
+	src, err := blob.Open(ctx, f.Path, opts.Store)
 	if err != nil {
 		return nil, nil, err
+	}
+	if opts.Wrap != nil {
+		src = opts.Wrap(src)
 	}
 	r, err := codec.Open(src, f.Path, f.Format, f.Gzip)
 	if err != nil {

@@ -1,0 +1,100 @@
+package beamgrid
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gridrun/gridrun/internal/blob"
+	"github.com/gridrun/gridrun/outdir"
+)
+
+// fingerprint stamps a Beam job as the local engine stamps its own (see
+// grid), but for the inputs' sha256: workers read them in pieces on other
+// machines, so inputs are hashed here, while their bytes fit in
+// outdir.SmallFile, and on resume any whose modification time changed. A
+// store with timestamps is read as of the first start's time unless the
+// job names one; the step's spec carries it to the workers.
+func fingerprint(ctx context.Context, st *Step, inputs []InputFile, have *outdir.Fingerprint) (*outdir.Fingerprint, error) {
+	j := st.spec.Job
+	fp := &outdir.Fingerprint{Options: outdir.ResultOptions(j)}
+	budget := int64(outdir.SmallFile) // bytes hashed of inputs not known to have changed
+	for i, in := range inputs {
+		s, err := stamp(ctx, in.Path, false)
+		if err != nil {
+			return nil, configErr("input %s: %v", in.Path, err)
+		}
+		hash := s.Size <= budget
+		if have != nil && i < len(have.Inputs) && have.Inputs[i].Path == in.Path {
+			hash = have.Inputs[i].NeedsHash(s, budget)
+			if hash && !have.Inputs[i].ModTime.Equal(s.ModTime) {
+				budget += s.Size // a changed file is hashed whatever its size
+			}
+		}
+		if hash {
+			budget -= s.Size
+			if s, err = stamp(ctx, in.Path, true); err != nil {
+				return nil, configErr("input %s: %v", in.Path, err)
+			}
+		}
+		fp.Inputs = append(fp.Inputs, s)
+	}
+	if j.Join == nil {
+		return fp, nil
+	}
+	js := &outdir.JoinStamp{Source: j.Join.Source}
+	scheme, _, found := strings.Cut(j.Join.Source, "://")
+	if !found || scheme == "file" {
+		s, err := outdir.StampFile(strings.TrimPrefix(j.Join.Source, "file://"), true)
+		if err != nil {
+			return nil, configErr("join source %s: %v", j.Join.Source, err)
+		}
+		js.File = &s
+	} else {
+		js.AsOf = j.Join.AsOf
+		if js.AsOf.IsZero() {
+			js.AsOf = time.Now().UTC().Truncate(time.Millisecond)
+			if have != nil && have.Join != nil && have.Join.Source == js.Source {
+				js.AsOf = have.Join.AsOf
+			}
+			join := *j.Join
+			join.AsOf = js.AsOf
+			st.spec.Job.Join = &join
+		}
+	}
+	fp.Join = js
+	return fp, nil
+}
+
+// stamp stamps an input, local or in Cloud Storage.
+func stamp(ctx context.Context, uri string, hash bool) (outdir.FileStamp, error) {
+	if blob.IsLocal(uri) {
+		return outdir.StampFile(strings.TrimPrefix(uri, "file://"), hash)
+	}
+	cut := strings.LastIndex(uri, "/")
+	opts, err := storeOptions(ctx, uri)
+	if err != nil {
+		return outdir.FileStamp{}, err
+	}
+	b, err := blob.OpenBucket(ctx, uri[:cut], opts)
+	if err != nil {
+		return outdir.FileStamp{}, err
+	}
+	defer b.Close()
+	a, err := b.Attributes(ctx, uri[cut+1:])
+	if err != nil {
+		return outdir.FileStamp{}, err
+	}
+	s := outdir.FileStamp{Path: uri, Size: a.Size, ModTime: a.ModTime.UTC()}
+	if hash {
+		r, err := b.NewReader(ctx, uri[cut+1:])
+		if err != nil {
+			return s, err
+		}
+		defer r.Close()
+		if s.SHA256, _, err = outdir.NewHashingReader(r).Sum(); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
