@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/outdir"
 )
 
@@ -68,33 +67,9 @@ func fingerprint(ctx context.Context, st *Step, inputs []InputFile, have *outdir
 
 // stamp stamps an input, local or in Cloud Storage.
 func stamp(ctx context.Context, uri string, hash bool) (outdir.FileStamp, error) {
-	if blob.IsLocal(uri) {
-		return outdir.StampFile(strings.TrimPrefix(uri, "file://"), hash)
-	}
-	cut := strings.LastIndex(uri, "/")
 	opts, err := storeOptions(ctx, uri)
 	if err != nil {
 		return outdir.FileStamp{}, err
 	}
-	b, err := blob.OpenBucket(ctx, uri[:cut], opts)
-	if err != nil {
-		return outdir.FileStamp{}, err
-	}
-	defer b.Close()
-	a, err := b.Attributes(ctx, uri[cut+1:])
-	if err != nil {
-		return outdir.FileStamp{}, err
-	}
-	s := outdir.FileStamp{Path: uri, Size: a.Size, ModTime: a.ModTime.UTC()}
-	if hash {
-		r, err := b.NewReader(ctx, uri[cut+1:])
-		if err != nil {
-			return s, err
-		}
-		defer r.Close()
-		if s.SHA256, _, err = outdir.NewHashingReader(r).Sum(); err != nil {
-			return s, err
-		}
-	}
-	return s, nil
+	return outdir.Stamp(ctx, uri, hash, opts)
 }

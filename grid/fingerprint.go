@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/outdir"
 )
 
@@ -18,7 +17,7 @@ func (p *plan) fingerprint(ctx context.Context, have *outdir.Fingerprint) (*outd
 	fp := &outdir.Fingerprint{Options: outdir.ResultOptions(j)}
 	budget := int64(outdir.SmallFile)
 	for i, in := range p.inputs {
-		s, err := stampInput(ctx, in.path, false)
+		s, err := outdir.Stamp(ctx, in.path, false, nil)
 		if err != nil {
 			return nil, configErr("input %s: %v", in.path, err)
 		}
@@ -26,7 +25,7 @@ func (p *plan) fingerprint(ctx context.Context, have *outdir.Fingerprint) (*outd
 			if have.Inputs[i].ModTime.Equal(s.ModTime) {
 				budget -= s.Size
 			}
-			if s, err = stampInput(ctx, in.path, true); err != nil {
+			if s, err = outdir.Stamp(ctx, in.path, true, nil); err != nil {
 				return nil, configErr("input %s: %v", in.path, err)
 			}
 		}
@@ -81,35 +80,6 @@ func joinAsOf(j Job, have outdir.State, now time.Time) time.Time {
 	}
 	// Bigtable keeps milliseconds: the time recorded is the time read.
 	return now.UTC().Truncate(time.Millisecond)
-}
-
-// stampInput stamps an input, a local file or an object in Cloud Storage.
-func stampInput(ctx context.Context, p string, hash bool) (outdir.FileStamp, error) {
-	if blob.IsLocal(p) {
-		return outdir.StampFile(p, hash)
-	}
-	dir, key := p[:strings.LastIndex(p, "/")], p[strings.LastIndex(p, "/")+1:]
-	b, err := blob.OpenBucket(ctx, dir, nil)
-	if err != nil {
-		return outdir.FileStamp{}, err
-	}
-	defer b.Close()
-	a, err := b.Attributes(ctx, key)
-	if err != nil {
-		return outdir.FileStamp{}, err
-	}
-	s := outdir.FileStamp{Path: p, Size: a.Size, ModTime: a.ModTime.UTC()}
-	if hash {
-		r, err := b.NewReader(ctx, key)
-		if err != nil {
-			return s, err
-		}
-		defer r.Close()
-		if s.SHA256, _, err = outdir.NewHashingReader(r).Sum(); err != nil {
-			return s, err
-		}
-	}
-	return s, nil
 }
 
 // hashingSource hashes an input as the feeder reads it as a stream; a

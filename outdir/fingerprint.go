@@ -1,6 +1,7 @@
 package outdir
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/jobspec"
 )
 
@@ -160,6 +162,37 @@ func rfc(t time.Time) string {
 func changedError(changes []string) error {
 	return jobspec.Errorf("cannot resume: the job changed since its first run:\n  %s\nresume only the job that wrote the output; to run this one, choose a new output directory",
 		strings.Join(changes, "\n  "))
+}
+
+// Stamp stamps an input, a local file or an object in Cloud Storage (read
+// with opts), with its sha256 when hash is true.
+func Stamp(ctx context.Context, uri string, hash bool, opts *blob.Options) (FileStamp, error) {
+	if blob.IsLocal(uri) {
+		return StampFile(strings.TrimPrefix(uri, "file://"), hash)
+	}
+	cut := strings.LastIndex(uri, "/")
+	b, err := blob.OpenBucket(ctx, uri[:cut], opts)
+	if err != nil {
+		return FileStamp{}, err
+	}
+	defer b.Close()
+	key := uri[cut+1:]
+	a, err := b.Attributes(ctx, key)
+	if err != nil {
+		return FileStamp{}, err
+	}
+	s := FileStamp{Path: uri, Size: a.Size, ModTime: a.ModTime.UTC()}
+	if hash {
+		r, err := b.NewReader(ctx, key)
+		if err != nil {
+			return s, err
+		}
+		defer r.Close()
+		if s.SHA256, _, err = NewHashingReader(r).Sum(); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
 }
 
 // StampFile stamps a local file, with its sha256 when hash is true.
