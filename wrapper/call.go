@@ -165,6 +165,11 @@ func (c *Call) launch() (err error) {
 	if c.dir, err = os.MkdirTemp(c.opts.Dir, "call-*"); err != nil {
 		return err
 	}
+	// The binary runs in its call's directory and is handed the files'
+	// paths: a relative Dir would name them from the wrong place.
+	if c.dir, err = filepath.Abs(c.dir); err != nil {
+		return err
+	}
 	batchPath := filepath.Join(c.dir, "batch.pb")
 	resultsPath := filepath.Join(c.dir, "results.pb")
 	defer func() {

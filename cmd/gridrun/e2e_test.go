@@ -370,3 +370,20 @@ func TestRunReadsStandardInput(t *testing.T) {
 		t.Errorf("summary:\n%s", stdout)
 	}
 }
+
+// An output directory named relative to the working directory, as the
+// demo names its own: calls' files live under it, and the binary, which
+// runs in its call's directory, is handed their paths.
+func TestARelativeOutputDirectory(t *testing.T) {
+	t.Parallel()
+	rel, err := filepath.Rel(testbin.Root(t), t.TempDir())
+	if err != nil || filepath.IsAbs(rel) {
+		t.Fatalf("no relative path to the test's directory: %q, %v", rel, err)
+	}
+	out := filepath.Join(rel, "out")
+	code, stdout, stderr := gridrun(t, "run", "--binary", "bin/pricer", "--input", "testdata/trades.jsonl",
+		"--join", "testdata/quotes.csv", "--join-key", "{underlying}", "--output", out, "--progress", "none")
+	if code != 0 || !strings.Contains(stdout, "1000 results, 0 dead letters") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
