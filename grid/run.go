@@ -103,65 +103,12 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 			undo()
 		}
 	}()
-	// Everything that can be checked without the binary's message types
-	// is, before LoadSchema may run the binary to ask for them.
-	if p.inputs, err = expandInputs(ctx, j); err != nil {
-		return nil, err
-	}
-	if err := checkLogDir(j.LogDir); err != nil {
-		return nil, err
-	}
-	var key *codec.Template
-	if j.Join != nil {
-		if key, err = codec.ParseTemplate(j.Join.Key); err != nil {
-			return nil, &ConfigError{Err: err}
-		}
-		if err := checkJoinFile(j.Join.Source); err != nil {
-			return nil, err
-		}
-	}
-	p.staged, err = binstage.Stage(ctx, j.Binary, &binstage.Options{CacheDir: j.CacheDir, SHA256: j.SHA256})
+	key, want, err := p.stage(ctx)
 	if err != nil {
-		return nil, &ConfigError{Err: err}
-	}
-	want := outdir.State{JobID: j.ID, Engine: outdir.EngineLocal, SHA256: p.staged.SHA256, OutputFormat: j.OutputFormat}
-	for _, in := range p.inputs {
-		want.Inputs = append(want.Inputs, in.path)
-	}
-	if err := checkResume(j, want); err != nil {
 		return nil, err
 	}
-	// Every call runs the sealed copy of the bytes just verified, never
-	// the cached file, which may change while the job runs.
-	if p.image, err = p.staged.Open(); err != nil {
-		return nil, &ConfigError{Err: err}
-	}
-	p.bin = wrapper.Binary{Path: p.staged.Path, Image: p.image, Args: j.Args, Env: BinaryEnv(j.Env)}
-	if p.schema, err = LoadSchema(ctx, j, p.bin); err != nil {
-		return nil, &ConfigError{Err: err}
-	}
-	if j.Persistent && !p.schema.Serves {
-		return nil, configErr("the binary cannot run as a persistent worker (its description does not say it serves): drop --persistent, or rebuild it with the SDK")
-	}
-	if err := codec.CheckNames(p.schema.Input, j.InputOptional, "--input-optional"); err != nil {
-		return nil, &ConfigError{Err: err}
-	}
-	if j.Join != nil {
-		if p.schema.Side == nil {
-			return nil, configErr("the binary takes no side rows (its description names no side type), so it cannot be given a join")
-		}
-		if err := codec.CheckNames(p.schema.Side, j.Join.Optional, "--join-optional"); err != nil {
-			return nil, &ConfigError{Err: err}
-		}
-	}
-	for _, in := range p.inputs {
-		in.schema = p.schema
-		in.opts = codec.DecoderOptions{IDField: j.IDField, Key: key, IgnoreUnknown: j.IgnoreUnknownFields}
-		in.optional = j.InputOptional
-		if err := in.check(ctx, j.BatchSize); err != nil {
-			return nil, err
-		}
-		in.report(h.Logger)
+	if err := p.checkMessages(ctx, key); err != nil {
+		return nil, err
 	}
 	have, _, err := outdir.ReadState(j.Output)
 	if err != nil && j.Resume {
@@ -204,6 +151,81 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// stage checks what can be checked without the binary's message types,
+// then stages the binary and learns them: the binary may run (to describe
+// itself) only once nothing else can refuse the job. It returns the join's
+// key template and the state the job's output must hold.
+func (p *plan) stage(ctx context.Context) (key *codec.Template, want outdir.State, err error) {
+	j := p.job
+	// Everything that can be checked without the binary's message types
+	// is, before LoadSchema may run the binary to ask for them.
+	if p.inputs, err = expandInputs(ctx, j); err != nil {
+		return nil, want, err
+	}
+	if err := checkLogDir(j.LogDir); err != nil {
+		return nil, want, err
+	}
+	if j.Join != nil {
+		if key, err = codec.ParseTemplate(j.Join.Key); err != nil {
+			return nil, want, &ConfigError{Err: err}
+		}
+		if err := checkJoinFile(j.Join.Source); err != nil {
+			return nil, want, err
+		}
+	}
+	p.staged, err = binstage.Stage(ctx, j.Binary, &binstage.Options{CacheDir: j.CacheDir, SHA256: j.SHA256})
+	if err != nil {
+		return nil, want, &ConfigError{Err: err}
+	}
+	want = outdir.State{JobID: j.ID, Engine: outdir.EngineLocal, SHA256: p.staged.SHA256, OutputFormat: j.OutputFormat}
+	for _, in := range p.inputs {
+		want.Inputs = append(want.Inputs, in.path)
+	}
+	if err := checkResume(j, want); err != nil {
+		return nil, want, err
+	}
+	// Every call runs the sealed copy of the bytes just verified, never
+	// the cached file, which may change while the job runs.
+	if p.image, err = p.staged.Open(); err != nil {
+		return nil, want, &ConfigError{Err: err}
+	}
+	p.bin = wrapper.Binary{Path: p.staged.Path, Image: p.image, Args: j.Args, Env: BinaryEnv(j.Env)}
+	if p.schema, err = LoadSchema(ctx, j, p.bin); err != nil {
+		return nil, want, &ConfigError{Err: err}
+	}
+	return key, want, nil
+}
+
+// checkMessages checks the job against the binary's messages: the inputs'
+// columns and ids, the optional fields named, the join's side type.
+func (p *plan) checkMessages(ctx context.Context, key *codec.Template) error {
+	j := p.job
+	if j.Persistent && !p.schema.Serves {
+		return configErr("the binary cannot run as a persistent worker (its description does not say it serves): drop --persistent, or rebuild it with the SDK")
+	}
+	if err := codec.CheckNames(p.schema.Input, j.InputOptional, "--input-optional"); err != nil {
+		return &ConfigError{Err: err}
+	}
+	if j.Join != nil {
+		if p.schema.Side == nil {
+			return configErr("the binary takes no side rows (its description names no side type), so it cannot be given a join")
+		}
+		if err := codec.CheckNames(p.schema.Side, j.Join.Optional, "--join-optional"); err != nil {
+			return &ConfigError{Err: err}
+		}
+	}
+	for _, in := range p.inputs {
+		in.schema = p.schema
+		in.opts = codec.DecoderOptions{IDField: j.IDField, Key: key, IgnoreUnknown: j.IgnoreUnknownFields}
+		in.optional = j.InputOptional
+		if err := in.check(ctx, j.BatchSize); err != nil {
+			return err
+		}
+		in.report(p.hooks.Logger)
+	}
+	return nil
 }
 
 // repair retracts the commits whose shards are damaged, so that their rows
