@@ -17,6 +17,7 @@ import (
 	"github.com/gridrun/gridrun/internal/fakegcs"
 	"github.com/gridrun/gridrun/internal/testbin"
 	"github.com/gridrun/gridrun/join/bigtable"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // The Beam runners through the CLI: gridrun parses the job and runs
@@ -182,7 +183,9 @@ func TestDataflowDryRun(t *testing.T) {
 		len(w.Packages) != 1 || !strings.HasPrefix(w.Packages[0].Location, "gs://data/staging/") {
 		t.Errorf("Dataflow job: %+v", job)
 	}
-	if b := gcs.Get("data", "out/_gridrun/beam.json"); b != nil {
-		t.Errorf("the dry run wrote its state to the output: %s", b)
+	for _, name := range []string{"out/" + outdir.StateFile, "out/" + outdir.LockFile} {
+		if b := gcs.Get("data", name); b != nil {
+			t.Errorf("the dry run wrote %s to the output: %s", name, b)
+		}
 	}
 }
