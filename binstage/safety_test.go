@@ -38,15 +38,7 @@ func TestAWritableCacheDirIsRefused(t *testing.T) {
 func TestASymlinkInTheCacheIsRefused(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	bin, sum := script(t, "good", "")
-	ref := "gs://bins/team/pricer@1.0.0"
-	if _, err := Push(context.Background(), bin, ref, &PushOptions{Store: e.store}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := e.cache.Stage(context.Background(), ref, e.opts(""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, sum, ref, s := stagePublished(t, e)
 	// The link points at the very same bytes: only a target swapped later
 	// would differ, and a link is refused before that can happen.
 	elsewhere := filepath.Join(t.TempDir(), "pricer")

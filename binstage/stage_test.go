@@ -278,22 +278,14 @@ func TestPinDisagreesWithManifest(t *testing.T) {
 func TestCorruptCacheRepaired(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	bin, sum := script(t, "good", "")
-	ref := "gs://bins/team/pricer@1.0.0"
-	if _, err := Push(context.Background(), bin, ref, &PushOptions{Store: e.store}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := e.cache.Stage(context.Background(), ref, e.opts(""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sum, ref, s := stagePublished(t, e)
 	if err := os.Chmod(s.Path, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(s.Path, []byte("#!/bin/sh\necho corrupt\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s, err = e.cache.Stage(context.Background(), ref, e.opts(""))
+	s, err := e.cache.Stage(context.Background(), ref, e.opts(""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,4 +603,20 @@ func TestCacheDirAbsolute(t *testing.T) {
 	if err != nil || !filepath.IsAbs(d) || !strings.HasSuffix(d, "/rel/cache") {
 		t.Errorf("cacheDir: %q, %v", d, err)
 	}
+}
+
+// stagePublished publishes a good binary as version 1.0.0 and stages it,
+// returning the binary, its sha256, its reference and the staged copy.
+func stagePublished(t *testing.T, e *env) (bin, sum, ref string, s *Staged) {
+	t.Helper()
+	bin, sum = script(t, "good", "")
+	ref = "gs://bins/team/pricer@1.0.0"
+	if _, err := Push(context.Background(), bin, ref, &PushOptions{Store: e.store}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.cache.Stage(context.Background(), ref, e.opts(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, sum, ref, s
 }

@@ -70,9 +70,9 @@ func Render(w io.Writer, dir string, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	m := new(outdir.Manifest)
-	if err := json.Unmarshal(raw, m); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, outdir.ManifestFile), err)
+	m, err := outdir.DecodeManifest(raw, filepath.Join(dir, outdir.ManifestFile))
+	if err != nil {
+		return err
 	}
 	p := &page{M: m, Options: o}
 	var pretty bytes.Buffer

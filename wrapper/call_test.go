@@ -221,7 +221,14 @@ func TestAGrandchildDiesWithTheCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(out.Stderr.Path)
+	assertGrandchildGone(t, out.Stderr.Path)
+}
+
+// assertGrandchildGone waits until the grandchild whose pid the fake
+// binary wrote to its stderr ("grandchild PID") is dead or a zombie.
+func assertGrandchildGone(t *testing.T, stderr string) {
+	t.Helper()
+	b, err := os.ReadFile(stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,18 +53,7 @@ func TestASetsidGrandchildIsKilledWithTheCall(t *testing.T) {
 				t.Errorf("%d results, stdout cut %v, stderr cut %v; want 2 and no cut", len(r.out.Results), r.out.Stdout.Cut, r.out.Stderr.Cut)
 			}
 			assertGone(t, r.out.PID)
-			b, err := os.ReadFile(r.out.Stderr.Path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(string(b), "grandchild")))
-			if err != nil {
-				t.Fatalf("stderr %q", b)
-			}
-			waitFor(t, func() bool {
-				st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-				return err != nil || strings.Contains(string(st), ") Z")
-			})
+			assertGrandchildGone(t, r.out.Stderr.Path)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,12 +18,11 @@ import (
 func TestAKilledRunLeavesNoBatchFilesBehind(t *testing.T) {
 	t.Parallel()
 	faulty := testbin.Path(t, "faulty")
-	input := filepath.Join(t.TempDir(), "tasks.jsonl")
-	var lines []string
+	sleeps := map[int]string{}
 	for i := range 40 {
-		lines = append(lines, fmt.Sprintf(`{"id":"e%02d","fault":"sleep","arg":200}`, i))
+		sleeps[i] = "sleep:200"
 	}
-	os.WriteFile(input, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	input := testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(40, sleeps)...)
 	tmp, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	args := []string{"run", "--binary", faulty, "--input", input, "--output", out, "--batch-size", "5", "--parallelism", "2"}
 	env := append(os.Environ(), "GRIDRUN_CACHE_DIR="+t.TempDir(), "TMPDIR="+tmp)
