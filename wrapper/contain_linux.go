@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,8 +52,6 @@ var (
 	// the subreaper's scan never takes one of them for an orphan, even one
 	// that made a session of its own, since os/exec reaps them.
 	binaries sync.Map
-
-	cgroupSeq atomic.Int64
 )
 
 // DetectContainment returns the containment calls get when their Options
@@ -67,6 +64,7 @@ func DetectContainment() Containment {
 		}
 		if dir, err := probeCgroup(); err == nil {
 			detected, cgroupDir = ContainCgroup, dir
+			sweepCgroups(dir)
 		}
 	})
 	return detected
@@ -120,6 +118,21 @@ func probeCgroup() (string, error) {
 	return dir, nil
 }
 
+// sweepCgroups removes the empty call cgroups that runners no longer
+// running left in dir (killed before they could remove them). A cgroup
+// that still holds a process, or whose runner lives, is left alone.
+func sweepCgroups(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "gridrun-")
+		pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+		if !ok || !e.IsDir() || err != nil || pid == os.Getpid() || unix.Kill(pid, 0) == nil {
+			continue
+		}
+		os.Remove(filepath.Join(dir, e.Name())) // fails, harmlessly, on a cgroup with processes
+	}
+}
+
 // cgroup2Mount returns where the cgroup v2 hierarchy is mounted: at
 // /sys/fs/cgroup on most machines, at /sys/fs/cgroup/unified beside the
 // v1 controllers on hybrid ones.
@@ -158,10 +171,14 @@ func newJail(c Containment) (*jail, error) {
 		})
 		return j, subreaperErr
 	}
-	j.dir = filepath.Join(cgroupDir, fmt.Sprintf("gridrun-%d-%d", os.Getpid(), cgroupSeq.Add(1)))
-	if err := os.Mkdir(j.dir, 0o755); err != nil {
+	// A name of its own, never reused: a runner killed before it removed
+	// its calls' cgroups leaves them behind, and a later runner may get
+	// its pid.
+	dir, err := os.MkdirTemp(cgroupDir, fmt.Sprintf("gridrun-%d-", os.Getpid()))
+	if err != nil {
 		return nil, fmt.Errorf("cgroup for the call: %w", err)
 	}
+	j.dir = dir
 	fd, err := unix.Open(j.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		os.Remove(j.dir)
