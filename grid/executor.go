@@ -65,8 +65,11 @@ type ExecConfig struct {
 	// none. A failed call's logs are always kept.
 	LogSample int
 	Logger    *slog.Logger
-	// OnCall, when set, is told of every call when it ends.
-	OnCall func(CallRecord)
+	// OnCallStart, when set, is told of every call as it begins: its slot,
+	// batch, attempt, elements, reason, Seq and Start. OnCall, when set, is
+	// told of every call when it ends, with the same Seq.
+	OnCallStart func(CallRecord)
+	OnCall      func(CallRecord)
 	// UploadLog, when set, copies a failed call's log file somewhere
 	// lasting (a --log-dir, a bucket) and returns where.
 	UploadLog func(ctx context.Context, path string) (string, error)
@@ -80,6 +83,7 @@ type Executor struct {
 	slots slotPool
 
 	calls, retries, isolations, splits, backups atomic.Int64
+	seq                                         atomic.Int64 // calls begun, for CallRecord.Seq
 	running                                     atomic.Int64 // calls in flight
 	cpuMicros                                   atomic.Int64
 	good                                        atomic.Int64 // good calls, for log sampling
@@ -174,7 +178,12 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 		return nil
 	}
 	slot := x.slots.take()
-	rec := CallRecord{Slot: slot, Batch: t.Batch, Attempt: t.Attempt, Elements: len(t.Elements), Reason: t.reason}
+	rec := CallRecord{Seq: x.seq.Add(1), Slot: slot, Batch: t.Batch, Attempt: t.Attempt, Elements: len(t.Elements), Reason: t.reason}
+	if x.cfg.OnCallStart != nil {
+		begun := rec
+		begun.Start = time.Now()
+		x.cfg.OnCallStart(begun)
+	}
 	x.running.Add(1)
 	out, err := x.run(ctx, t, slot, started)
 	x.running.Add(-1)

@@ -462,6 +462,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	if p.table != nil && !p.joinReported {
 		reportJoinCoverage(p.hooks.Logger, p.table) // a store's columns, known since its first read
 	}
+	r.sink.endRun() // before the manifest, which a report of the job reads with the timeline
 	if err := outdir.WriteManifest(j.Output, m); err != nil {
 		if m.Error != "" {
 			// The job's own failure (a results shard the disk had no room
@@ -553,7 +554,7 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 			halt(p.configErr.Load())
 		}
 	}
-	r.exec, err = p.executor(func(rec CallRecord) {
+	r.exec, err = p.executor(s.callStart, func(rec CallRecord) {
 		r.sizer.observe(rec.Elements, rec.End.Sub(rec.Start), time.Duration(rec.ElementSeconds*float64(time.Second)))
 		s.call(rec)
 	})
@@ -561,6 +562,9 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 		s.close()
 		return nil, err
 	}
+	s.mu.Lock()
+	s.times = func() HistogramSummary { e, _ := r.exec.Times(); return e }
+	s.mu.Unlock()
 	r.queue = newQueue(r.fresh)
 	split := p.schema.HonorsSigterm && p.schema.StreamsResults && !j.NoSplit
 	r.sched = newScheduler(r.exec, r.queue, j.Parallelism, split, time.Duration(j.Grace), r.sizer.worthSplitting)
@@ -601,7 +605,7 @@ func (p *plan) progress(r *running, started time.Time) {
 }
 
 // executor makes the job's Executor.
-func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
+func (p *plan) executor(onCallStart, onCall func(CallRecord)) (*Executor, error) {
 	j := p.job
 	format, _ := resultFormat(j.OutputFormat)
 	logDir := filepath.Join(j.Output, outdir.LogsDir)
@@ -628,7 +632,7 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	cfg.JobID, cfg.Binary, cfg.Schema, cfg.Join = p.state.JobID, p.bin, p.schema, p.table
 	cfg.RawResults = format.Raw
 	cfg.Call.Dir, cfg.Call.LogDir, cfg.Call.KeepDir = callDir, logDir, j.KeepBatchFiles
-	cfg.LogRoot, cfg.OnCall, cfg.UploadLog = j.Output, onCall, upload
+	cfg.LogRoot, cfg.OnCallStart, cfg.OnCall, cfg.UploadLog = j.Output, onCallStart, onCall, upload
 	p.hooks.Logger.Debug("processes that leave a call's group are killed through", "containment", wrapper.DetectContainment())
 	cfg.Misconfigured = p.misconfigured
 	return NewExecutor(cfg), nil

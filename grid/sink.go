@@ -2,7 +2,6 @@ package grid
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -47,9 +46,15 @@ type sink struct {
 	epoch    outdir.Commit // counts of the open shards
 	opened   time.Time     // when the open shards got their first line
 	total    outdir.Commit // counts of everything committed, earlier runs included
-	timeline *bufio.Writer
-	tlFile   *os.File
-	err      error
+	// timeline gets one write per record, unbuffered, so that a run
+	// killed outright leaves every record up to its last instant.
+	timeline *os.File
+	// times returns the element times so far, for the timeline's
+	// EventTimes and EventRunEnd records; ended says EventRunEnd was
+	// written.
+	times func() HistogramSummary
+	ended bool
+	err   error
 	// onDead, when set, is told the outcome counts after each dead letter.
 	onDead func(results, dead int64)
 }
@@ -85,12 +90,30 @@ func newSink(dir string, run int, inputs []string, j *outdir.Journal, prior []ou
 		s.seq = max(s.seq, c.Seq+1)
 	}
 	s.before = s.total.Results + s.total.DeadLetters
-	f, err := os.OpenFile(filepath.Join(dir, outdir.TimelineFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := openTimeline(filepath.Join(dir, outdir.TimelineFile))
 	if err != nil {
 		return nil, err
 	}
-	s.tlFile, s.timeline = f, bufio.NewWriter(f)
+	s.timeline = f
+	s.record(outdir.TimelineRecord{Event: outdir.EventRunStart, CallRecord: CallRecord{Start: time.Now()}})
 	return s, nil
+}
+
+// openTimeline opens the timeline for appending. A line an earlier run's
+// kill tore gets its newline, so that this run's first record is a line
+// of its own.
+func openTimeline(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			f.Write([]byte{'\n'})
+		}
+	}
+	return f, nil
 }
 
 // emit writes one outcome. A write error fails the job; nothing after it
@@ -175,13 +198,49 @@ func (s *sink) open(sh **shard, name string) error {
 	return nil
 }
 
-// call records one call in the timeline.
+// call records in the timeline a call that ended.
 func (s *sink) call(r CallRecord) {
-	r.Run = s.run
-	b, _ := json.Marshal(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.timeline.Write(append(b, '\n'))
+	s.record(outdir.TimelineRecord{Event: outdir.EventCall, CallRecord: r})
+}
+
+// callStart records in the timeline a call that began.
+func (s *sink) callStart(r CallRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.record(outdir.TimelineRecord{Event: outdir.EventCallStart, CallRecord: r})
+}
+
+// endRun records the run's end in the timeline, once.
+func (s *sink) endRun() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endRunLocked()
+}
+
+func (s *sink) endRunLocked() {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.record(s.timesRecord(outdir.EventRunEnd))
+}
+
+func (s *sink) timesRecord(event string) outdir.TimelineRecord {
+	r := outdir.TimelineRecord{Event: event, CallRecord: CallRecord{End: time.Now()}}
+	if s.times != nil {
+		t := s.times()
+		r.ElementTimes = &t
+	}
+	return r
+}
+
+// record appends one record to the timeline, as one write. The timeline
+// is a diagnosis, not an output: a failed write does not fail the job.
+func (s *sink) record(r outdir.TimelineRecord) {
+	r.Run = s.run
+	s.timeline.Write(append(r.Encode(), '\n'))
 }
 
 // commitIfOld commits the open shards if they have been open long enough,
@@ -235,7 +294,6 @@ func (s *sink) commitLocked() {
 		}
 		files = append(files, sh.sum.File(filepath.Base(sh.final), records))
 	}
-	s.timeline.Flush()
 	if err := atomicfile.SyncDir(s.dir); err != nil {
 		s.err = fmt.Errorf("commit output: %w", err)
 		return
@@ -253,6 +311,9 @@ func (s *sink) commitLocked() {
 		s.total.Kinds[k] += n
 	}
 	s.mine = append(s.mine, c)
+	if s.times != nil {
+		s.record(s.timesRecord(outdir.EventTimes))
+	}
 	s.seq++
 	s.results, s.dead, s.opened = nil, nil, time.Time{}
 	s.rows = map[int]*rangeset.Set{}
@@ -300,6 +361,6 @@ func (s *sink) close() {
 			sh.f.Close()
 		}
 	}
-	s.timeline.Flush()
-	s.tlFile.Close()
+	s.endRunLocked()
+	s.timeline.Close()
 }

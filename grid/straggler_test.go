@@ -14,6 +14,7 @@ import (
 )
 
 type callRecord struct {
+	Event    string `json:"event"`
 	Slot     int    `json:"slot"`
 	Reason   string `json:"reason"`
 	Elements int    `json:"elements"`
@@ -35,7 +36,9 @@ func timeline(t *testing.T, out string) []callRecord {
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
 			t.Fatal(err)
 		}
-		calls = append(calls, c)
+		if c.Event == "" { // a call that ended, not its start or a run's
+			calls = append(calls, c)
+		}
 	}
 	return calls
 }

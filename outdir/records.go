@@ -173,12 +173,16 @@ type Bucket struct {
 type CallRecord struct {
 	// Run is the job's run that made the call: 1, then 2 for its first
 	// resume, and so on.
-	Run      int       `json:"run,omitempty"`
+	Run int `json:"run,omitempty"`
+	// Seq numbers the calls of a run from 1, in the order they began: a
+	// call's start record and its end record share it. 0 in a timeline
+	// written before start records were.
+	Seq      int64     `json:"seq,omitempty"`
 	Slot     int       `json:"slot"`
 	Batch    string    `json:"batch"`
 	Attempt  int       `json:"attempt"`
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
+	Start    time.Time `json:"start,omitzero"`
+	End      time.Time `json:"end,omitzero"`
 	Elements int       `json:"elements"`
 	Results  int       `json:"results"`
 	// Reason is why the call was made: "batch", "retry", "isolate" (a
@@ -192,6 +196,49 @@ type CallRecord struct {
 	// ElementSeconds is the time the binary reported for its elements;
 	// 0 when it reports none.
 	ElementSeconds float64 `json:"element_seconds,omitempty"`
+}
+
+// TimelineRecord is one line of the timeline (TimelineFile): a call that
+// ended, a call that began, or a run's start, its end, or its element times
+// so far. Records are appended one write each as they happen, so that a
+// run killed outright leaves every record up to its last instant: a call
+// with a start record and no end record was in flight when its run was
+// killed, and a run with no end record was killed.
+type TimelineRecord struct {
+	// Event says what the record is; see the Event constants. A line
+	// without one is a call that ended, as every line was before events.
+	Event string `json:"event,omitempty"`
+	CallRecord
+	// ElementTimes, on EventTimes and EventRunEnd records, is the
+	// histogram of the binary's time per element over the run so far:
+	// the timeline cannot rebuild it from the calls, which carry only
+	// their sums.
+	ElementTimes *HistogramSummary `json:"element_times,omitempty"`
+}
+
+// Timeline events, for TimelineRecord.Event. A run's records carry its
+// number in Run.
+const (
+	// EventCall is a call that ended: Start and End are set.
+	EventCall = ""
+	// EventCallStart is a call that began at Start; its EventCall record,
+	// with the same Run and Seq, follows unless the run was killed.
+	EventCallStart = "start"
+	// EventRunStart is a run that began at Start.
+	EventRunStart = "run"
+	// EventRunEnd is a run that ended at End (finished, halted, failed or
+	// cancelled: anything but killed), with its element times.
+	EventRunEnd = "run_end"
+	// EventTimes is a run's element times at End, written with each
+	// commit, so that a killed run leaves them as of its last commit.
+	EventTimes = "times"
+)
+
+// Encode renders the record as its line of the timeline, without the
+// newline.
+func (r *TimelineRecord) Encode() []byte {
+	b, _ := json.Marshal(r) // times, strings and numbers always marshal
+	return b
 }
 
 // Dead-letter kinds.
