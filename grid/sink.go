@@ -37,15 +37,15 @@ type sink struct {
 	run    int   // this run's number
 	before int64 // outcomes committed by earlier runs
 
-	mu       sync.Mutex
-	seq      int
-	mine     []outdir.Commit // this run's commits
-	results  *shard
-	dead     *shard
-	rows     map[int]*rangeset.Set
-	epoch    outdir.Commit // counts of the open shards
-	opened   time.Time     // when the open shards got their first line
-	total    outdir.Commit // counts of everything committed, earlier runs included
+	mu      sync.Mutex
+	seq     int
+	mine    []outdir.Commit // this run's commits
+	results *shard
+	dead    *shard
+	rows    map[int]*rangeset.Set
+	epoch   outdir.Commit // counts of the open shards
+	opened  time.Time     // when the open shards got their first line
+	total   outdir.Commit // counts of everything committed, earlier runs included
 	// timeline gets one write per record, unbuffered, so that a run
 	// killed outright leaves every record up to its last instant.
 	timeline *os.File

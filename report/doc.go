@@ -7,6 +7,13 @@
 // per-call durations, the batch sizes over time, and the dead letters
 // grouped by kind with a few examples each.
 //
+// A job killed and resumed is reported over all its runs, which the
+// timeline records (outdir.TimelineRecord): the runs are drawn one after
+// the other without the time between them, the calls in flight at a kill
+// (a start record without an end) are drawn as lost, and the figures,
+// histograms and charts cover the same runs. Gantt draws the chart alone,
+// for a live page of a running job.
+//
 // The page fetches nothing when opened: its CSS is inline, its charts are
 // inline SVG, it runs no script and names no font that is not installed.
 //

@@ -244,10 +244,11 @@ func readTimeline(path string, now time.Time) (*timeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range slices.Sorted(maps.Keys(runs)) {
+	numbers := slices.Sorted(maps.Keys(runs))
+	for _, n := range numbers {
 		r := runs[n]
 		r.Killed = r.End.IsZero() && (!r.Start.IsZero() || len(r.open) > 0)
-		if !now.IsZero() && n == slices.Max(slices.Collect(maps.Keys(runs))) && r.End.IsZero() {
+		if !now.IsZero() && n == numbers[len(numbers)-1] && r.End.IsZero() {
 			r.Killed, r.Live, r.Last = false, true, now
 		}
 		// A call begun and never ended was in flight when its run was

@@ -20,6 +20,11 @@ backups and failed calls marked; stragglers run past the balanced finish),
 the histograms of per-element and per-call durations, the batch sizes over
 time and the dead letters grouped by kind with examples.
 
+A job killed and resumed is reported over all its runs: the charts draw
+the runs one after the other without the idle time between them, mark
+where each begins, and draw the calls in flight at a kill as lost; the
+balanced finish and the slots' busy time count only the runs' own time.
+
 gridrun run --report writes the same page at the end of a run.`,
 		Example: `  gridrun report out/demo && xdg-open out/demo/report.html`,
 		Args:    cobra.ExactArgs(1),
