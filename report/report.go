@@ -286,9 +286,17 @@ var pageStyle = func() string {
 }()
 
 var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"count":   count,
-	"i64":     func(n int) int64 { return int64(n) },
-	"addi":    func(a, b int) int { return a + b },
+	"count": count,
+	"i64":   func(n int) int64 { return int64(n) },
+	"addi":  func(a, b int) int { return a + b },
+	// began is when the job's first run began: the manifest has the
+	// last run's start.
+	"began": func(m *outdir.Manifest, runs []*runInfo) time.Time {
+		if len(runs) > 0 {
+			return cmp.Or(runs[0].Start, runs[0].First, m.Started)
+		}
+		return m.Started
+	},
 	"add":     func(a, b float64) float64 { return a + b },
 	"sub":     func(a, b float64) float64 { return a - b },
 	"div":     func(a, b float64) float64 { return a / b },

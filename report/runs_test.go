@@ -187,7 +187,9 @@ func TestAResumedJobsReportCoversEveryRunWithoutTheTimeBetween(t *testing.T) {
 		`<span>calls</span><b>7</b>`, "1 failed, 2 lost to a kill",
 		`<span>crash</span><b>1</b>`,
 		`data-run-label="run 1 (killed)"`, `data-run-label="run 2"`,
-		"2 calls lost",
+		"Calls lost: 2",
+		// The job began with run 1.
+		"2026-01-02 03:04:05.000 UTC to 2026-01-02 03:04:15.300 UTC, 2 runs",
 		// 5 calls ended: 100, 150, 100, 50 and 200ms.
 		"5 calls (every call that ended, over the 2 runs; the 2 lost in flight are not counted)",
 		// Element times: run 1's at its last commit and run 2's.

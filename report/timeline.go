@@ -63,10 +63,9 @@ type runInfo struct {
 	offset float64
 }
 
-// segStart and segEnd bound the stretch of the run drawn on the time
-// axis: from its first call's start to its last call's end, or to its last
-// recorded instant when calls were lost there (or to Now, live).
-func (r *runInfo) segStart() time.Time { return r.First }
+// segEnd ends the stretch of the run drawn on the time axis, which
+// begins at its first call's start: its last call's end, or its last
+// recorded instant when calls were lost there (or Now, live).
 func (r *runInfo) segEnd() time.Time {
 	if r.Lost > 0 {
 		return r.Last
