@@ -1,4 +1,4 @@
-# gridrun: make demo | make test | make build | make proto | make docs | make bench | make pricer-static
+# gridrun: make demo | make test | make build | make install | make proto | make docs | make bench | make pricer-static
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO       ?= go
@@ -9,7 +9,7 @@ CXXFLAGS ?= -std=c++17 -O2 -pthread -Wall -Wextra -Werror
 GEN      := build/gen
 PROTOBUF  = $$(pkg-config --cflags --libs protobuf)
 
-.PHONY: all build deps test-deps demo pricer-static test test-binaries lint proto proto-check docs bench clean FORCE
+.PHONY: all build deps test-deps install install-sdk demo pricer-static test test-binaries lint proto proto-check docs bench clean FORCE
 .DELETE_ON_ERROR:
 # Keep generated C++ between builds.
 .SECONDARY:
@@ -22,9 +22,10 @@ deps:
 	@scripts/deps
 
 # What the tests need beyond the build: a headless browser for the report's
-# end-to-end test, the shells whose completion scripts are tested, and GNU
-# parallel for the smoke run of the benchmark harness.
-TEST_PACKAGES := chromium bash-completion zsh parallel
+# end-to-end test, the shells whose completion scripts are tested, GNU
+# parallel for the smoke run of the benchmark harness, and CMake to build
+# the out-of-tree example against the installed SDK.
+TEST_PACKAGES := chromium bash-completion zsh parallel cmake
 
 test-deps:
 	@scripts/deps $(TEST_PACKAGES)
@@ -48,6 +49,34 @@ $(GEN)/%.pb.cc $(GEN)/%.pb.h: native/examples/$$*/$$*.proto
 bin/%: native/examples/$$*/$$*.cc native/gridrun/gridrun.h $(GEN)/%.pb.cc
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) -Inative -I$(GEN) $< $(GEN)/$*.pb.cc $(PROTOBUF) -o $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the CLI (gridrun, and
+# gridrun-beam for --runner) in PREFIX/bin; the C++ SDK's header in
+# PREFIX/include/gridrun; what finds it: a pkg-config file
+# (lib/pkgconfig/gridrun.pc) and a CMake package (lib/cmake/gridrun,
+# find_package(gridrun): gridrun::sdk); and the protocol's schema in
+# share/gridrun, for binaries written without the SDK. install-sdk installs
+# the SDK alone, without building the CLI. The header encodes the protocol
+# itself, so nothing generated is installed: a binary's own messages are
+# generated when it builds, against the libprotobuf it links.
+PREFIX      ?= /usr/local
+prefix      := $(abspath $(PREFIX))
+dest         = $(DESTDIR)$(prefix)
+SDK_VERSION := $(shell sed -n 's/^\#define GRIDRUN_SDK_VERSION "\(.*\)"$$/\1/p' native/gridrun/gridrun.h)
+SUBST        = sed -e 's|@PREFIX@|$(prefix)|g' -e 's|@VERSION@|$(SDK_VERSION)|g'
+
+install: install-sdk bin/gridrun bin/gridrun-beam
+	install -d $(dest)/bin
+	install -m 755 bin/gridrun bin/gridrun-beam $(dest)/bin/
+
+install-sdk:
+	@[ -n "$(SDK_VERSION)" ] || { echo "no GRIDRUN_SDK_VERSION in native/gridrun/gridrun.h" >&2; exit 1; }
+	install -d $(dest)/include/gridrun $(dest)/lib/pkgconfig $(dest)/lib/cmake/gridrun $(dest)/share/gridrun/proto/gridrun/v1
+	install -m 644 native/gridrun/gridrun.h $(dest)/include/gridrun/
+	$(SUBST) native/install/gridrun.pc.in > $(dest)/lib/pkgconfig/gridrun.pc
+	install -m 644 native/install/gridrunConfig.cmake $(dest)/lib/cmake/gridrun/
+	$(SUBST) native/install/gridrunConfigVersion.cmake.in > $(dest)/lib/cmake/gridrun/gridrunConfigVersion.cmake
+	install -m 644 proto/gridrun/v1/gridrun.proto $(dest)/share/gridrun/proto/gridrun/v1/
 
 # faulty is the fault-injection binary of the tests.
 test-binaries: bin/faulty

@@ -1,5 +1,5 @@
 // Package batcher groups elements into batches for subprocess calls: by
-// count (50-100 per call to start with, or an adaptive size), bounded by
+// count (100 per call to start with, then sized to the measured cost), bounded by
 // bytes, and optionally partitioned by a key so that elements sharing market
 // data travel together and their rows are read once per batch.
 package batcher

@@ -109,10 +109,11 @@ func newRootCmd() *cobra.Command {
 		Use:   "gridrun",
 		Short: "Run a compiled binary over millions of elements, in batches, without losing one",
 		Long: `gridrun runs an external binary (a C++ pricing or risk library, say) over every
-element of its inputs: 50-100 elements per subprocess call, as protobuf files,
-at most --parallelism calls at once, market data joined per batch. Every
-element ends in exactly one place: the results, or the dead letters with the
-reason. A killed job resumes where it stopped.
+element of its inputs in batches, one subprocess call each, as protobuf files:
+100 elements to start, then as many as last about --target-call-duration (2s),
+measured as the job runs. At most --parallelism calls run at once, with market
+data joined per batch. Every element ends in exactly one place: the results,
+or the dead letters with the reason. A killed job resumes where it stopped.
 
 Exit codes:
   0  every element has a result

@@ -55,7 +55,18 @@ func Path(t testing.TB, name string) string {
 	return filepath.Join(root, "bin", name)
 }
 
-func build(root, name string) error {
+func build(root, name string) error { return runMake(root, "bin/"+name) }
+
+// Make runs make with args in the repository's root, under the same lock
+// as the builds of Path: make install, make build.
+func Make(t testing.TB, args ...string) {
+	t.Helper()
+	if err := runMake(Root(t), args...); err != nil {
+		t.Fatalf("make %v: %v", args, err)
+	}
+}
+
+func runMake(root string, args ...string) error {
 	if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
 		return err
 	}
@@ -68,12 +79,29 @@ func build(root, name string) error {
 		return err
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	cmd := exec.Command("make", "-s", "bin/"+name)
+	cmd := exec.Command("make", append([]string{"-s"}, args...)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return &buildError{err: err, out: string(out)}
 	}
 	return nil
+}
+
+// Tool returns the path of a command the test needs that the build does
+// not (cmake, installed by make test-deps). Absent, the test is skipped on
+// a developer's machine and fails in CI (CI=true), where a skip would hide
+// that the test never ran.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed (make test-deps installs it): %v", name, err)
+	}
+	t.Skipf("%s is not installed (make test-deps installs it)", name)
+	return ""
 }
 
 type buildError struct {

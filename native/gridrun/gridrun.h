@@ -14,11 +14,13 @@
 //         argc, argv, Price, {"pricer", "1.4.2"});
 //   }
 //
-// Build with the system's protobuf: g++ -std=c++17 ... $(pkg-config --cflags
-// --libs protobuf). The SDK reads and writes the protocol's few messages with
-// protobuf's wire-format primitives rather than generated code, so it stays
-// one header and links against any libprotobuf 3.x without a generation step
-// for the protocol itself; the field numbers below are those of
+// Installed (make install), build against the system's protobuf with
+// find_package(gridrun) in CMake (target gridrun::sdk) or with g++
+// -std=c++17 ... $(pkg-config --cflags --libs gridrun); see docs/sdk.md. The
+// SDK reads and writes the protocol's few messages with protobuf's
+// wire-format primitives rather than generated code, so it stays one header
+// and links against any libprotobuf 3.x without a generation step for the
+// protocol itself; the field numbers below are those of
 // gridrun.proto, and the runner's tests exercise every one of them.
 //
 // What Serve does for you:
@@ -38,6 +40,11 @@
 //     or {"id", "error"} per line out), e.g. GNU parallel --pipe.
 #ifndef GRIDRUN_GRIDRUN_H_
 #define GRIDRUN_GRIDRUN_H_
+
+// The SDK's version, that of the installed package (gridrun.pc,
+// gridrunConfigVersion.cmake); make install reads it from here. Its major
+// follows the protocol's: gridrun.v1.
+#define GRIDRUN_SDK_VERSION "1.0.0"
 
 #include <cxxabi.h>
 #include <fcntl.h>
