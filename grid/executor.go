@@ -65,6 +65,9 @@ type ExecConfig struct {
 	// none. A failed call's logs are always kept.
 	LogSample int
 	Logger    *slog.Logger
+	// OnCallStart, when set, is told of every call as it takes its slot,
+	// with its elements; OnCall then follows once, when it ends.
+	OnCallStart func(slot, elements int)
 	// OnCall, when set, is told of every call when it ends.
 	OnCall func(CallRecord)
 	// UploadLog, when set, copies a failed call's log file somewhere
@@ -176,6 +179,9 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	slot := x.slots.take()
 	rec := CallRecord{Slot: slot, Batch: t.Batch, Attempt: t.Attempt, Elements: len(t.Elements), Reason: t.reason}
 	x.running.Add(1)
+	if x.cfg.OnCallStart != nil {
+		x.cfg.OnCallStart(slot, len(t.Elements))
+	}
 	out, err := x.run(ctx, t, slot, started)
 	x.running.Add(-1)
 	x.slots.put(slot)

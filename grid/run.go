@@ -390,6 +390,12 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	defer r.sink.close()
 	p.hooks.Logger.Info("job started", "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
 		"inputs", len(p.inputs), "parallelism", j.Parallelism, "batch_size", j.BatchSize, "resumed_commits", len(p.commits))
+	obs := p.hooks.Observer
+	if obs != nil {
+		prior := r.sink.totals()
+		obs.JobStarted(JobStart{JobID: p.state.JobID, Run: p.state.Runs, Slots: j.Parallelism, Running: r.exec.Running,
+			Results: prior.Results, DeadLetters: prior.Kinds})
+	}
 
 	helperCtx, stopHelpers := context.WithCancel(haltCtx)
 	defer stopHelpers()
@@ -399,6 +405,9 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		defer close(r.fresh)
 		inputErr = r.feeder.run(haltCtx)
 		r.inputDone.Store(inputErr == nil && haltCtx.Err() == nil)
+		if obs != nil && r.inputDone.Load() {
+			obs.InputCounted(sum(r.feeder.rowsRead()))
+		}
 		return nil
 	})
 	helpers.Go(func() error {
@@ -519,6 +528,10 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 			halt(err)
 		}
 	}
+	obs := p.hooks.Observer
+	if obs != nil {
+		s.onSettled = obs.Settled
+	}
 	r := &running{sink: s, fresh: make(chan *Task, j.Parallelism)}
 	r.feeder = &feeder{
 		inputs:  p.inputs,
@@ -556,6 +569,10 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 	r.exec, err = p.executor(func(rec CallRecord) {
 		r.sizer.observe(rec.Elements, rec.End.Sub(rec.Start), time.Duration(rec.ElementSeconds*float64(time.Second)))
 		s.call(rec)
+		if obs != nil {
+			rec.Run = s.run
+			obs.CallEnded(rec)
+		}
 	})
 	if err != nil {
 		s.close()
@@ -629,6 +646,9 @@ func (p *plan) executor(onCall func(CallRecord)) (*Executor, error) {
 	cfg.RawResults = format.Raw
 	cfg.Call.Dir, cfg.Call.LogDir, cfg.Call.KeepDir = callDir, logDir, j.KeepBatchFiles
 	cfg.LogRoot, cfg.OnCall, cfg.UploadLog = j.Output, onCall, upload
+	if obs := p.hooks.Observer; obs != nil {
+		cfg.OnCallStart = obs.CallStarted
+	}
 	p.hooks.Logger.Debug("processes that leave a call's group are killed through", "containment", wrapper.DetectContainment())
 	cfg.Misconfigured = p.misconfigured
 	return NewExecutor(cfg), nil

@@ -52,6 +52,9 @@ type sink struct {
 	err      error
 	// onDead, when set, is told the outcome counts after each dead letter.
 	onDead func(results, dead int64)
+	// onSettled, when set, is told of each outcome written: kind is ""
+	// for a result, the dead letter's kind otherwise.
+	onSettled func(kind string)
 }
 
 type shard struct {
@@ -125,6 +128,13 @@ func (s *sink) emit(o Outcome) {
 		s.err = fmt.Errorf("write output: %w", err)
 		return
 	}
+	if s.onSettled != nil {
+		kind := ""
+		if o.Dead != nil {
+			kind = o.Dead.Kind
+		}
+		s.onSettled(kind)
+	}
 	rs := s.rows[o.Source.Input]
 	if rs == nil {
 		rs = new(rangeset.Set)
@@ -175,13 +185,17 @@ func (s *sink) open(sh **shard, name string) error {
 	return nil
 }
 
-// call records one call in the timeline.
+// call records one call in the timeline. The line is written at once,
+// not with the next commit, so that the timeline shows the calls of a
+// running job (gridrun run --listen draws it); a line torn by a kill is
+// skipped by its readers.
 func (s *sink) call(r CallRecord) {
 	r.Run = s.run
 	b, _ := json.Marshal(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.timeline.Write(append(b, '\n'))
+	s.timeline.Flush()
 }
 
 // commitIfOld commits the open shards if they have been open long enough,
