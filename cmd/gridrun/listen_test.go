@@ -194,7 +194,8 @@ func TestListenServesMetricsAndALivePageWhileTheJobRuns(t *testing.T) {
 }
 
 // --listen refuses what it cannot serve: an address that is none, and a
-// port another process holds, before any call runs (exit 2).
+// port another process holds, before any call runs (exit 2); and
+// --listen-linger means nothing without it.
 func TestListenRefusesAnAddressItCannotServe(t *testing.T) {
 	t.Parallel()
 	in := testbin.WriteLines(t, "tasks.jsonl", testbin.FaultyTasks(3, nil)...)
@@ -209,6 +210,11 @@ func TestListenRefusesAnAddressItCannotServe(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, "--listen "+c.addr) || !strings.Contains(stderr, c.want) {
 			t.Errorf("--listen %s: exit %d, %q; want 2 and %q", c.addr, code, stderr, c.want)
 		}
+	}
+	code, _, stderr := gridrun(t, "run", "--binary", testbin.Path(t, "faulty"), "--input", in,
+		"--output", filepath.Join(t.TempDir(), "out"), "--listen-linger", "1m")
+	if code != 2 || !strings.Contains(stderr, "--listen-linger needs --listen") {
+		t.Errorf("--listen-linger alone: exit %d, %q", code, stderr)
 	}
 }
 
