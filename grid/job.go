@@ -53,6 +53,9 @@ type Hooks struct {
 	// output directory before the job starts, so that a resumed job can
 	// read it again. Defaults to os.Stdin.
 	Stdin io.Reader
+	// Observer, when set, is told of every call and outcome as it
+	// happens (see Observer).
+	Observer Observer
 }
 
 func (h *Hooks) withDefaults() Hooks {

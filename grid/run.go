@@ -390,6 +390,12 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	defer r.sink.close()
 	p.hooks.Logger.Info("job started", "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
 		"inputs", len(p.inputs), "parallelism", j.Parallelism, "batch_size", j.BatchSize, "resumed_commits", len(p.commits))
+	obs := p.hooks.Observer
+	if obs != nil {
+		prior := r.sink.totals()
+		obs.JobStarted(JobStart{JobID: p.state.JobID, Run: p.state.Runs, Slots: j.Parallelism, Running: r.exec.Running,
+			Results: prior.Results, DeadLetters: prior.Kinds})
+	}
 
 	helperCtx, stopHelpers := context.WithCancel(haltCtx)
 	defer stopHelpers()
@@ -399,6 +405,9 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		defer close(r.fresh)
 		inputErr = r.feeder.run(haltCtx)
 		r.inputDone.Store(inputErr == nil && haltCtx.Err() == nil)
+		if obs != nil && r.inputDone.Load() {
+			obs.InputCounted(sum(r.feeder.rowsRead()))
+		}
 		return nil
 	})
 	helpers.Go(func() error {
@@ -520,6 +529,10 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 			halt(err)
 		}
 	}
+	obs := p.hooks.Observer
+	if obs != nil {
+		s.onSettled = obs.Settled
+	}
 	r := &running{sink: s, fresh: make(chan *Task, j.Parallelism)}
 	r.feeder = &feeder{
 		inputs:  p.inputs,
@@ -554,9 +567,20 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 			halt(p.configErr.Load())
 		}
 	}
-	r.exec, err = p.executor(s.callStart, func(rec CallRecord) {
+	onStart := s.callStart
+	if obs != nil {
+		onStart = func(rec CallRecord) {
+			s.callStart(rec)
+			obs.CallStarted(rec.Slot, rec.Elements)
+		}
+	}
+	r.exec, err = p.executor(onStart, func(rec CallRecord) {
 		r.sizer.observe(rec.Elements, rec.End.Sub(rec.Start), time.Duration(rec.ElementSeconds*float64(time.Second)))
 		s.call(rec)
+		if obs != nil {
+			rec.Run = s.run
+			obs.CallEnded(rec)
+		}
 	})
 	if err != nil {
 		s.close()

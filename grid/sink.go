@@ -57,6 +57,9 @@ type sink struct {
 	err   error
 	// onDead, when set, is told the outcome counts after each dead letter.
 	onDead func(results, dead int64)
+	// onSettled, when set, is told of each outcome written: kind is ""
+	// for a result, the dead letter's kind otherwise.
+	onSettled func(kind string)
 }
 
 type shard struct {
@@ -147,6 +150,13 @@ func (s *sink) emit(o Outcome) {
 	if err != nil {
 		s.err = fmt.Errorf("write output: %w", err)
 		return
+	}
+	if s.onSettled != nil {
+		kind := ""
+		if o.Dead != nil {
+			kind = o.Dead.Kind
+		}
+		s.onSettled(kind)
 	}
 	rs := s.rows[o.Source.Input]
 	if rs == nil {

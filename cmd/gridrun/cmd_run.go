@@ -27,6 +27,7 @@ type runOptions struct {
 	maxDead    string
 	ux         runUX
 	beam       beamOptions
+	live       liveOptions
 }
 
 func newRunCmd() *cobra.Command {
@@ -99,11 +100,19 @@ Arguments after -- are passed to the binary.`,
 				return err
 			}
 			if o.beam.runner != runnerLocal {
+				if o.live.addr != "" {
+					return usageError("--listen serves the local engine's metrics; a Beam runner has its own")
+				}
 				return o.beam.run(cmd, job)
 			}
 			hooks := &grid.Hooks{Logger: slog.Default()}
+			endLive, err := o.live.start(cmd, hooks, job.Output)
+			if err != nil {
+				return err
+			}
 			stopProgress, err := o.ux.start(cmd, hooks)
 			if err != nil {
+				endLive(nil)
 				return err
 			}
 			stopGC := boundHeapGrowth(cmd.Context())
@@ -114,6 +123,7 @@ Arguments after -- are passed to the binary.`,
 				summary.Write(cmd.OutOrStdout(), m, job.Output)
 			}
 			err = o.ux.finish(cmd.OutOrStdout(), m, job.Output, err)
+			endLive(m)
 			if errors.Is(err, grid.ErrHalted) {
 				return &exitError{code: exitDeadLetters, err: err}
 			}
@@ -188,6 +198,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.LogDir, "log-dir", "", "also copy the logs of failed calls here: a directory or gs://BUCKET/PREFIX")
 	f.StringVar(&o.maxDead, "max-dead-letters", "", "stop early after N dead letters, or P% of the elements (e.g. 100 or 5%); exit 3")
 	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
+	o.live.addFlags(f)
 	o.ux.addFlags(cmd, &o.job.Args)
 	o.beam.addFlags(cmd)
 	cmd.MarkFlagRequired("binary")
