@@ -90,7 +90,7 @@ func TestOpenFileCSV(t *testing.T) {
 		"eq,AMZN,163.81,\"0.3709\",,4e-2,\"has, a comma\"\n"+
 		"\n"+
 		"fx,AAPL,1,0.1,0,0,same underlying on another desk\n")
-	d, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{desk}/{underlying}"))
+	d, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{desk}/{underlying}")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestOpenFileJSONL(t *testing.T) {
 	path := write(t, "quotes.jsonl", `{"underlying":"KO","tenor":5,"spot":1e2,"dividend":null,"desk":{"any":["thing"]}}`+"\r\n"+
 		"\n"+
 		`{"underlying":"KO","tenor":"10","spot":"3","comment":"extra"}`)
-	d, err := join.OpenFile("file://"+path, quoteDesc(t), tmpl(t, "{underlying}-{tenor}"))
+	d, err := join.OpenFile("file://"+path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}-{tenor}")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestOpenFileGzipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := write(t, "quotes.csv.gz", b.String())
-	d, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{underlying}"))
+	d, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestOpenFileErrors(t *testing.T) {
 		{"empty CSV", "q.csv", "", "{underlying}", []string{"q.csv", "header"}, ""},
 	} {
 		path := write(t, tc.file, tc.data)
-		d, err := join.OpenFile(path, quoteDesc(t), tmpl(t, tc.key))
+		d, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, tc.key)})
 		if err == nil {
 			d.Close()
 			t.Errorf("%s: opened", tc.name)
@@ -202,7 +202,7 @@ func TestOpenFileErrorsAreStable(t *testing.T) {
 	t.Parallel()
 	path := write(t, "q.jsonl", `{"vol":"x","underlying":"A","spot":"y","rate":"z"}`)
 	for range 20 {
-		_, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{underlying}"))
+		_, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}")})
 		contains(t, err, "field rate")
 	}
 }
@@ -210,7 +210,7 @@ func TestOpenFileErrorsAreStable(t *testing.T) {
 func TestOpenFileMissing(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "none.csv")
-	_, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{underlying}"))
+	_, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}")})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("error %v, want fs.ErrNotExist", err)
 	}
@@ -220,7 +220,7 @@ func TestOpenFileMissing(t *testing.T) {
 func TestOpenFileWithoutAKey(t *testing.T) {
 	t.Parallel()
 	path := write(t, "q.csv", "underlying,spot\nAAPL,1\n")
-	if _, err := join.OpenFile(path, quoteDesc(t), nil); err == nil {
+	if _, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: nil}); err == nil {
 		t.Fatal("a table without a key template opened")
 	}
 }
