@@ -186,23 +186,30 @@ func checkFamilies(spec join.Spec) error {
 }
 
 // readFilter keeps one cell per column, the latest (at or before asOf when
-// set), of one family when family is set, of the message column only when
-// there is one. The timestamp range comes before the latest-cell limit:
-// the other way round would drop the snapshot's cell whenever a newer one
-// exists.
+// set), of one family when family is set. The timestamp range comes
+// before the latest-cell limit: the other way round would drop the
+// snapshot's cell whenever a newer one exists.
+//
+// With a message column, it keeps that column's cell only; a row without
+// it keeps one cell stripped of its value, so that the row is still
+// returned and said to lack the column, rather than taken for absent.
 func readFilter(family, messageColumn string, asOf time.Time) bt.Filter {
 	var fs []bt.Filter
 	if family != "" {
 		fs = append(fs, bt.FamilyFilter(regexp.QuoteMeta(family)))
-	}
-	if fam, qual, ok := strings.Cut(messageColumn, ":"); ok {
-		fs = append(fs, bt.FamilyFilter(regexp.QuoteMeta(fam)), bt.ColumnFilter(regexp.QuoteMeta(qual)))
 	}
 	if !asOf.IsZero() {
 		// The range's end is exclusive and cells have millisecond
 		// timestamps: a cell written at asOf's millisecond is included.
 		end := bt.Time(asOf).TruncateToMilliseconds() + 1000
 		fs = append(fs, bt.TimestampRangeFilterMicros(0, end))
+	}
+	if fam, qual, ok := strings.Cut(messageColumn, ":"); ok {
+		fs = append(fs, bt.FamilyFilter(regexp.QuoteMeta(fam)), bt.ColumnFilter(regexp.QuoteMeta(qual)))
+		has := bt.ChainFilters(fs...)
+		return bt.ConditionFilter(has,
+			bt.ChainFilters(has, bt.LatestNFilter(1)),
+			bt.ChainFilters(bt.CellsPerRowLimitFilter(1), bt.StripValueFilter()))
 	}
 	fs = append(fs, bt.LatestNFilter(1))
 	if len(fs) == 1 {
