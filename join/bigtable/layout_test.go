@@ -79,7 +79,6 @@ func csvJoin(t *testing.T) outcome {
 
 func TestJobJoinsEachLayoutAsFromCSV(t *testing.T) {
 	e := startEmulator(t)
-	t.Setenv("BIGTABLE_EMULATOR_HOST", e.addr)
 	quotes := demoQuotes(t)
 	desc := quoteDesc(t)
 	asOf := time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)
@@ -133,6 +132,9 @@ func TestJobJoinsEachLayoutAsFromCSV(t *testing.T) {
 	e.write(t, "json", []string{"md"}, jsonCells...)
 	e.write(t, "feed", []string{"px", "vol"}, feedCells...)
 	e.write(t, "dated", []string{"q"}, datedCells...)
+	// Only now: a client given a connection would also dial the
+	// environment's emulator, and never close that connection.
+	t.Setenv("BIGTABLE_EMULATOR_HOST", e.addr)
 
 	want := csvJoin(t)
 	for _, c := range []struct {
@@ -293,7 +295,6 @@ func runJobErr(t *testing.T, js *grid.JoinSpec) (*grid.Manifest, error) {
 // stop the job before any call, naming what is wrong and what exists.
 func TestJobRefusesAWrongMappingOrKey(t *testing.T) {
 	e := startEmulator(t)
-	t.Setenv("BIGTABLE_EMULATOR_HOST", e.addr)
 	var cells []cellAt
 	for _, q := range demoQuotes(t) {
 		cells = append(cells,
@@ -301,6 +302,7 @@ func TestJobRefusesAWrongMappingOrKey(t *testing.T) {
 			cellAt{q.underlying, "px", "ivol_mid", fmtF(q.vol), t0})
 	}
 	e.write(t, "feed", []string{"px"}, cells...)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", e.addr) // after the writes, as above
 	for _, c := range []struct {
 		name string
 		spec grid.JoinSpec
