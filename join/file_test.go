@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -300,4 +301,36 @@ func TestOpenRegisteredScheme(t *testing.T) {
 	// An unknown scheme names the ones there are.
 	_, err = join.Open(context.Background(), "nosuch://x/y", spec, nil)
 	contains(t, err, "nosuch://x/y", "nosuch://", "known: file", "jointest")
+}
+
+// A CSV whose headers are a feed's names joins through --join-column, the
+// key's field included; a mapping to a header the file lacks is refused.
+func TestOpenFileWithMappedColumns(t *testing.T) {
+	t.Parallel()
+	path := write(t, "feed.csv", "ticker,px_last,ivol,rfr,div_yld,spot\nAAPL,50.06,0.3156,0.0126,0.0216,999\n")
+	l := join.Layout{Columns: []string{"underlying=ticker", "spot=px_last", "vol=ivol", "rate=rfr", "dividend=div_yld"}}
+	tab, err := join.Open(context.Background(), path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}"), Layout: l}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	rows, err := tab.Lookup(context.Background(), []string{"AAPL"})
+	if err != nil || rows["AAPL"].Payload == nil {
+		t.Fatalf("rows %v, %v", rows, err)
+	}
+	got := dynamicpb.NewMessage(quoteDesc(t))
+	if err := proto.Unmarshal(rows["AAPL"].Payload, got); err != nil {
+		t.Fatal(err)
+	}
+	// The spot column is shadowed by the mapping: px_last gives spot.
+	if s := got.Get(quoteDesc(t).Fields().ByName("spot")).Float(); s != 50.06 {
+		t.Errorf("spot = %v, want 50.06 from px_last", s)
+	}
+	if c := tab.Coverage(); c == nil || !slices.Equal(c.Unused, []string{"spot"}) {
+		t.Errorf("coverage %+v, want the shadowed spot column unused", c)
+	}
+
+	l.Columns[1] = "spot=px_lst"
+	_, err = join.Open(context.Background(), path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}"), Layout: l}, nil)
+	contains(t, err, "no column px_lst, which --join-column maps to field spot of pricer.Quote")
 }
