@@ -189,7 +189,7 @@ func expandInputs(ctx context.Context, j grid.Job) ([]InputFile, error) {
 func checkInputs(ctx context.Context, st *Step, inputs []InputFile) error {
 	var key *codec.Template
 	if j := st.spec.Job.Join; j != nil {
-		key, _ = codec.ParseTemplate(j.Key) // checked by Prepare
+		key, _ = j.KeyTemplate(j.AsOf) // checked by Prepare
 	}
 	for _, in := range inputs {
 		rc, r, err := openInput(ctx, in)

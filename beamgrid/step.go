@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gridrun/gridrun/binstage"
-	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
@@ -101,13 +101,19 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 		if schema.Side == nil {
 			return nil, &grid.ConfigError{Err: errors.New("the binary takes no side rows (its description names no side type), so it cannot be given a join")}
 		}
-		key, err := codec.ParseTemplate(j.Join.Key)
+		// The as-of time is fixed later (see fingerprint); a key that
+		// renders its date is checked here with the time of now.
+		asOf := j.Join.AsOf
+		if asOf.IsZero() {
+			asOf = time.Now().UTC()
+		}
+		key, err := j.Join.KeyTemplate(asOf)
 		if err != nil {
 			return nil, &grid.ConfigError{Err: err}
 		}
 		// Opened once here so that a wrong source stops the pipeline
 		// before it is submitted; workers open their own.
-		t, err := join.Open(ctx, j.Join.Source, join.Spec{Side: schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf, Optional: j.Join.Optional}, nil)
+		t, err := join.Open(ctx, j.Join.Source, j.Join.Spec(schema.Side, key, j.Join.AsOf), nil)
 		if err != nil {
 			return nil, &grid.ConfigError{Err: err}
 		}

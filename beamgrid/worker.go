@@ -69,7 +69,9 @@ func entryFor(sp spec) (*workerEntry, error) {
 		return nil, fmt.Errorf("the step's description: %w", err)
 	}
 	if j := e.spec.Job.Join; j != nil {
-		if e.key, err = codec.ParseTemplate(j.Key); err != nil {
+		// The spec carries the as-of time the job reads (see fingerprint):
+		// a key that renders its date renders that one on every worker.
+		if e.key, err = j.KeyTemplate(j.AsOf); err != nil {
 			return nil, err
 		}
 	}
@@ -146,7 +148,7 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	}
 	w := &worker{spec: sp, staged: staged, image: image, slots: cmp.Or(j.Parallelism, runtime.NumCPU())}
 	if j.Join != nil {
-		spec := join.Spec{Side: e.schema.Side, Key: e.key, Family: j.Join.Family, AsOf: j.Join.AsOf, Optional: j.Join.Optional}
+		spec := j.Join.Spec(e.schema.Side, e.key, j.Join.AsOf)
 		if w.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: j.Join.CacheBytes}); err != nil {
 			image.Close()
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gridrun/gridrun/codec"
 )
@@ -65,6 +66,10 @@ func TestParseTemplateErrors(t *testing.T) {
 		{"{a}}", "} without {"},
 		{"{}", "empty {}"},
 		{"x{ }y", "empty {}"},
+		{"{a}#{asof:}", "needs a Go time layout"},
+		{"{a}#{asof}", "needs a Go time layout"},
+		{"{a}#{as_of:2006}", "neither a field nor {asof:LAYOUT}"},
+		{"{asof:20060102}", "names no field"},
 	} {
 		tm, err := codec.ParseTemplate(tc.tmpl)
 		if err == nil {
@@ -72,6 +77,42 @@ func TestParseTemplateErrors(t *testing.T) {
 			continue
 		}
 		contains(t, err, tc.msg, `"`+tc.tmpl+`"`)
+	}
+}
+
+// An as-of part renders the bound time in UTC with its layout, and is no
+// field; unbound, it fails as a missing field would.
+func TestTemplateAsOf(t *testing.T) {
+	t.Parallel()
+	tm, err := codec.ParseTemplate("EQ#{underlying}#{asof:20060102}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tm.Fields(), []string{"underlying"}) || !tm.UsesAsOf() {
+		t.Fatalf("fields %q, uses as-of %v", tm.Fields(), tm.UsesAsOf())
+	}
+	if layout, ok := tm.TrailingAsOf(); !ok || layout != "20060102" {
+		t.Errorf("TrailingAsOf = %q, %v", layout, ok)
+	}
+	row := getter(map[string]string{"underlying": "AAPL"})
+	var fe *codec.FieldError
+	if _, err := tm.Render(row); !errors.As(err, &fe) || fe.Field != "asof:20060102" {
+		t.Errorf("unbound Render: %v, want a *FieldError for asof:20060102", err)
+	}
+	// 23:30 in New York on the 1st is the 2nd in UTC.
+	ny := time.FixedZone("EST", -5*3600)
+	bound := tm.WithAsOf(time.Date(2026, 12, 1, 23, 30, 0, 0, ny))
+	if got, err := bound.Render(row); err != nil || got != "EQ#AAPL#20261202" {
+		t.Errorf("Render = %q, %v; want EQ#AAPL#20261202", got, err)
+	}
+	if _, ok := tm.AsOf(); ok {
+		t.Error("WithAsOf changed the template it was called on")
+	}
+	for _, s := range []string{"{underlying}", "{asof:2006}-{underlying}", "{underlying}#{asof:2006}#"} {
+		tm, _ := codec.ParseTemplate(s)
+		if layout, ok := tm.TrailingAsOf(); ok {
+			t.Errorf("%q.TrailingAsOf = %q, want none", s, layout)
+		}
 	}
 }
 

@@ -46,7 +46,7 @@ func TestJoinTableMustFillTheSideMessage(t *testing.T) {
 	job := f.job(spy, trades)
 	job.Join = &grid.JoinSpec{Source: quotes, Key: "{underlying}"}
 	m, err := grid.Run(context.Background(), job, quiet)
-	want := "join " + quotes + ": no column fills field dividend of pricer.Quote (columns: underlying, spot, vol, rate, div); name it, or list it in --join-optional"
+	want := "join " + quotes + ": no column fills field dividend of pricer.Quote (columns: underlying, spot, vol, rate, div); name it, map a column to it with --join-column, or list it in --join-optional"
 	var ce *grid.ConfigError
 	if !errors.As(err, &ce) || err.Error() != want || m != nil {
 		t.Fatalf("err = %v, want a ConfigError %q", err, want)

@@ -107,16 +107,20 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkMessages(ctx, key); err != nil {
-		return nil, err
-	}
 	have, _, err := outdir.ReadState(j.Output)
 	if err != nil && j.Resume {
 		return nil, err
 	}
+	// Known before the inputs are decoded: a key may render its date.
 	p.joinAsOf = joinAsOf(j, have, time.Now())
+	if key != nil && key.UsesAsOf() && !p.joinAsOf.IsZero() {
+		key = key.WithAsOf(p.joinAsOf)
+	}
+	if err := p.checkMessages(ctx, key); err != nil {
+		return nil, err
+	}
 	if j.Join != nil {
-		spec := join.Spec{Side: p.schema.Side, Key: key, Family: j.Join.Family, AsOf: p.joinAsOf, Optional: j.Join.Optional}
+		spec := j.Join.Spec(p.schema.Side, key, p.joinAsOf)
 		cache := j.Join.CacheBytes
 		if p.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: cache}); err != nil {
 			return nil, &ConfigError{Err: err}
@@ -735,7 +739,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 	m.Containment = string(wrapper.DetectContainment())
 	if p.table != nil {
 		st := p.table.Stats()
-		m.Join = &JoinInfo{Source: p.table.Source(), Key: p.job.Join.Key, MissingPolicy: p.job.Join.Missing, Family: p.job.Join.Family, AsOf: p.job.Join.AsOf,
+		m.Join = &JoinInfo{Source: p.table.Source(), Key: p.job.Join.Key, MissingPolicy: p.job.Join.Missing, Family: p.job.Join.Family, AsOf: p.joinAsOf,
 			Stats: st, Unavailable: t.Kinds[KindJoinUnavailable] > 0}
 		if c := p.table.Coverage(); c != nil {
 			m.Join.Columns, m.Join.UnusedColumns, m.Join.UnfilledFields = c.Columns, c.Unused, c.Unfilled

@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/wrapper"
 )
@@ -203,6 +207,31 @@ type JoinSpec struct {
 	// column for; every other field needs one, besides those with
 	// presence of their own (as for Job.InputOptional).
 	Optional []string `json:"optional,omitempty"`
+	// Layout says how the table's rows hold the side message, for tables
+	// other systems wrote: binary cells, one column holding the whole
+	// message, columns named by a feed, the latest dated row. Its fields
+	// sit beside the others in JSON (cell_encoding, message_column,
+	// message_format, columns, latest); see join.Layout for defaults.
+	join.Layout
+}
+
+// KeyTemplate parses the join's key template, its {asof:...} parts bound
+// to asOf (the time the join reads as of) when asOf is not zero.
+func (s *JoinSpec) KeyTemplate(asOf time.Time) (*codec.Template, error) {
+	key, err := codec.ParseTemplate(s.Key)
+	if err != nil {
+		return nil, err
+	}
+	if key.UsesAsOf() && !asOf.IsZero() {
+		key = key.WithAsOf(asOf)
+	}
+	return key, nil
+}
+
+// Spec is what join.Open needs of the join, for rows of type side found
+// by key and read as of asOf: the engines' one way to say it.
+func (s *JoinSpec) Spec(side protoreflect.MessageDescriptor, key *codec.Template, asOf time.Time) join.Spec {
+	return join.Spec{Side: side, Key: key, Family: s.Family, AsOf: asOf, Optional: s.Optional, Layout: s.Layout}
 }
 
 // What an element without a join row becomes.
@@ -308,6 +337,11 @@ func (j Job) WithDefaults() (Job, error) {
 			return j, Errorf("join missing %q: want %q or %q", js.Missing, MissingDeadLetter, MissingPass)
 		}
 		js.CacheBytes = cmpOr(js.CacheBytes, DefaultJoinCacheBytes)
+		if err := js.Layout.Check(); err != nil {
+			return j, &Error{Err: err}
+		}
+		js.Layout = js.Layout.WithDefaults()
+		js.Columns = slices.Clone(js.Columns) // copied, never written through
 		j.Join = &js
 	}
 	return j, nil

@@ -2,6 +2,7 @@ package join
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/gridrun/gridrun/codec"
@@ -13,6 +14,10 @@ import (
 // not known yet.
 type ColumnLister interface {
 	Columns() []string
+	// FieldOf names the field of the side message a column fills under
+	// the table's layout (its name, or a --join-column mapping), "" for
+	// none.
+	FieldOf(column string) string
 }
 
 // Coverage is how a table's columns fill the side message's fields.
@@ -30,10 +35,16 @@ type CoverageError struct {
 	Side    string // the side message's full name
 	Field   string
 	Columns []string
+	// Mapped is the column --join-column maps Field to, if any.
+	Mapped string
 }
 
 func (e *CoverageError) Error() string {
-	return fmt.Sprintf("join %s: no column fills field %s of %s (columns: %s); name it, or list it in --join-optional",
+	if e.Mapped != "" {
+		return fmt.Sprintf("join %s: no column %s, which --join-column maps to field %s of %s (columns: %s); correct the mapping, or list the field in --join-optional",
+			e.Source, e.Mapped, e.Field, e.Side, codec.Columns(e.Columns))
+	}
+	return fmt.Sprintf("join %s: no column fills field %s of %s (columns: %s); name it, map a column to it with --join-column, or list it in --join-optional",
 		e.Source, e.Field, e.Side, codec.Columns(e.Columns))
 }
 
@@ -58,7 +69,9 @@ func (c *coverage) check(d Driver) (*Coverage, error) {
 		return &c.cov, c.err
 	}
 	l, ok := d.(ColumnLister)
-	if !ok || c.spec.Side == nil {
+	// A message column holds the whole message: its fields have no
+	// columns to check.
+	if !ok || c.spec.Side == nil || c.spec.Layout.MessageColumn != "" {
 		c.done = true
 		return nil, nil
 	}
@@ -71,9 +84,27 @@ func (c *coverage) check(d Driver) (*Coverage, error) {
 	if c.spec.Key != nil {
 		extra = c.spec.Key.Fields()
 	}
-	c.cov = Coverage{Columns: cols, Coverage: codec.Cover(c.spec.Side, cols, c.spec.Optional, extra)}
+	// Cover sees the fields the columns fill; the columns that fill none
+	// are the unused ones, besides those the key reads.
+	var filled, unused []string
+	for _, col := range cols {
+		if f := l.FieldOf(col); f != "" {
+			filled = append(filled, f)
+		} else if !slices.Contains(extra, col) {
+			unused = append(unused, col)
+		}
+	}
+	cov := codec.Cover(c.spec.Side, filled, c.spec.Optional, nil)
+	cov.Unused = unused
+	c.cov = Coverage{Columns: cols, Coverage: cov}
 	if len(c.cov.Missing) > 0 {
-		c.err = &CoverageError{Source: d.Describe(), Side: string(c.spec.Side.FullName()), Field: c.cov.Missing[0], Columns: cols}
+		ce := &CoverageError{Source: d.Describe(), Side: string(c.spec.Side.FullName()), Field: c.cov.Missing[0], Columns: cols}
+		if m, err := NewMapping(c.spec.Side, c.spec.Layout, nil); err == nil {
+			if fd := m.Fields().Lookup(ce.Field); fd != nil {
+				ce.Mapped, _ = m.Column(fd)
+			}
+		}
+		c.err = ce
 	}
 	return &c.cov, c.err
 }

@@ -25,7 +25,7 @@ func TestOpenFileChecksColumnsFillTheSideMessage(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Field != "dividend" || !slices.Contains(ce.Columns, "div") {
 			t.Fatalf("%s: err = %v, want a CoverageError for dividend", name, err)
 		}
-		contains(t, err, "join "+path+": no column fills field dividend of pricer.Quote (columns: ", "); name it, or list it in --join-optional")
+		contains(t, err, "join "+path+": no column fills field dividend of pricer.Quote (columns: ", "); name it, map a column to it with --join-column, or list it in --join-optional")
 
 		opt := spec
 		opt.Optional = []string{"dividend"}
@@ -65,6 +65,14 @@ func (d *lazyColumns) Columns() []string {
 		return nil
 	}
 	return d.cols
+}
+
+// FieldOf names columns after the fields of pricer.Quote they are.
+func (d *lazyColumns) FieldOf(col string) string {
+	if slices.Contains([]string{"underlying", "spot", "vol", "rate", "dividend"}, col) {
+		return col
+	}
+	return ""
 }
 
 // A store's columns are checked after the first read that returns rows:

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/gridrun/gridrun/codec"
@@ -26,17 +25,28 @@ type fileDriver struct {
 	path    string
 	rows    map[string]Row
 	columns fileColumns
+	mapping *Mapping
 }
 
 // OpenFile opens a CSV or JSONL table (a path or a file:// URI) whose rows
-// become side messages of type side, found under the key the template
-// renders from each row's fields. Columns that are not fields of side are
-// ignored: market data tables are shared by many binaries. A row that does
-// not convert, or a key found twice, is an error naming the file and line.
-func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Template) (Driver, error) {
+// become side messages of type spec.Side, found under the key spec.Key
+// renders from each row's fields. A column fills the field it is named
+// after, or the field spec.Layout.Columns maps to it (FIELD=HEADER), the
+// key's fields included; columns that fill no field are ignored: market
+// data tables are shared by many binaries. A row that does not convert,
+// or a key found twice, is an error naming the file and line.
+func OpenFile(uri string, spec Spec) (Driver, error) {
 	path := strings.TrimPrefix(uri, "file://")
+	key := spec.Key
 	if key == nil {
 		return nil, fmt.Errorf("%s: a join table needs a key template to find its rows by", path)
+	}
+	if err := checkFileLayout(path, spec); err != nil {
+		return nil, err
+	}
+	mapping, err := NewMapping(spec.Side, spec.Layout, spec.Optional)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	format, gz, err := codec.FormatOf(path)
 	if err != nil {
@@ -57,13 +67,12 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 	if err != nil {
 		return nil, err
 	}
-	fields := codec.NewFields(side)
+	d := &fileDriver{path: path, rows: map[string]Row{}, mapping: mapping}
 	if h := r.Header(); h != nil {
-		if err := checkKeyColumns(path, h, key); err != nil {
+		if err := d.checkKeyColumns(h, key); err != nil {
 			return nil, err
 		}
 	}
-	d := &fileDriver{path: path, rows: map[string]Row{}}
 	d.columns.add(r.Header()...)
 	lines := map[string]int64{}
 	for {
@@ -74,7 +83,7 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 		if err != nil {
 			return nil, err
 		}
-		k, payload, err := convertRow(row, fields, key, &d.columns)
+		k, payload, err := d.convertRow(row, key)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, row.Line, err)
 		}
@@ -87,37 +96,51 @@ func OpenFile(uri string, side protoreflect.MessageDescriptor, key *codec.Templa
 	return d, nil
 }
 
-func checkKeyColumns(path string, header []string, key *codec.Template) error {
-	for _, f := range key.Fields() {
-		found := false
-		for _, h := range header {
-			found = found || h == f
+// keyColumn is the column a key field is read from: the one mapped to
+// the field when the field is the side message's and mapped, else the
+// column named after it.
+func (d *fileDriver) keyColumn(field string) string {
+	if fd := d.mapping.Fields().Lookup(field); fd != nil {
+		if c, ok := d.mapping.Column(fd); ok {
+			return c
 		}
-		if !found {
-			return fmt.Errorf("%s:1: join key %q: no column %q (columns: %s)", path, key, f, strings.Join(header, ", "))
+	}
+	return field
+}
+
+func (d *fileDriver) checkKeyColumns(header []string, key *codec.Template) error {
+	for _, f := range key.Fields() {
+		c := d.keyColumn(f)
+		if !slices.Contains(header, c) {
+			what := fmt.Sprintf("no column %q", c)
+			if c != f {
+				what = fmt.Sprintf("no column %q (mapped to %s)", c, f)
+			}
+			return fmt.Errorf("%s:1: join key %q: %s (columns: %s)", d.path, key, what, strings.Join(header, ", "))
 		}
 	}
 	return nil
 }
 
-// convertRow converts one row; the keys of a JSON row are added to cols.
-func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template, cols *fileColumns) (string, []byte, error) {
+// convertRow converts one row; the keys of a JSON row are added to the
+// driver's columns.
+func (d *fileDriver) convertRow(row codec.Row, key *codec.Template) (string, []byte, error) {
 	if row.Err != nil {
 		return "", nil, row.Err
 	}
-	m := dynamicpb.NewMessage(fields.Desc())
+	m := dynamicpb.NewMessage(d.mapping.Fields().Desc())
 	var get func(string) (string, bool)
 	if row.Header != nil {
 		cells := map[string]string{}
 		for i, h := range row.Header {
 			cells[h] = row.Cells[i]
-			if fd := fields.Lookup(h); fd != nil {
+			if fd := d.mapping.Field(h, h); fd != nil {
 				if err := codec.SetString(m, fd, row.Cells[i]); err != nil {
 					return "", nil, err
 				}
 			}
 		}
-		get = func(f string) (string, bool) { v, ok := cells[f]; return v, ok && v != "" }
+		get = func(f string) (string, bool) { v, ok := cells[d.keyColumn(f)]; return v, ok && v != "" }
 	} else {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(row.Data, &obj); err != nil {
@@ -125,15 +148,15 @@ func convertRow(row codec.Row, fields *codec.Fields, key *codec.Template, cols *
 		}
 		// In order: the same row fails the same way every time.
 		keys := slices.Sorted(maps.Keys(obj))
-		cols.add(keys...)
+		d.columns.add(keys...)
 		for _, k := range keys {
-			if fd := fields.Lookup(k); fd != nil {
+			if fd := d.mapping.Field(k, k); fd != nil {
 				if err := codec.SetJSON(m, fd, obj[k]); err != nil {
 					return "", nil, err
 				}
 			}
 		}
-		get = func(f string) (string, bool) { return codec.JSONKeyText(obj[f]) }
+		get = func(f string) (string, bool) { return codec.JSONKeyText(obj[d.keyColumn(f)]) }
 	}
 	k, err := key.Render(get)
 	if err != nil {
@@ -155,6 +178,14 @@ func (d *fileDriver) ReadRows(_ context.Context, keys []string) (map[string]Row,
 
 // Columns are the header of a CSV table, the keys of a JSONL table's rows.
 func (d *fileDriver) Columns() []string { return slices.Clip(d.columns.cols) }
+
+// FieldOf names the field a column fills, "" for none.
+func (d *fileDriver) FieldOf(column string) string {
+	if fd := d.mapping.Field(column, column); fd != nil {
+		return string(fd.Name())
+	}
+	return ""
+}
 
 func (d *fileDriver) IsTransient(error) bool { return false }
 func (d *fileDriver) Describe() string       { return d.path }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,7 +91,7 @@ func TestOpenFileCSV(t *testing.T) {
 		"eq,AMZN,163.81,\"0.3709\",,4e-2,\"has, a comma\"\n"+
 		"\n"+
 		"fx,AAPL,1,0.1,0,0,same underlying on another desk\n")
-	d, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{desk}/{underlying}"))
+	d, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{desk}/{underlying}")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestOpenFileJSONL(t *testing.T) {
 	path := write(t, "quotes.jsonl", `{"underlying":"KO","tenor":5,"spot":1e2,"dividend":null,"desk":{"any":["thing"]}}`+"\r\n"+
 		"\n"+
 		`{"underlying":"KO","tenor":"10","spot":"3","comment":"extra"}`)
-	d, err := join.OpenFile("file://"+path, quoteDesc(t), tmpl(t, "{underlying}-{tenor}"))
+	d, err := join.OpenFile("file://"+path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}-{tenor}")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestOpenFileGzipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := write(t, "quotes.csv.gz", b.String())
-	d, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{underlying}"))
+	d, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestOpenFileErrors(t *testing.T) {
 		{"empty CSV", "q.csv", "", "{underlying}", []string{"q.csv", "header"}, ""},
 	} {
 		path := write(t, tc.file, tc.data)
-		d, err := join.OpenFile(path, quoteDesc(t), tmpl(t, tc.key))
+		d, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, tc.key)})
 		if err == nil {
 			d.Close()
 			t.Errorf("%s: opened", tc.name)
@@ -202,7 +203,7 @@ func TestOpenFileErrorsAreStable(t *testing.T) {
 	t.Parallel()
 	path := write(t, "q.jsonl", `{"vol":"x","underlying":"A","spot":"y","rate":"z"}`)
 	for range 20 {
-		_, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{underlying}"))
+		_, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}")})
 		contains(t, err, "field rate")
 	}
 }
@@ -210,7 +211,7 @@ func TestOpenFileErrorsAreStable(t *testing.T) {
 func TestOpenFileMissing(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "none.csv")
-	_, err := join.OpenFile(path, quoteDesc(t), tmpl(t, "{underlying}"))
+	_, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}")})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("error %v, want fs.ErrNotExist", err)
 	}
@@ -220,7 +221,7 @@ func TestOpenFileMissing(t *testing.T) {
 func TestOpenFileWithoutAKey(t *testing.T) {
 	t.Parallel()
 	path := write(t, "q.csv", "underlying,spot\nAAPL,1\n")
-	if _, err := join.OpenFile(path, quoteDesc(t), nil); err == nil {
+	if _, err := join.OpenFile(path, join.Spec{Side: quoteDesc(t), Key: nil}); err == nil {
 		t.Fatal("a table without a key template opened")
 	}
 }
@@ -300,4 +301,36 @@ func TestOpenRegisteredScheme(t *testing.T) {
 	// An unknown scheme names the ones there are.
 	_, err = join.Open(context.Background(), "nosuch://x/y", spec, nil)
 	contains(t, err, "nosuch://x/y", "nosuch://", "known: file", "jointest")
+}
+
+// A CSV whose headers are a feed's names joins through --join-column, the
+// key's field included; a mapping to a header the file lacks is refused.
+func TestOpenFileWithMappedColumns(t *testing.T) {
+	t.Parallel()
+	path := write(t, "feed.csv", "ticker,px_last,ivol,rfr,div_yld,spot\nAAPL,50.06,0.3156,0.0126,0.0216,999\n")
+	l := join.Layout{Columns: []string{"underlying=ticker", "spot=px_last", "vol=ivol", "rate=rfr", "dividend=div_yld"}}
+	tab, err := join.Open(context.Background(), path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}"), Layout: l}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	rows, err := tab.Lookup(context.Background(), []string{"AAPL"})
+	if err != nil || rows["AAPL"].Payload == nil {
+		t.Fatalf("rows %v, %v", rows, err)
+	}
+	got := dynamicpb.NewMessage(quoteDesc(t))
+	if err := proto.Unmarshal(rows["AAPL"].Payload, got); err != nil {
+		t.Fatal(err)
+	}
+	// The spot column is shadowed by the mapping: px_last gives spot.
+	if s := got.Get(quoteDesc(t).Fields().ByName("spot")).Float(); s != 50.06 {
+		t.Errorf("spot = %v, want 50.06 from px_last", s)
+	}
+	if c := tab.Coverage(); c == nil || !slices.Equal(c.Unused, []string{"spot"}) {
+		t.Errorf("coverage %+v, want the shadowed spot column unused", c)
+	}
+
+	l.Columns[1] = "spot=px_lst"
+	_, err = join.Open(context.Background(), path, join.Spec{Side: quoteDesc(t), Key: tmpl(t, "{underlying}"), Layout: l}, nil)
+	contains(t, err, "no column px_lst, which --join-column maps to field spot of pricer.Quote")
 }

@@ -95,7 +95,7 @@ func TestSchemaMistakesExitTwo(t *testing.T) {
 		want string
 	}{
 		{"join column misnamed", run("--join", div), 2,
-			"join " + div + ": no column fills field dividend of pricer.Quote (columns: underlying, spot, vol, rate, div); name it, or list it in --join-optional"},
+			"join " + div + ": no column fills field dividend of pricer.Quote (columns: underlying, spot, vol, rate, div); name it, map a column to it with --join-column, or list it in --join-optional"},
 		{"join field optional", run("--join", div, "--join-optional", "dividend"), 0, "1000 results"},
 		{"no such id field", run("--join", "testdata/quotes.csv", "--id-field", "nosuch"), 2, `has the id field "nosuch" (keys: `},
 		{"log dir a file", run("--join", "testdata/quotes.csv", "--log-dir", logFile), 2, "--log-dir " + logFile + ": is not a directory"},

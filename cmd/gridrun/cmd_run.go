@@ -12,6 +12,7 @@ import (
 	"github.com/gridrun/gridrun/cmd/internal/summary"
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/jobspec"
+	"github.com/gridrun/gridrun/join"
 )
 
 // runOptions are the run flags: most bind straight into the job (a
@@ -168,6 +169,13 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.join.Family, "join-family", "", "Bigtable column family to read (default: all of the row's families)")
 	f.StringSliceVar(&o.join.Optional, "join-optional", nil, "fields of the side message the join table may lack a column for (every other field needs one), e.g. dividend")
 	f.StringVar(&o.joinAsOf, "join-as-of", "", "read the latest Bigtable cells at or before this RFC 3339 time, so that a rerun prices the same snapshot (default: the latest)")
+	// How the table's rows hold the side message, for tables other
+	// systems wrote (see docs/join.md).
+	f.StringVar(&o.join.CellEncoding, "join-cell-encoding", join.EncodingText, "how a column holds its field: text, or binary (HBase Bytes.toBytes: big-endian doubles, floats, int64, int32, 1-byte bools)")
+	f.StringVar(&o.join.MessageColumn, "join-message-column", "", "Bigtable FAMILY:QUALIFIER holding the whole side message, e.g. md:quote")
+	f.StringVar(&o.join.MessageFormat, "join-message-format", "", "format of --join-message-column: proto (wire bytes) or json (protojson) (default proto)")
+	f.StringArrayVar(&o.join.Columns, "join-column", nil, "FIELD=FAMILY:QUALIFIER (Bigtable) or FIELD=HEADER (file): the column that fills a field of the side message, e.g. spot=px:px_last (repeatable)")
+	f.BoolVar(&o.join.Latest, "join-latest", false, "read each key's latest dated row at or before the as-of date: for a --join-key ending with {asof:LAYOUT}")
 	f.StringVar(&j.Output, "output", "", "output directory, local (gs://BUCKET/PREFIX with --runner); must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
 	f.StringVar(&j.OutputFormat, "output-format", j.OutputFormat, "format of the results: jsonl or parquet (dead letters are always JSON lines)")
@@ -207,6 +215,12 @@ Arguments after -- are passed to the binary.`,
 	return cmd
 }
 
+// joinLayoutSet reports whether a --join-* layout flag says other than
+// its default.
+func joinLayoutSet(l join.Layout) bool {
+	return l.CellEncoding != join.EncodingText || l.MessageColumn != "" || l.MessageFormat != "" || len(l.Columns) > 0 || l.Latest
+}
+
 func (o *runOptions) toJob() (grid.Job, error) {
 	j := o.job
 	if o.join.Source != "" || o.join.Key != "" {
@@ -222,8 +236,11 @@ func (o *runOptions) toJob() (grid.Job, error) {
 			}
 			j.Join.AsOf = t
 		}
-	} else if o.join.Family != "" || o.joinAsOf != "" || len(o.join.Optional) > 0 {
-		return j, usageError("--join-family, --join-as-of and --join-optional need --join")
+		if err := js.Layout.Check(); err != nil {
+			return j, usageError("%v", err)
+		}
+	} else if o.join.Family != "" || o.joinAsOf != "" || len(o.join.Optional) > 0 || joinLayoutSet(o.join.Layout) {
+		return j, usageError("--join-family, --join-as-of, --join-optional and the --join-* layout flags need --join")
 	}
 	if p := o.proto; len(p.Files) > 0 || p.InputType != "" || p.ResultType != "" {
 		if len(p.Files) == 0 || p.InputType == "" || p.ResultType == "" {

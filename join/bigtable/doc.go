@@ -14,6 +14,13 @@
 // JSON for repeated and message fields). Load writes tables of this shape
 // from CSV or JSONL files; the cbt tool reads them as plain strings.
 //
+// A join.Layout reads tables other systems wrote: cells in the HBase Bytes
+// encoding, one column holding the whole message (proto or JSON), columns
+// named by a feed (FIELD=FAMILY:QUALIFIER), row keys with literal parts and
+// the as-of date, and the latest dated row at or before it, read as one
+// range per key in the batch's one ReadRows call. Load writes the binary
+// and one-message layouts too; Show reads one row as a join would.
+//
 // # Reads
 //
 // A driver reads the keys a join.Table asks for in one ReadRows call with

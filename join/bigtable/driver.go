@@ -15,6 +15,8 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
@@ -54,9 +56,12 @@ type driver struct {
 	loc     Location
 	client  *bt.Client
 	tbl     *bt.Table
-	fields  *codec.Fields
+	spec    join.Spec // prepared: its key's {asof:...} bound
+	mapping *join.Mapping
 	filter  bt.Filter
 	timeout time.Duration
+	// latest, with join.Layout.Latest, finds each key's latest dated row.
+	latest *latest
 
 	// columns are the qualifiers of the first read that returned rows,
 	// for join.Table's check that they fill the side message.
@@ -70,6 +75,14 @@ type driver struct {
 // name or a missing permission stops the job before it starts; a
 // transient failure of that check does not, since the reads retry.
 func Open(ctx context.Context, uri string, spec join.Spec, opts *Options) (join.Driver, error) {
+	d, err := open(ctx, uri, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func open(ctx context.Context, uri string, spec join.Spec, opts *Options) (*driver, error) {
 	loc, err := ParseURI(uri)
 	if err != nil {
 		return nil, err
@@ -77,10 +90,19 @@ func Open(ctx context.Context, uri string, spec join.Spec, opts *Options) (join.
 	if spec.Side == nil {
 		return nil, fmt.Errorf("%s: no side message type to read rows into", loc)
 	}
-	if spec.Family != "" {
-		if err := checkFamily(spec.Family); err != nil {
-			return nil, fmt.Errorf("%s: %w", loc, err)
-		}
+	if spec, err = spec.Prepare(); err != nil {
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	mapping, err := join.NewMapping(spec.Side, spec.Layout, spec.Optional)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	if err := checkFamilies(spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	var lt *latest
+	if spec.Layout.Latest {
+		lt = newLatest(spec.Key)
 	}
 	var o Options
 	if opts != nil {
@@ -95,9 +117,11 @@ func Open(ctx context.Context, uri string, spec join.Spec, opts *Options) (join.
 		loc:     loc,
 		client:  client,
 		tbl:     client.Open(loc.Table),
-		fields:  codec.NewFields(spec.Side),
-		filter:  readFilter(spec.Family, spec.AsOf),
+		spec:    spec,
+		mapping: mapping,
+		filter:  readFilter(spec.Family, spec.Layout.MessageColumn, spec.AsOf),
 		timeout: o.ReadTimeout,
+		latest:  lt,
 	}
 	if err := d.probe(ctx); err != nil {
 		client.Close()
@@ -129,11 +153,47 @@ func cmpDuration(ds ...time.Duration) time.Duration {
 	return 0
 }
 
+// checkFamilies checks the families the spec names, and that a family
+// the read is narrowed to holds the columns the layout names.
+func checkFamilies(spec join.Spec) error {
+	var named []string // families of the layout's columns
+	if mc := spec.Layout.MessageColumn; mc != "" {
+		fam, _, _ := strings.Cut(mc, ":")
+		named = append(named, fam)
+	}
+	for _, c := range spec.Layout.Columns {
+		_, col, _ := strings.Cut(c, "=")
+		if fam, _, ok := strings.Cut(strings.TrimSpace(col), ":"); ok {
+			named = append(named, fam)
+		}
+	}
+	for _, fam := range append(named, spec.Family) {
+		if fam == "" {
+			continue
+		}
+		if err := checkFamily(fam); err != nil {
+			return err
+		}
+	}
+	if spec.Family != "" {
+		for _, fam := range named {
+			if fam != spec.Family {
+				return fmt.Errorf("--join-family %s narrows the reads to that family, and the layout names a column of family %s", spec.Family, fam)
+			}
+		}
+	}
+	return nil
+}
+
 // readFilter keeps one cell per column, the latest (at or before asOf when
 // set), of one family when family is set. The timestamp range comes
 // before the latest-cell limit: the other way round would drop the
 // snapshot's cell whenever a newer one exists.
-func readFilter(family string, asOf time.Time) bt.Filter {
+//
+// With a message column, it keeps that column's cell only; a row without
+// it keeps one cell stripped of its value, so that the row is still
+// returned and said to lack the column, rather than taken for absent.
+func readFilter(family, messageColumn string, asOf time.Time) bt.Filter {
 	var fs []bt.Filter
 	if family != "" {
 		fs = append(fs, bt.FamilyFilter(regexp.QuoteMeta(family)))
@@ -143,6 +203,13 @@ func readFilter(family string, asOf time.Time) bt.Filter {
 		// timestamps: a cell written at asOf's millisecond is included.
 		end := bt.Time(asOf).TruncateToMilliseconds() + 1000
 		fs = append(fs, bt.TimestampRangeFilterMicros(0, end))
+	}
+	if fam, qual, ok := strings.Cut(messageColumn, ":"); ok {
+		fs = append(fs, bt.FamilyFilter(regexp.QuoteMeta(fam)), bt.ColumnFilter(regexp.QuoteMeta(qual)))
+		has := bt.ChainFilters(fs...)
+		return bt.ConditionFilter(has,
+			bt.ChainFilters(has, bt.LatestNFilter(1)),
+			bt.ChainFilters(bt.CellsPerRowLimitFilter(1), bt.StripValueFilter()))
 	}
 	fs = append(fs, bt.LatestNFilter(1))
 	if len(fs) == 1 {
@@ -163,66 +230,103 @@ func (d *driver) probe(ctx context.Context) error {
 	return nil
 }
 
-// ReadRows reads keys in one ReadRows call with a RowList.
+// ReadRows reads keys in one ReadRows call: with a RowList, or with
+// join.Layout.Latest a RowRangeList of one range per key.
 func (d *driver) ReadRows(ctx context.Context, keys []string) (map[string]join.Row, error) {
-	// Bigtable has no empty row key, and an empty RowList would mean the
-	// whole table: an empty key simply has no row.
-	list := make(bt.RowList, 0, len(keys))
-	for _, k := range keys {
-		if k != "" {
-			list = append(list, k)
-		}
+	found, err := d.read(ctx, keys)
+	if err != nil {
+		return nil, err
 	}
-	out := make(map[string]join.Row, len(list))
-	if len(list) == 0 {
-		return out, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	var quals []string
+	out := make(map[string]join.Row, len(found))
+	var cols []string
 	seen := map[string]bool{}
-	err := d.tbl.ReadRows(ctx, list, func(r bt.Row) bool {
+	for k, r := range found {
 		payload, err := d.convert(r)
-		out[r.Key()] = join.Row{Key: r.Key(), Payload: payload, Err: err}
-		for fam, items := range r {
+		out[k] = join.Row{Key: k, Payload: payload, Err: err}
+		for _, items := range r {
 			for _, it := range items {
-				q := strings.TrimPrefix(it.Column, fam+":")
-				if !seen[q] {
-					seen[q] = true
-					quals = append(quals, q)
+				if !seen[it.Column] {
+					seen[it.Column] = true
+					cols = append(cols, it.Column)
 				}
 			}
 		}
-		return true
-	}, bt.RowFilter(d.filter))
-	if err != nil {
-		return nil, fmt.Errorf("ReadRows of %d keys: %w", len(list), err)
 	}
-	if len(quals) > 0 {
+	if len(cols) > 0 {
 		d.mu.Lock()
 		if d.columns == nil {
-			slices.Sort(quals)
-			d.columns = quals
+			slices.Sort(cols)
+			d.columns = cols
 		}
 		d.mu.Unlock()
 	}
 	return out, nil
 }
 
-// Columns are the qualifiers of the first read that returned rows; nil
-// before it.
+// read reads the rows of keys, by key: the row of the key itself, or with
+// Latest the key's latest dated row.
+func (d *driver) read(ctx context.Context, keys []string) (map[string]bt.Row, error) {
+	// Bigtable has no empty row key, and an empty RowList would mean the
+	// whole table: an empty key simply has no row.
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == "" })
+	out := make(map[string]bt.Row, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	var (
+		set  bt.RowSet
+		add  func(bt.Row)
+		pick *picker
+	)
+	if d.latest != nil {
+		set, pick = d.latest.ranges(keys)
+		if set == nil {
+			return out, nil
+		}
+		add = pick.add
+	} else {
+		set = bt.RowList(keys)
+		add = func(r bt.Row) { out[r.Key()] = r }
+	}
+	err := d.tbl.ReadRows(ctx, set, func(r bt.Row) bool {
+		add(r)
+		return true
+	}, bt.RowFilter(d.filter))
+	if err != nil {
+		return nil, fmt.Errorf("ReadRows of %d keys: %w", len(keys), err)
+	}
+	if pick != nil {
+		pick.into(out)
+	}
+	return out, nil
+}
+
+// Columns are the columns (FAMILY:QUALIFIER) of the first read that
+// returned rows; nil before it.
 func (d *driver) Columns() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.columns
 }
 
-// CellError is a cell whose text does not convert to the field its
-// qualifier names.
+// FieldOf names the field a column fills: the one --join-column maps it
+// to, or the one its qualifier names.
+func (d *driver) FieldOf(column string) string {
+	_, qual, _ := strings.Cut(column, ":")
+	if fd := d.mapping.Field(column, qual); fd != nil {
+		return string(fd.Name())
+	}
+	return ""
+}
+
+// CellError is a cell that does not convert to the field its column
+// fills.
 type CellError struct {
 	Row    string
 	Column string // family:qualifier
-	Value  string
+	Value  string // the cell's bytes
 	Err    error
 }
 
@@ -231,23 +335,80 @@ func (e *CellError) Error() string {
 }
 func (e *CellError) Unwrap() error { return e.Err }
 
-// convert turns a row into the side message: each field takes the first
-// cell that names it, families in name order (the client hands them over
-// as a map), qualifiers in Bigtable's order within a family.
+// convert turns a row into the side message.
 func (d *driver) convert(r bt.Row) ([]byte, error) {
-	m := dynamicpb.NewMessage(d.fields.Desc())
+	if d.spec.Layout.MessageColumn != "" {
+		return d.convertMessage(r)
+	}
+	return d.convertColumns(r)
+}
+
+// convertColumns fills each field from the first cell whose column fills
+// it, families in name order (the client hands them over as a map),
+// qualifiers in Bigtable's order within a family. A mapped field that is
+// not optional must have its column.
+func (d *driver) convertColumns(r bt.Row) ([]byte, error) {
+	m := dynamicpb.NewMessage(d.mapping.Fields().Desc())
 	set := map[protoreflect.FieldNumber]bool{}
+	binary := d.spec.Layout.CellEncoding == join.EncodingBinary
 	for _, fam := range slices.Sorted(maps.Keys(r)) {
 		for _, it := range r[fam] {
-			fd := d.fields.Lookup(strings.TrimPrefix(it.Column, fam+":"))
+			fd := d.mapping.Field(it.Column, strings.TrimPrefix(it.Column, fam+":"))
 			if fd == nil || set[fd.Number()] {
 				continue
 			}
 			set[fd.Number()] = true
-			if err := codec.SetString(m, fd, string(it.Value)); err != nil {
+			var err error
+			if binary {
+				err = join.SetBinary(m, fd, it.Value)
+			} else {
+				err = codec.SetString(m, fd, string(it.Value))
+			}
+			if err != nil {
 				return nil, &CellError{Row: it.Row, Column: it.Column, Value: string(it.Value), Err: err}
 			}
 		}
+	}
+	for _, fd := range d.mapping.Required() {
+		if !set[fd.Number()] {
+			col, _ := d.mapping.Column(fd)
+			return nil, &join.MissingColumnError{Row: r.Key(), Column: col, Want: "field " + string(fd.Name())}
+		}
+	}
+	return codec.Marshal(m)
+}
+
+// convertMessage decodes the message column's cell.
+func (d *driver) convertMessage(r bt.Row) ([]byte, error) {
+	l := d.spec.Layout
+	fam, _, _ := strings.Cut(l.MessageColumn, ":")
+	desc := d.mapping.Fields().Desc()
+	var cell *bt.ReadItem
+	for i, it := range r[fam] {
+		if it.Column == l.MessageColumn {
+			cell = &r[fam][i]
+			break
+		}
+	}
+	if cell == nil {
+		return nil, &join.MissingColumnError{Row: r.Key(), Column: l.MessageColumn, Want: fmt.Sprintf("the whole %s, in %s", desc.FullName(), l.MessageFormat)}
+	}
+	m := dynamicpb.NewMessage(desc)
+	var err error
+	switch l.MessageFormat {
+	case join.MessageJSON:
+		// Fields this binary's message lacks are ignored, as columns are:
+		// market data is shared by many binaries.
+		if err = (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(cell.Value, m); err != nil {
+			err = fmt.Errorf("not a %s in JSON (protojson): %v", desc.FullName(), err)
+		}
+	default:
+		if err = proto.Unmarshal(cell.Value, m); err != nil {
+			err = fmt.Errorf("not a %s in the protobuf wire format: %v", desc.FullName(), err)
+		}
+	}
+	if err != nil {
+		return nil, &CellError{Row: cell.Row, Column: cell.Column, Value: string(cell.Value), Err: err}
 	}
 	return codec.Marshal(m)
 }

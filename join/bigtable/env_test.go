@@ -2,6 +2,7 @@ package bigtable_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +37,7 @@ type emulator struct {
 	addr string
 
 	mu    sync.Mutex
-	reads [][]string // the row keys of each ReadRows call received
+	reads [][]string // the row keys and ranges of each ReadRows call received
 	// fault, when set, decides the error of ReadRows call n (from 1).
 	fault func(n int, keys []string) error
 }
@@ -85,8 +86,14 @@ func (h *hookedStream) RecvMsg(m any) error {
 		return err
 	}
 	var keys []string
-	for _, k := range m.(*bigtablepb.ReadRowsRequest).GetRows().GetRowKeys() {
+	rows := m.(*bigtablepb.ReadRowsRequest).GetRows()
+	for _, k := range rows.GetRowKeys() {
 		keys = append(keys, string(k))
+	}
+	// A range is recorded as [START,END), so that a test can tell it
+	// from a key.
+	for _, r := range rows.GetRowRanges() {
+		keys = append(keys, fmt.Sprintf("[%s,%s)", r.GetStartKeyClosed(), r.GetEndKeyOpen()))
 	}
 	h.e.mu.Lock()
 	h.e.reads = append(h.e.reads, keys)

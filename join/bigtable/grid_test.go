@@ -260,7 +260,7 @@ func TestJobRefusesATableWithoutAColumnForAField(t *testing.T) {
 		Join: &grid.JoinSpec{Source: "bigtable://p/i/quotes", Key: "{underlying}"},
 	}
 	m, err := grid.Run(t.Context(), job, &grid.Hooks{Logger: slog.New(slog.DiscardHandler)})
-	want := "join bigtable://p/i/quotes: no column fills field dividend of pricer.Quote (columns: div, rate, spot, underlying, vol); name it, or list it in --join-optional"
+	want := "join bigtable://p/i/quotes: no column fills field dividend of pricer.Quote (columns: q:div, q:rate, q:spot, q:underlying, q:vol); name it, map a column to it with --join-column, or list it in --join-optional"
 	var ce *grid.ConfigError
 	if !errors.As(err, &ce) || err.Error() != want {
 		t.Fatalf("err = %v, want a ConfigError %q", err, want)
@@ -275,7 +275,7 @@ func TestJobRefusesATableWithoutAColumnForAField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Results != 1000 || !slices.Equal(m.Join.UnusedColumns, []string{"div"}) || !slices.Equal(m.Join.UnfilledFields, []string{"dividend"}) {
+	if m.Results != 1000 || !slices.Equal(m.Join.UnusedColumns, []string{"q:div"}) || !slices.Equal(m.Join.UnfilledFields, []string{"dividend"}) {
 		t.Errorf("manifest: %d results, join %+v", m.Results, m.Join)
 	}
 }

@@ -16,8 +16,12 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/join"
 )
 
 // LoadOptions configure Load. Key and Family are required.
@@ -41,6 +45,15 @@ type LoadOptions struct {
 	// WriteTimeout bounds one ApplyBulk call, the client's retries of
 	// it included. Defaults to 1m.
 	WriteTimeout time.Duration
+	// Layout is the layout to write: its CellEncoding, MessageColumn and
+	// MessageFormat (its Columns and Latest are for reading). With a
+	// MessageColumn, each row is one cell holding the whole side message,
+	// in that column's family (Family may then be empty, or must be that
+	// family). Defaults to one text cell per column.
+	Layout join.Layout
+	// Side is the side message type, which EncodingBinary (to know each
+	// field's type) and a MessageColumn need.
+	Side protoreflect.MessageDescriptor
 	// Config and ClientOptions are as in Options.
 	Config        bt.ClientConfig
 	ClientOptions []option.ClientOption
@@ -100,6 +113,13 @@ func Load(ctx context.Context, uri, file string, opts *LoadOptions) (*LoadReport
 	if o.Key == nil {
 		return nil, errors.New("load: no key template")
 	}
+	if o.Key.UsesAsOf() {
+		return nil, fmt.Errorf("load: key %q: a loaded row's key is rendered from the row's fields; put the date in a column", o.Key)
+	}
+	enc, err := newEncoder(&o)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkFamily(o.Family); err != nil {
 		return nil, err
 	}
@@ -155,6 +175,9 @@ func Load(ctx context.Context, uri, file string, opts *LoadOptions) (*LoadReport
 		}
 		key, cells, err := rowCells(row, o.Key)
 		if err == nil {
+			cells, err = enc.encode(cells)
+		}
+		if err == nil {
 			if first, dup := lines[key]; dup {
 				err = fmt.Errorf("key %q is also on line %d", key, first)
 			}
@@ -169,7 +192,7 @@ func Load(ctx context.Context, uri, file string, opts *LoadOptions) (*LoadReport
 		lines[key] = row.Line
 		m := bt.NewMutation()
 		for _, c := range cells {
-			m.Set(o.Family, c.qualifier, ts, []byte(c.value))
+			m.Set(o.Family, c.qualifier, ts, c.value)
 		}
 		if err := w.add(ctx, key, m); err != nil {
 			return rep, err
@@ -201,7 +224,10 @@ func openInput(file string, format codec.Format) (codec.Reader, func(), error) {
 	return r, func() { fh.Close() }, nil
 }
 
-type cell struct{ qualifier, value string }
+type cell struct {
+	qualifier string
+	value     []byte
+}
 
 // rowCells returns a row's key and cells, in column order for CSV and
 // field-name order for JSONL.
@@ -213,7 +239,7 @@ func rowCells(row codec.Row, key *codec.Template) (string, []cell, error) {
 	var get func(string) (string, bool)
 	if row.Header != nil {
 		for i, h := range row.Header {
-			cells = append(cells, cell{h, row.Cells[i]})
+			cells = append(cells, cell{h, []byte(row.Cells[i])})
 		}
 		get = func(f string) (string, bool) {
 			i := slices.Index(row.Header, f)
@@ -232,7 +258,7 @@ func rowCells(row codec.Row, key *codec.Template) (string, []cell, error) {
 			if err != nil {
 				return "", nil, &codec.FieldError{Field: name, Msg: err.Error()}
 			}
-			cells = append(cells, cell{name, text})
+			cells = append(cells, cell{name, []byte(text)})
 		}
 		get = func(f string) (string, bool) { return codec.JSONKeyText(obj[f]) }
 	}
@@ -324,4 +350,85 @@ func (w *bulkWriter) flush(ctx context.Context) error {
 	}
 	w.keys, w.muts = w.keys[:0], w.muts[:0]
 	return nil
+}
+
+// encoder turns a row's text cells into the cells of the layout written.
+type encoder struct {
+	layout       join.Layout
+	fields       *codec.Fields // nil for text cells
+	msgQualifier string
+}
+
+// newEncoder checks o's layout, and sets o.Family to the message
+// column's.
+func newEncoder(o *LoadOptions) (*encoder, error) {
+	l := o.Layout
+	if err := l.Check(); err != nil {
+		return nil, err
+	}
+	l = l.WithDefaults()
+	if len(l.Columns) > 0 || l.Latest {
+		return nil, errors.New("load: --join-column and --join-latest are for reading a table; load writes a column per field, or --message-column")
+	}
+	e := &encoder{layout: l}
+	if l.CellEncoding == join.EncodingText && l.MessageColumn == "" {
+		return e, nil
+	}
+	if o.Side == nil {
+		return nil, errors.New("load: binary cells and a message column need the side message type (--binary, or --proto with --side-type)")
+	}
+	e.fields = codec.NewFields(o.Side)
+	if l.MessageColumn != "" {
+		fam, qual, _ := strings.Cut(l.MessageColumn, ":")
+		if o.Family != "" && o.Family != fam {
+			return nil, fmt.Errorf("load: --family %s and --message-column %s name two families", o.Family, l.MessageColumn)
+		}
+		o.Family, e.msgQualifier = fam, qual
+	}
+	return e, nil
+}
+
+// encode returns the cells to write for a row's text cells.
+func (e *encoder) encode(cells []cell) ([]cell, error) {
+	if e.fields == nil {
+		return cells, nil
+	}
+	if e.layout.MessageColumn != "" {
+		m := dynamicpb.NewMessage(e.fields.Desc())
+		for _, c := range cells {
+			if fd := e.fields.Lookup(c.qualifier); fd != nil {
+				if err := codec.SetString(m, fd, string(c.value)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		var b []byte
+		var err error
+		if e.layout.MessageFormat == join.MessageJSON {
+			b, err = protojson.Marshal(m)
+		} else {
+			b, err = codec.Marshal(m)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []cell{{e.msgQualifier, b}}, nil
+	}
+	out := make([]cell, 0, len(cells))
+	for _, c := range cells {
+		fd := e.fields.Lookup(c.qualifier)
+		if fd == nil || len(c.value) == 0 {
+			out = append(out, c) // not a field of the side message, or empty: as is
+			continue
+		}
+		m := dynamicpb.NewMessage(e.fields.Desc())
+		if err := codec.SetString(m, fd, string(c.value)); err != nil {
+			return nil, err
+		}
+		if b, ok := join.AppendBinary(nil, fd, m.Get(fd)); ok {
+			c.value = b
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
