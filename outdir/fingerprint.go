@@ -80,6 +80,7 @@ func ResultOptions(j jobspec.Job) []Option {
 		add("join.key", j.Join.Key)
 		add("join.missing", j.Join.Missing)
 		add("join.family", j.Join.Family)
+		add("join.layout", j.Join.Layout.WithDefaults())
 	}
 	return o
 }

@@ -226,6 +226,7 @@ func TestResumeRefusesAChangedJob(t *testing.T) {
 	refused("another join table", fmt.Sprintf("join: was %s, is %s", quotes, other),
 		[]string{"run", "--binary", pricer, "--input", trades, "--join", other, "--join-key", "{underlying}", "--output", out, "--resume"})
 	refused("an option", `option ignore_unknown_fields: was false, is true`, args("--resume", "--ignore-unknown-fields"))
+	refused("a join column mapping", `option join.layout: was`, args("--resume", "--join-column", "spot=spot"))
 
 	// The join table rewritten in place, one spot changed, same size.
 	oldQuotes := fileSHA256(t, quotes)
