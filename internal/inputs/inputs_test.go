@@ -56,3 +56,19 @@ func TestExpand(t *testing.T) {
 		t.Fatalf("standard input saved: %v, %+v", err, saved)
 	}
 }
+
+func TestCountCountsTheRowsOfAFileAndStopsWithItsContext(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	os.WriteFile(path, []byte(strings.Repeat("{\"id\":\"x\"}\n\n", 2500)), 0o644)
+	f := inputs.File{Path: path, Format: codec.JSONL}
+	n, err := inputs.Count(context.Background(), f, nil)
+	if err != nil || n != 2500 {
+		t.Errorf("Count = %d, %v; want 2500 rows", n, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := inputs.Count(ctx, f, nil); err == nil {
+		t.Error("a cancelled count succeeded")
+	}
+}
