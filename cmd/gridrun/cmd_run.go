@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -102,16 +104,24 @@ Arguments after -- are passed to the binary.`,
 				return o.beam.run(cmd, job)
 			}
 			hooks := &grid.Hooks{Logger: slog.Default()}
-			stopProgress, err := o.ux.start(cmd, hooks)
+			view, err := o.ux.start(cmd, hooks, job.Output)
 			if err != nil {
 				return err
 			}
 			stopGC := boundHeapGrowth(cmd.Context())
 			m, err := grid.Run(cmd.Context(), job, hooks)
 			stopGC()
-			stopProgress()
+			logPath := view.log.Path()
+			view.end()
+			if m != nil && m.Status == "cancelled" && cmd.Context().Err() != nil {
+				view.interrupted(cmd.ErrOrStderr(), m, os.Args)
+				return &exitError{code: exitFailed}
+			}
 			if m != nil {
 				summary.Write(cmd.OutOrStdout(), m, job.Output)
+				if logPath != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "  log %s\n", logPath)
+				}
 			}
 			err = o.ux.finish(cmd.OutOrStdout(), m, job.Output, err)
 			if errors.Is(err, grid.ErrHalted) {
