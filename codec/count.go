@@ -32,7 +32,9 @@ func Count(src io.Reader, name string, f Format, gzipped bool) (int64, error) {
 	if spec.NewRandomReader == nil && spec.CountRows != nil {
 		r := src
 		if gzipped {
-			zr, err := gzip.NewReader(src)
+			// A buffer of ours rather than the source's own ReadByte,
+			// which a bytes.Reader offers at a call per byte.
+			zr, err := gzip.NewReader(bufio.NewReaderSize(src, countBuffer))
 			if err != nil {
 				return 0, fmt.Errorf("%s: %w", name, err)
 			}
