@@ -114,6 +114,11 @@ Arguments after -- are passed to the binary.`,
 			logPath := view.log.Path()
 			view.end()
 			if m != nil && m.Status == "cancelled" && cmd.Context().Err() != nil {
+				// The report of what ran, if asked for, then the line
+				// that says how to go on: last, where it is seen.
+				if err := o.ux.finish(cmd.OutOrStdout(), m, job.Output, nil); err != nil {
+					slog.Error(err.Error())
+				}
 				view.interrupted(cmd.ErrOrStderr(), m, os.Args)
 				return &exitError{code: exitFailed}
 			}
