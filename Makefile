@@ -141,6 +141,7 @@ bench: build test-binaries
 	$(GO) run ./bench/grid > bench/results/grid.json
 	$(GO) run ./bench/join > bench/results/join.json
 	$(GO) run ./bench/parquet > bench/results/parquet.json
+	$(GO) run ./bench/count > bench/results/count.json
 	$(GO) run ./bench/beam > bench/results/beam.json
 	$(GO) run ./bench/report bench/results
 

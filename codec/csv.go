@@ -26,6 +26,7 @@ func init() {
 		},
 		NewDecoder:  newCSVDecoder,
 		ElementJSON: csvElement,
+		CountRows:   countCSVRecords,
 	})
 }
 

@@ -24,6 +24,7 @@ func init() {
 		},
 		NewDecoder:  newPBDecoder,
 		ElementJSON: pbElement,
+		CountRows:   countDelimited,
 	})
 }
 

@@ -65,6 +65,17 @@ type InputFormat struct {
 	// ElementJSON renders a row as given, for the dead letters, when it
 	// cannot be decoded; msg may be nil. Defaults to null.
 	ElementJSON func(row Row, msg protoreflect.MessageDescriptor) json.RawMessage
+
+	// CountRows, when set, counts the rows of a stream (gunzipped) much
+	// faster than NewReader reads them: lines, or records by their length
+	// prefixes, without parsing a row. Count uses it to show progress
+	// against a total from the start. The count is exact for a well-formed
+	// file; a malformed one may count differently from the rows it reads.
+	// Formats without one are counted by reading their rows.
+	CountRows func(r io.Reader) (int64, error)
+	// CountRowsAt is CountRows for a format read with random access: a
+	// Parquet file's footer gives its row count.
+	CountRowsAt func(r io.ReaderAt, size int64, name string) (int64, error)
 }
 
 // A RowDecoder turns the rows of one input into elements, for a Decoder.

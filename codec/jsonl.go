@@ -26,6 +26,7 @@ func init() {
 		},
 		NewDecoder:  newJSONLDecoder,
 		ElementJSON: jsonlElement,
+		CountRows:   countLines,
 	})
 }
 

@@ -37,7 +37,17 @@ func init() {
 		NewRandomReader: NewParquetReader,
 		NewDecoder:      newParquetDecoder,
 		ElementJSON:     parquetElement,
+		CountRowsAt:     countParquet,
 	})
+}
+
+// countParquet reads a file's row count from its footer.
+func countParquet(r io.ReaderAt, size int64, name string) (int64, error) {
+	rd, err := NewParquetReader(r, size, name)
+	if err != nil {
+		return 0, err
+	}
+	return rd.(*parquetReader).total, nil
 }
 
 const (

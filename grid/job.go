@@ -35,6 +35,13 @@ const (
 // Hooks.ProgressInterval says otherwise.
 const DefaultProgressInterval = time.Second
 
+// The messages of the job's first and last log records, for a log handler
+// that shows them its own way (a terminal's short lines).
+const (
+	LogJobStarted  = "job started"
+	LogJobFinished = "job finished"
+)
+
 // Hooks connect a running job to the process that runs it: the parts of a
 // job that are not data and so are neither recorded nor sent to a Beam
 // worker. The zero value is usable; nil Hooks are the zero value.
@@ -43,6 +50,8 @@ type Hooks struct {
 	Logger *slog.Logger
 	// OnProgress, when set, is called every ProgressInterval (default
 	// DefaultProgressInterval) while the job runs, and once when it ends.
+	// With it set, the inputs' rows are counted beside the job, so that
+	// Progress.Total is known long before the inputs are read.
 	OnProgress       func(Progress)
 	ProgressInterval time.Duration
 	// UploadLog copies a failed call's log into Job.LogDir and returns

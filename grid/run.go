@@ -392,7 +392,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		return nil, err
 	}
 	defer r.sink.close()
-	p.hooks.Logger.Info("job started", "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
+	p.hooks.Logger.Info(LogJobStarted, "job", p.state.JobID, "binary", p.staged.Source, "sha256", p.staged.SHA256,
 		"inputs", len(p.inputs), "parallelism", j.Parallelism, "batch_size", j.BatchSize, "resumed_commits", len(p.commits))
 	obs := p.hooks.Observer
 	if obs != nil {
@@ -422,6 +422,15 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		p.tick(helperCtx, r, started)
 		return nil
 	})
+	if p.hooks.OnProgress != nil || obs != nil {
+		helpers.Go(func() error {
+			p.count(helperCtx, r)
+			if obs != nil && r.countDone.Load() && !r.inputDone.Load() {
+				obs.InputCounted(r.counted.Load()) // the rows read, once all are, are exact
+			}
+			return nil
+		})
+	}
 	for range j.Parallelism + 1 { // one more than the cap: it joins the next batch while the others run
 		calls.Go(func() error {
 			for {
@@ -484,7 +493,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		}
 		return m, err
 	}
-	p.hooks.Logger.Info("job finished", "job", m.JobID, "status", m.Status, "elements", m.Elements, "results", m.Results,
+	p.hooks.Logger.Info(LogJobFinished, "job", m.JobID, "status", m.Status, "elements", m.Elements, "results", m.Results,
 		"dead_letters", m.DeadLetters, "calls", m.Calls, "wall_seconds", m.WallSeconds)
 	switch {
 	case m.Status == "halted":
@@ -507,6 +516,9 @@ type running struct {
 	sched     *scheduler
 	fresh     chan *Task // new batches, from the feeder to the queue
 	inputDone atomic.Bool
+	// counted is the inputs' rows, counted up front, once countDone.
+	counted   atomic.Int64
+	countDone atomic.Bool
 }
 
 // start wires the job's parts: the sink after the commits of earlier runs,
@@ -625,11 +637,43 @@ func (p *plan) progress(r *running, started time.Time) {
 	}
 	res, dead, before := r.sink.counts()
 	st := r.exec.Stats()
-	p.hooks.OnProgress(Progress{
-		Elapsed: time.Since(started), RowsRead: sum(r.feeder.rowsRead()), InputDone: r.inputDone.Load(),
-		Settled: res + dead, Results: res, DeadLetters: dead, Resumed: before,
+	pr := Progress{
+		JobID: p.state.JobID, Elapsed: time.Since(started), RowsRead: sum(r.feeder.rowsRead()), InputDone: r.inputDone.Load(),
+		Settled: res + dead, Results: res, DeadLetters: dead, Resumed: before, DeadLettersByKind: r.sink.kinds(),
 		Running: r.exec.Running(), Calls: st.Calls, Retries: st.Retries,
-	})
+	}
+	switch {
+	case pr.InputDone:
+		pr.Total = pr.RowsRead
+	case r.countDone.Load():
+		// A malformed CSV file may count fewer rows than it has.
+		pr.Total = max(r.counted.Load(), pr.RowsRead)
+	default:
+		if left, ok := r.feeder.remaining(); ok {
+			pr.Total, pr.TotalEstimated = left+r.feeder.delivered.Load(), true
+		}
+	}
+	p.hooks.OnProgress(pr)
+}
+
+// count counts the inputs' rows, for Progress.Total, until ctx ends. It
+// runs beside the job rather than before it: the first calls need not
+// wait for a count of millions of rows.
+func (p *plan) count(ctx context.Context, r *running) {
+	var total int64
+	for _, in := range p.inputs {
+		n, err := inputs.Count(ctx, inputs.File{Path: in.path, Format: in.format, Gzip: in.gzipped}, nil)
+		if err != nil {
+			if ctx.Err() == nil {
+				// The rows read will say what is wrong with the input.
+				p.hooks.Logger.Debug("cannot count an input's rows; progress estimates its total", "input", in.path, "err", err)
+			}
+			return
+		}
+		total += n
+	}
+	r.counted.Store(total)
+	r.countDone.Store(true)
 }
 
 // executor makes the job's Executor.

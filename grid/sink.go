@@ -338,6 +338,21 @@ func (s *sink) counts() (results, dead, before int64) {
 	return s.total.Results + s.epoch.Results, s.total.DeadLetters + s.epoch.DeadLetters, s.before
 }
 
+// kinds returns the dead letters written so far by kind, committed or
+// not, earlier runs' included.
+func (s *sink) kinds() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := maps.Clone(s.total.Kinds)
+	if out == nil {
+		out = map[string]int64{}
+	}
+	for k, n := range s.epoch.Kinds {
+		out[k] += n
+	}
+	return out
+}
+
 // failed returns the error that stopped the sink, if any.
 func (s *sink) failed() error {
 	s.mu.Lock()

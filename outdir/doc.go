@@ -7,6 +7,7 @@
 //	dead-letters-NNNNN.jsonl       committed dead letters (DeadLetter lines)
 //	manifest.json                  Manifest, written last: the job ended
 //	logs/                          kept stdout/stderr of calls
+//	logs/run.jsonl                 the job's log, every run's records
 //	_gridrun/job.json              State: whose output this is, for resumes
 //	_gridrun/journal.jsonl         Commit lines (local engine), with each
 //	                               shard's size, line count and sha256

@@ -12,6 +12,10 @@ const (
 	TimelineFile    = StateDir + "/timeline.jsonl"
 	DescriptionFile = StateDir + "/description.pb"
 	LogsDir         = "logs"
+	// RunLogFile is the job's log, every record in full as a JSON line,
+	// appended to by each run: where a terminal's counted warnings are
+	// read.
+	RunLogFile = LogsDir + "/run.jsonl"
 	// CallsDir holds the kept batch and results files of calls
 	// (Job.KeepBatchFiles).
 	CallsDir = "calls"

@@ -25,6 +25,7 @@ var sources = []struct{ file, title string }{
 	{"grid.json", "Engine: scheduling, overhead, memory (`bench/grid`)"},
 	{"join.json", "Bigtable join (`bench/join`)"},
 	{"parquet.json", "Parquet input (`bench/parquet`)"},
+	{"count.json", "Counting the inputs for progress (`bench/count`)"},
 	{"beam.json", "Beam on prism against the local engine (`bench/beam`)"},
 }
 

@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -111,7 +113,7 @@ Arguments after -- are passed to the binary.`,
 			if err != nil {
 				return err
 			}
-			stopProgress, err := o.ux.start(cmd, hooks)
+			view, err := o.ux.start(cmd, hooks, job.Output)
 			if err != nil {
 				endLive(nil)
 				return err
@@ -119,9 +121,23 @@ Arguments after -- are passed to the binary.`,
 			stopGC := boundHeapGrowth(cmd.Context())
 			m, err := grid.Run(cmd.Context(), job, hooks)
 			stopGC()
-			stopProgress()
+			logPath := view.log.Path()
+			view.end()
+			if m != nil && m.Status == "cancelled" && cmd.Context().Err() != nil {
+				// The report of what ran, if asked for, then the line
+				// that says how to go on: last, where it is seen.
+				if err := o.ux.finish(cmd.OutOrStdout(), m, job.Output, nil); err != nil {
+					slog.Error(err.Error())
+				}
+				endLive(m)
+				view.interrupted(cmd.ErrOrStderr(), m, os.Args)
+				return &exitError{code: exitFailed}
+			}
 			if m != nil {
 				summary.Write(cmd.OutOrStdout(), m, job.Output)
+				if logPath != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "  log %s\n", logPath)
+				}
 			}
 			err = o.ux.finish(cmd.OutOrStdout(), m, job.Output, err)
 			endLive(m)

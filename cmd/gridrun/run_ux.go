@@ -5,11 +5,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gridrun/gridrun/cmd/internal/progress"
+	"github.com/gridrun/gridrun/cmd/internal/runlog"
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/report"
 )
@@ -31,7 +36,12 @@ func (u *runUX) addFlags(cmd *cobra.Command, args *[]string) {
 
 Progress goes to stderr (--progress): a live line on a terminal; elsewhere
 (CI, schedulers) a log line every --progress-interval, with no control
-characters, or with --progress json one JSON object per interval.
+characters, or with --progress json one JSON object per interval. The
+inputs' rows are counted as the job starts, so that the total, the
+percentage and, once elements settle at a steady rate, the ETA show early.
+The job's log goes in full to OUTPUT/logs/run.jsonl; while the live line is
+on, warnings are counted on it by kind rather than printed. An interrupted
+job (Ctrl-C) ends with the command that resumes it.
 --report writes report.html into the output directory when the job ends.
 
 Job files: -f job.yaml reads flags from YAML fields named like the flags
@@ -59,32 +69,118 @@ run).`
 	}
 }
 
-// start starts the progress display of the job and points the job's log at
-// it; the returned function ends it.
-func (u *runUX) start(cmd *cobra.Command, hooks *grid.Hooks) (stop func(), err error) {
+// runView is how a local run is shown: its progress display, and its log
+// (the terminal's share and the file in the output directory).
+type runView struct {
+	display progress.Display
+	log     *runlog.Handler
+
+	mu   sync.Mutex
+	last grid.Progress // the last snapshot, for the line that ends an interrupted run
+}
+
+// start starts the progress display of the job, and its log: every record
+// into the output directory's log file, and on the terminal what the
+// display leaves room for. end ends both.
+func (u *runUX) start(cmd *cobra.Command, hooks *grid.Hooks, output string) (*runView, error) {
 	mode, err := progress.ParseMode(u.progress)
 	if err != nil {
 		return nil, usageError("--progress: %v", err)
 	}
 	mode = mode.Resolve(os.Stderr)
-	if mode == progress.None {
-		return func() {}, nil
+	v := &runView{display: progress.New(progress.None, nil)}
+	term := hooks.Logger.Handler()
+	var opts runlog.Options
+	if mode != progress.None {
+		v.display = progress.New(mode, &progress.Options{Out: os.Stderr, Logger: hooks.Logger})
 	}
-	d := progress.New(mode, &progress.Options{Out: os.Stderr, Logger: hooks.Logger})
-	if w, ok := d.(io.Writer); ok {
-		// Log lines go above the live line, not through it.
-		h, err := newLogHandler(w, flagValue(cmd, "log-format"), flagValue(cmd, "log-level"))
+	if live, ok := v.display.(progress.Live); ok {
+		// Log lines go above the live line, not through it, and
+		// warnings are counted on it.
+		term, err = newLogHandler(live, flagValue(cmd, "log-format"), flagValue(cmd, "log-level"))
 		if err != nil {
 			return nil, err
 		}
-		hooks.Logger = slog.New(h)
+		opts.Quiet, opts.TermOut = live, live
 	}
-	hooks.OnProgress = d.Update
+	opts.Dir, opts.Term = output, term
+	v.log = runlog.New(opts)
+	hooks.Logger = slog.New(v.log)
+	// Progress is followed even with --progress none: the count of the
+	// inputs gives the total an interrupted run reports.
+	hooks.OnProgress = func(p grid.Progress) {
+		v.mu.Lock()
+		v.last = p
+		v.mu.Unlock()
+		v.display.Update(p)
+	}
 	hooks.ProgressInterval = u.progressInterval
 	if hooks.ProgressInterval <= 0 {
 		hooks.ProgressInterval = mode.Interval()
 	}
-	return d.Close, nil
+	return v, nil
+}
+
+// end ends the live line and closes the log file.
+func (v *runView) end() {
+	v.display.Close()
+	v.log.Close()
+}
+
+// interrupted writes the line that ends a run stopped by a signal: what
+// is committed, and the command that continues the job. argv is the
+// command as run.
+func (v *runView) interrupted(w io.Writer, m *grid.Manifest, argv []string) {
+	v.mu.Lock()
+	last := v.last
+	v.mu.Unlock()
+	of := ""
+	if last.Total > 0 {
+		of = " of " + commas(last.Total)
+		if last.TotalEstimated && !last.InputDone {
+			of = " of ~" + commas(last.Total)
+		}
+	}
+	fmt.Fprintf(w, "interrupted: %s%s elements settled and committed; resume with: %s\n", commas(m.Elements), of, shellJoin(resumeArgs(argv)))
+}
+
+// resumeArgs is argv with --resume added, before the binary's arguments.
+func resumeArgs(argv []string) []string {
+	end := len(argv)
+	if i := slices.Index(argv, "--"); i >= 0 {
+		end = i
+	}
+	if slices.Contains(argv[:end], "--resume") || slices.Contains(argv[:end], "--resume=true") {
+		return argv
+	}
+	return slices.Concat(argv[:end], []string{"--resume"}, argv[end:])
+}
+
+// shellJoin quotes args for a POSIX shell, each only when it needs it.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = shellQuote(a)
+	}
+	return strings.Join(out, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_@%+=:,./-", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// commas renders n with thousands separators.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func flagValue(cmd *cobra.Command, name string) string {

@@ -164,3 +164,41 @@ func UnwrapPath(err error) error {
 	}
 	return err
 }
+
+// Count returns the rows of f, counted much faster than they are read (see
+// codec.Count): lines, length prefixes, a Parquet footer. An object in
+// Cloud Storage is read whole to be counted. ctx stops the count between
+// reads.
+func Count(ctx context.Context, f File, o *Options) (int64, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	src, err := blob.Open(ctx, f.Path, opts.Store)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	return codec.Count(ctxSource{ctx, src}, f.Path, f.Format, f.Gzip)
+}
+
+// ctxSource stops a count once ctx ends: a count runs beside the job and
+// must not outlive it.
+type ctxSource struct {
+	ctx context.Context
+	Source
+}
+
+func (s ctxSource) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.Source.Read(p)
+}
+
+func (s ctxSource) ReadAt(p []byte, off int64) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.Source.ReadAt(p, off)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"time"
@@ -57,7 +58,7 @@ func (m Mode) Resolve(w io.Writer) Mode {
 // IsTerminal reports whether w is a terminal that can redraw a line: not a
 // file or pipe, not a TERM=dumb one (an editor's shell buffer), and one
 // that knows its width (a pseudo-terminal opened without a size reports 0
-// columns, in which mpb draws nothing).
+// columns, and a line cannot be fitted to it).
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) || os.Getenv("TERM") == "dumb" {
@@ -84,6 +85,20 @@ type Display interface {
 	Close()
 }
 
+// A Live display holds a line on the terminal that other output must not
+// break: log lines go through its Write, above the line, and warnings are
+// better counted on it (Warn) than printed.
+type Live interface {
+	Display
+	io.Writer
+	// On says the line is on the terminal: the first snapshot drew it and
+	// Close has not ended it.
+	On() bool
+	// Warn counts a warning of a kind (a call's failure kind, or
+	// "warning") on the line.
+	Warn(kind string)
+}
+
 // Options configure a Display.
 type Options struct {
 	// Out receives the progress line or the JSON objects. Defaults to
@@ -91,9 +106,16 @@ type Options struct {
 	Out io.Writer
 	// Logger receives the Plain mode's lines. Defaults to slog.Default().
 	Logger *slog.Logger
+	// Now stamps the JSON objects. Defaults to time.Now.
+	Now func() time.Time
+	// Width is the terminal's width in columns, asked before each redraw
+	// of the TTY line. Defaults to Out's width when it is a terminal, 80
+	// otherwise.
+	Width func() int
 }
 
 // New returns a Display of mode m, which must not be Auto (see Resolve).
+// A TTY display is Live.
 func New(m Mode, opts *Options) Display {
 	var o Options
 	if opts != nil {
@@ -105,15 +127,35 @@ func New(m Mode, opts *Options) Display {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Width == nil {
+		o.Width = terminalWidth(o.Out)
+	}
 	switch m {
 	case TTY:
-		return newTTY(o.Out)
+		return newTTY(o.Out, o.Width)
 	case Plain:
 		return &plain{log: o.Logger}
 	case JSON:
-		return &jsonLines{enc: json.NewEncoder(o.Out)}
+		return &jsonLines{enc: json.NewEncoder(o.Out), now: o.Now}
 	}
 	return nop{}
+}
+
+// terminalWidth returns w's width in columns, asked each time (the window
+// may be resized), or 80 when w is not a terminal.
+func terminalWidth(w io.Writer) func() int {
+	f, ok := w.(*os.File)
+	return func() int {
+		if ok {
+			if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+				return cols
+			}
+		}
+		return 80
+	}
 }
 
 type nop struct{}
@@ -121,7 +163,8 @@ type nop struct{}
 func (nop) Update(grid.Progress) {}
 func (nop) Close()               {}
 
-// plain logs one line per snapshot.
+// plain logs one line per snapshot, with the total, the percentage and
+// the ETA as soon as each is known.
 type plain struct {
 	est estimator
 	log *slog.Logger
@@ -129,18 +172,23 @@ type plain struct {
 
 func (d *plain) Update(p grid.Progress) {
 	s := d.est.add(p)
-	attrs := []any{"settled", s.Settled}
+	attrs := []any{"job", s.JobID, "settled", s.Settled}
 	if s.Total >= 0 {
-		attrs = append(attrs, "total", s.Total, "percent", percent(s.Settled, s.Total))
-	} else {
-		attrs = append(attrs, "rows_read", s.RowsRead)
+		attrs = append(attrs, "total", s.Total)
+		if s.Estimated {
+			attrs = append(attrs, "total_estimated", true)
+		}
+		attrs = append(attrs, "percent", s.Percent)
 	}
 	attrs = append(attrs, "rate_per_second", roundRate(s.Rate))
 	if s.ETA >= 0 {
 		attrs = append(attrs, "eta", eta(s.ETA))
 	}
-	attrs = append(attrs, "running", s.Running, "calls", s.Calls, "retries", s.Retries, "dead_letters", s.DeadLetters,
-		"elapsed", eta(s.Elapsed))
+	attrs = append(attrs, "running", s.Running, "calls", s.Calls, "retries", s.Retries, "dead_letters", s.DeadLetters)
+	if len(s.DeadLettersByKind) > 0 {
+		attrs = append(attrs, "dead_letters_by_kind", kinds(s.DeadLettersByKind))
+	}
+	attrs = append(attrs, "elapsed", eta(s.Elapsed))
 	d.log.Info("progress", attrs...)
 }
 
@@ -155,49 +203,54 @@ func roundRate(r float64) float64 {
 	return math.Round(r)
 }
 
-func percent(n, total int64) float64 {
-	if total <= 0 {
-		return 100
-	}
-	return float64(int64(1000*float64(n)/float64(total))) / 10 // one decimal, rounded down: 100 only at the end
-}
-
 // jsonLines writes one object per snapshot.
 type jsonLines struct {
 	est estimator
 	enc *json.Encoder
+	now func() time.Time
 }
 
-// Record is the object the JSON mode writes per snapshot. Total and
-// ETASeconds are absent while unknown.
+// Record is the object the JSON mode writes per snapshot: the live line's
+// figures, stamped. Total, Percent and ETASeconds are absent while
+// unknown.
 type Record struct {
-	ElapsedSeconds float64  `json:"elapsed_seconds"`
-	Settled        int64    `json:"settled"`
-	Total          *int64   `json:"total,omitempty"`
-	Results        int64    `json:"results"`
-	DeadLetters    int64    `json:"dead_letters"`
-	Resumed        int64    `json:"resumed"`
-	RowsRead       int64    `json:"rows_read"`
-	InputDone      bool     `json:"input_done"`
-	Running        int      `json:"running"`
-	Calls          int64    `json:"calls"`
-	Retries        int64    `json:"retries"`
-	RatePerSecond  float64  `json:"rate_per_second"`
-	ETASeconds     *float64 `json:"eta_seconds,omitempty"`
+	Time              string           `json:"time"` // RFC 3339, to the nanosecond
+	Job               string           `json:"job"`
+	ElapsedSeconds    float64          `json:"elapsed_seconds"`
+	Settled           int64            `json:"settled"`
+	Total             *int64           `json:"total,omitempty"`
+	TotalEstimated    bool             `json:"total_estimated,omitempty"`
+	Percent           *float64         `json:"percent,omitempty"`
+	ETASeconds        *float64         `json:"eta_seconds,omitempty"`
+	RatePerSecond     float64          `json:"rate_per_second"`
+	Results           int64            `json:"results"`
+	DeadLetters       int64            `json:"dead_letters"`
+	DeadLettersByKind map[string]int64 `json:"dead_letters_by_kind"`
+	Resumed           int64            `json:"resumed"`
+	RowsRead          int64            `json:"rows_read"`
+	InputDone         bool             `json:"input_done"`
+	Running           int              `json:"running"`
+	Calls             int64            `json:"calls"`
+	Retries           int64            `json:"retries"`
 }
 
 func (d *jsonLines) Update(p grid.Progress) {
 	s := d.est.add(p)
 	r := Record{
-		ElapsedSeconds: s.Elapsed.Seconds(), Settled: s.Settled, Results: s.Results, DeadLetters: s.DeadLetters,
+		Time: d.now().UTC().Format(time.RFC3339Nano), Job: s.JobID,
+		ElapsedSeconds: s.Elapsed.Seconds(), Settled: s.Settled, RatePerSecond: roundRate(s.Rate),
+		Results: s.Results, DeadLetters: s.DeadLetters, DeadLettersByKind: maps.Clone(s.DeadLettersByKind),
 		Resumed: s.Resumed, RowsRead: s.RowsRead, InputDone: s.InputDone, Running: s.Running, Calls: s.Calls,
-		Retries: s.Retries, RatePerSecond: s.Rate,
+		Retries: s.Retries,
+	}
+	if r.DeadLettersByKind == nil {
+		r.DeadLettersByKind = map[string]int64{}
 	}
 	if s.Total >= 0 {
-		r.Total = &s.Total
+		r.Total, r.TotalEstimated, r.Percent = &s.Total, s.Estimated, &s.Percent
 	}
 	if s.ETA >= 0 {
-		sec := s.ETA.Seconds()
+		sec := math.Round(s.ETA.Seconds()*10) / 10
 		r.ETASeconds = &sec
 	}
 	d.enc.Encode(r) // a lost progress line must not stop the job

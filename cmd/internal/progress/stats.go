@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -11,54 +12,83 @@ import (
 // before it.
 type Stats struct {
 	grid.Progress
-	// Total is the number of elements of the job once the input has been
-	// read to the end (RowsRead then); -1 before.
-	Total int64
-	// Rate is the elements settled per second by this run, over the last
-	// rateWindow (over the whole run while it is younger than that).
-	Rate float64
-	// ETA is the time left at Rate; -1 when unknown.
+	// Total is the number of elements of the job (grid.Progress.Total),
+	// -1 while unknown; Estimated says it is extrapolated from the bytes
+	// of the inputs read so far.
+	Total     int64
+	Estimated bool
+	// Percent is the share of Total settled, rounded down to a tenth (100
+	// only once every element is settled); -1 while Total is unknown.
+	Percent float64
+	// Rate is the elements settled per second by this run, averaged with
+	// weights that halve every rateHalfLife back. RateSettled says enough
+	// snapshots have moved it for an ETA to stand on it.
+	Rate        float64
+	RateSettled bool
+	// ETA is the time left at Rate; -1 while unknown.
 	ETA time.Duration
 }
 
-// rateWindow is how far back the rate looks: long enough to smooth the
-// steps of 100 elements settling at once, short enough to follow a job
-// that slows down on its expensive tail.
-const rateWindow = 30 * time.Second
+// rateHalfLife is how fast the rate forgets: long enough to smooth the
+// steps of a batch's elements settling at once, short enough to follow a
+// job that slows down on its expensive tail.
+const rateHalfLife = 10 * time.Second
 
-type sample struct {
-	at   time.Duration
-	done int64
-}
+// settledSamples is how many snapshots must have seen elements settle
+// before the rate gives an ETA: one batch's end says little of the next.
+const settledSamples = 3
 
 // estimator turns snapshots into Stats. Not safe for concurrent use.
+//
+// The rate is an exponentially weighted average over time rather than
+// over a window of snapshots: a window's rate jumps when a batch leaves
+// it, and a plain EWMA of per-snapshot rates weighs a short interval like
+// a long one. Here each interval adds its elements and its seconds to two
+// sums that decay with time; their ratio is the rate. It is exact for a
+// steady job from the first snapshot and needs no warm-up correction.
 type estimator struct {
-	window []sample // oldest first, within rateWindow of the newest
+	at       time.Duration // the last snapshot's Elapsed
+	done     int64         // this run's settled elements at that snapshot
+	elems    float64       // decayed sum of elements settled
+	secs     float64       // decayed sum of seconds
+	advances int           // snapshots in which elements settled
 }
 
 func (e *estimator) add(p grid.Progress) Stats {
-	s := Stats{Progress: p, Total: -1, ETA: -1}
-	if p.InputDone {
-		s.Total = p.RowsRead
+	s := Stats{Progress: p, Total: -1, Percent: -1, ETA: -1}
+	if p.Total > 0 || p.InputDone {
+		s.Total, s.Estimated = p.Total, p.TotalEstimated && !p.InputDone
+		s.Percent = percent(p.Settled, p.Total)
 	}
-	done := p.Settled - p.Resumed // what this run did: the rate is this run's
-	e.window = append(e.window, sample{p.Elapsed, done})
-	for len(e.window) > 2 && p.Elapsed-e.window[1].at >= rateWindow {
-		e.window = e.window[1:]
+	done := p.Settled - p.Resumed // the rate is this run's
+	if dt := (p.Elapsed - e.at).Seconds(); dt > 0 {
+		decay := math.Exp2(-dt / rateHalfLife.Seconds())
+		e.elems = e.elems*decay + float64(done-e.done)
+		e.secs = e.secs*decay + dt
+		if done > e.done {
+			e.advances++
+		}
+		e.at, e.done = p.Elapsed, done
 	}
-	first := e.window[0]
-	if span := p.Elapsed - first.at; len(e.window) > 1 && span >= rateWindow/2 {
-		s.Rate = float64(done-first.done) / span.Seconds()
-	} else if p.Elapsed > 0 {
-		s.Rate = float64(done) / p.Elapsed.Seconds()
+	if e.secs > 0 {
+		s.Rate = max(e.elems/e.secs, 0)
 	}
+	s.RateSettled = e.advances >= settledSamples
 	switch {
-	case s.Total >= 0 && p.Settled >= s.Total:
+	case s.Total >= 0 && p.Settled >= s.Total && !s.Estimated:
 		s.ETA = 0
-	case s.Total >= 0 && s.Rate > 0:
-		s.ETA = time.Duration(float64(s.Total-p.Settled) / s.Rate * float64(time.Second))
+	case s.Total >= 0 && s.RateSettled && s.Rate > 0:
+		s.ETA = time.Duration(float64(max(s.Total-p.Settled, 0)) / s.Rate * float64(time.Second)).Round(time.Millisecond)
 	}
 	return s
+}
+
+// percent is n of total rounded down to a tenth: 100 only at the end.
+func percent(n, total int64) float64 {
+	if total <= 0 {
+		return 100
+	}
+	return min(math.Floor(1000*float64(n)/float64(total))/10, 100)
 }
 
 // count renders n with thousands separators: 1,234,567.

@@ -26,7 +26,13 @@ func Write(w io.Writer, m *outdir.Manifest, out string) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  %d batches, %d subprocess calls, %.2fs, %.0f elements/s\n", m.Batches, m.Calls, m.WallSeconds, m.ThroughputPerSecond)
-	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, m.Binary.SHA256)
+	// Twelve hex digits name the binary to a person; the manifest keeps
+	// all of them, and a full sha256 would wrap the line at 80 columns.
+	sha := m.Binary.SHA256
+	if len(sha) > 12 {
+		sha = sha[:12]
+	}
+	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, sha)
 	if m.Join != nil {
 		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits, %d keys missing", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits, m.Join.Missing)
 		if m.Join.BadRows > 0 {
