@@ -179,12 +179,12 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	}
 	slot := x.slots.take()
 	rec := CallRecord{Seq: x.seq.Add(1), Slot: slot, Batch: t.Batch, Attempt: t.Attempt, Elements: len(t.Elements), Reason: t.reason}
+	x.running.Add(1) // before OnCallStart: a call told of is counted running
 	if x.cfg.OnCallStart != nil {
 		begun := rec
 		begun.Start = time.Now()
 		x.cfg.OnCallStart(begun)
 	}
-	x.running.Add(1)
 	out, err := x.run(ctx, t, slot, started)
 	x.running.Add(-1)
 	x.slots.put(slot)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/internal/testbin"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // recorder is an Observer that keeps what it is told.
@@ -140,7 +141,7 @@ func TestTheObserverIsToldOfEveryCallAndOutcome(t *testing.T) {
 	if len(second.counted) != 1 || second.counted[0] != wantRows {
 		t.Errorf("the second run counted the input as %v, want once %d rows", second.counted, wantRows)
 	}
-	// The timeline has a line per call of each run, as the observer had.
+	// The timeline has a line per ended call of each run, as the observer had.
 	perRun := map[int]int{}
 	tl, err := os.Open(filepath.Join(job.Output, m2.Timeline))
 	if err != nil {
@@ -149,11 +150,13 @@ func TestTheObserverIsToldOfEveryCallAndOutcome(t *testing.T) {
 	defer tl.Close()
 	sc := bufio.NewScanner(tl)
 	for sc.Scan() {
-		var rec grid.CallRecord
+		var rec outdir.TimelineRecord
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatalf("timeline line %q: %v", sc.Bytes(), err)
 		}
-		perRun[rec.Run]++
+		if rec.Event == outdir.EventCall {
+			perRun[rec.Run]++
+		}
 	}
 	if perRun[1] != first.ends || perRun[2] != second.ends {
 		t.Errorf("the timeline has %v calls per run, the observers saw %d and %d", perRun, first.ends, second.ends)

@@ -409,7 +409,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		defer close(r.fresh)
 		inputErr = r.feeder.run(haltCtx)
 		r.inputDone.Store(inputErr == nil && haltCtx.Err() == nil)
-		if obs != nil && r.inputDone.Load() {
+		if obs != nil && r.inputDone.Load() && r.totalTold.CompareAndSwap(false, true) {
 			obs.InputCounted(sum(r.feeder.rowsRead()))
 		}
 		return nil
@@ -425,8 +425,8 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	if p.hooks.OnProgress != nil || obs != nil {
 		helpers.Go(func() error {
 			p.count(helperCtx, r)
-			if obs != nil && r.countDone.Load() && !r.inputDone.Load() {
-				obs.InputCounted(r.counted.Load()) // the rows read, once all are, are exact
+			if obs != nil && r.countDone.Load() && r.totalTold.CompareAndSwap(false, true) {
+				obs.InputCounted(r.counted.Load())
 			}
 			return nil
 		})
@@ -516,6 +516,9 @@ type running struct {
 	sched     *scheduler
 	fresh     chan *Task // new batches, from the feeder to the queue
 	inputDone atomic.Bool
+	// totalTold says the observer was told the inputs' rows: by the
+	// count or by the end of the input, whichever came first.
+	totalTold atomic.Bool
 	// counted is the inputs' rows, counted up front, once countDone.
 	counted   atomic.Int64
 	countDone atomic.Bool
