@@ -1,0 +1,499 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// The Parquet fast path reads a file column by column and writes each
+// row's input message as protobuf wire bytes straight from the columns'
+// values: no message built by reflection, no JSON, no per-row map. It
+// reads only the columns the decoder needs (the message's fields, the id
+// and the join key's columns), a unit of rows at a time, and converts a
+// unit's rows on several goroutines.
+//
+// It takes what it is sure of and declines the rest, as the JSON fast path
+// does: a file whose columns it cannot all convert (a list, a group, a
+// date, a field in a oneof...) is read by the general path; a row whose
+// value it cannot convert directly (an int64 too big for an int32 field,
+// an enum name it does not know, text that is not UTF-8) keeps its values
+// and is decoded by the general path alone. What it takes, it must encode
+// as the general path's deterministic Marshal would, byte for byte:
+// parquet_fast_test.go holds it to that over generated files.
+//
+// Rows keep the values of the columns read, so a dead letter renders the
+// row as given; columns the job ignores (--ignore-unknown-fields) are not
+// read, and not shown.
+
+// parquetFastUnit is how many rows of a row group the fast path reads from
+// its columns at a time: the values of a unit's columns are held at once,
+// then converted a batch (parquetBatch rows) per goroutine.
+const parquetFastUnit = 16 * parquetBatch
+
+// parquetPlan is how the fast path reads one file for one decoder.
+type parquetPlan struct {
+	// leaves are the leaf columns read, ascending; each is a top-level
+	// column of single values.
+	leaves []int
+	// fields are the fields the read columns set, ordered by field number
+	// as Marshal writes them; at is the read column's position in leaves.
+	fields []fastParquetField
+	// pos is the position in leaves of each named column read, for the id
+	// and the key.
+	pos  map[string]int
+	kind []*leafType // by position in leaves
+}
+
+type fastParquetField struct {
+	at       int
+	num      protowire.Number
+	kind     protoreflect.Kind
+	presence bool
+	src      leafKind
+	// enums maps names to numbers, for an enum field set from text.
+	enums map[string]protoreflect.EnumNumber
+}
+
+// newParquetPlan returns the fast path for columns mapped to fields
+// (nil for a column that sets none), or nil when it declines the file.
+func newParquetPlan(l *parquetLayout, fields []protoreflect.FieldDescriptor, msg protoreflect.MessageDescriptor, opts DecoderOptions) *parquetPlan {
+	// Marshal refuses a message whose required field is unset: that is
+	// the general path's to say.
+	fs := msg.Fields()
+	for i := range fs.Len() {
+		if fs.Get(i).Cardinality() == protoreflect.Required {
+			return nil
+		}
+	}
+	read := make([]bool, len(l.columns))
+	named := map[string]bool{opts.IDField: true}
+	if opts.Key != nil {
+		for _, f := range opts.Key.Fields() {
+			named[f] = true
+		}
+	}
+	for i := range l.columns {
+		read[i] = fields[i] != nil || named[l.columns[i].name]
+		if read[i] && l.columns[i].leaf == nil {
+			return nil
+		}
+	}
+	p := &parquetPlan{pos: map[string]int{}}
+	seen := map[protowire.Number]bool{}
+	for i := range l.columns {
+		if !read[i] {
+			continue
+		}
+		c := &l.columns[i]
+		at := len(p.leaves)
+		p.leaves = append(p.leaves, c.first)
+		p.kind = append(p.kind, c.leaf)
+		p.pos[c.name] = at
+		fd := fields[i]
+		if fd == nil {
+			continue
+		}
+		if seen[fd.Number()] {
+			return nil // two columns (a name and a JSON name) set one field
+		}
+		seen[fd.Number()] = true
+		f, ok := fastParquetFieldOf(fd, c.leaf.kind)
+		if !ok {
+			return nil
+		}
+		f.at = at
+		p.fields = append(p.fields, f)
+	}
+	slices.SortFunc(p.fields, func(a, b fastParquetField) int { return int(a.num) - int(b.num) })
+	return p
+}
+
+// fastParquetFieldOf says how values of a column of kind src set fd, the
+// way the typed setters (setInt, setText...) would; false when the fast
+// path leaves that pair to the general path.
+func fastParquetFieldOf(fd protoreflect.FieldDescriptor, src leafKind) (fastParquetField, bool) {
+	f := fastParquetField{num: fd.Number(), kind: fd.Kind(), presence: fd.HasPresence(), src: src}
+	if fd.IsList() || fd.IsMap() || fd.IsExtension() {
+		return f, false
+	}
+	if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+		return f, false // Marshal writes oneofs after the other fields
+	}
+	k := fd.Kind()
+	ok := false
+	switch src {
+	case leafBool:
+		ok = k == protoreflect.BoolKind
+	case leafInt:
+		switch k {
+		case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+			protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+			protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind,
+			protoreflect.DoubleKind:
+			ok = true
+		}
+	case leafUint:
+		switch k {
+		case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+			protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+			protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind,
+			protoreflect.DoubleKind:
+			ok = true
+		}
+	case leafFloat:
+		ok = k == protoreflect.FloatKind
+	case leafDouble:
+		ok = k == protoreflect.DoubleKind
+	case leafString:
+		switch k {
+		case protoreflect.StringKind:
+			ok = true
+		case protoreflect.EnumKind:
+			ok = true
+			f.enums = map[string]protoreflect.EnumNumber{}
+			vals := fd.Enum().Values()
+			for i := range vals.Len() {
+				f.enums[string(vals.Get(i).Name())] = vals.Get(i).Number()
+			}
+		}
+	case leafBytes:
+		ok = k == protoreflect.BytesKind
+	}
+	return f, ok
+}
+
+// encode appends the wire bytes of one row, whose read columns hold vals;
+// false when a value is one the general path must convert.
+func (p *parquetPlan) encode(b []byte, vals []parquet.Value) ([]byte, bool) {
+	for i := range p.fields {
+		f := &p.fields[i]
+		v := vals[f.at]
+		if v.IsNull() {
+			continue // unset, as the general path leaves it
+		}
+		var ok bool
+		if b, ok = f.append(b, v); !ok {
+			return b, false
+		}
+	}
+	return b, true
+}
+
+// append appends field f set from v. A field without presence is written
+// only when it is not its zero value, as Marshal skips those.
+func (f *fastParquetField) append(b []byte, v parquet.Value) ([]byte, bool) {
+	switch f.src {
+	case leafBool:
+		x := v.Boolean()
+		if !x && !f.presence {
+			return b, true
+		}
+		return protowire.AppendVarint(protowire.AppendTag(b, f.num, protowire.VarintType), protowire.EncodeBool(x)), true
+	case leafInt:
+		var n int64
+		if v.Kind() == parquet.Int32 {
+			n = int64(v.Int32())
+		} else {
+			n = v.Int64()
+		}
+		return f.appendInt(b, n)
+	case leafUint:
+		var n uint64
+		if v.Kind() == parquet.Int32 {
+			n = uint64(uint32(v.Int32()))
+		} else {
+			n = uint64(v.Int64())
+		}
+		return f.appendUint(b, n)
+	case leafFloat:
+		x := v.Float()
+		if x == 0 && !math.Signbit(float64(x)) && !f.presence {
+			return b, true
+		}
+		return protowire.AppendFixed32(protowire.AppendTag(b, f.num, protowire.Fixed32Type), math.Float32bits(x)), true
+	case leafDouble:
+		return f.appendDouble(b, v.Double()), true
+	case leafString:
+		s := v.ByteArray()
+		if f.kind == protoreflect.EnumKind {
+			n, ok := f.enums[string(s)]
+			if !ok {
+				return b, false // a number, or a name in another case: the general path's
+			}
+			if n == 0 && !f.presence {
+				return b, true
+			}
+			return protowire.AppendVarint(protowire.AppendTag(b, f.num, protowire.VarintType), uint64(int64(n))), true
+		}
+		if !utf8.Valid(s) {
+			return b, false // Marshal refuses it, in proto3: the general path says so
+		}
+		return f.appendBytes(b, s), true
+	case leafBytes:
+		return f.appendBytes(b, v.ByteArray()), true
+	}
+	return b, false
+}
+
+func (f *fastParquetField) appendBytes(b, s []byte) []byte {
+	if len(s) == 0 && !f.presence {
+		return b
+	}
+	return protowire.AppendBytes(protowire.AppendTag(b, f.num, protowire.BytesType), s)
+}
+
+func (f *fastParquetField) appendDouble(b []byte, x float64) []byte {
+	if x == 0 && !math.Signbit(x) && !f.presence {
+		return b
+	}
+	return protowire.AppendFixed64(protowire.AppendTag(b, f.num, protowire.Fixed64Type), math.Float64bits(x))
+}
+
+func (f *fastParquetField) appendInt(b []byte, n int64) ([]byte, bool) {
+	switch f.kind {
+	case protoreflect.DoubleKind:
+		return f.appendDouble(b, float64(n)), true
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		if n < 0 {
+			return b, false
+		}
+		return f.appendUint(b, uint64(n))
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		if n != int64(int32(n)) {
+			return b, false
+		}
+	}
+	if n == 0 && !f.presence {
+		return b, true
+	}
+	switch f.kind {
+	case protoreflect.Sint32Kind, protoreflect.Sint64Kind:
+		return protowire.AppendVarint(protowire.AppendTag(b, f.num, protowire.VarintType), protowire.EncodeZigZag(n)), true
+	case protoreflect.Sfixed32Kind:
+		return protowire.AppendFixed32(protowire.AppendTag(b, f.num, protowire.Fixed32Type), uint32(n)), true
+	case protoreflect.Sfixed64Kind:
+		return protowire.AppendFixed64(protowire.AppendTag(b, f.num, protowire.Fixed64Type), uint64(n)), true
+	}
+	return protowire.AppendVarint(protowire.AppendTag(b, f.num, protowire.VarintType), uint64(n)), true
+}
+
+func (f *fastParquetField) appendUint(b []byte, n uint64) ([]byte, bool) {
+	switch f.kind {
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		if n != uint64(uint32(n)) {
+			return b, false
+		}
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+	default:
+		// A signed or double field: as its text would set it, which
+		// appendInt does for the numbers an int64 holds.
+		if n > math.MaxInt64 {
+			return b, false
+		}
+		return f.appendInt(b, int64(n))
+	}
+	if n == 0 && !f.presence {
+		return b, true
+	}
+	switch f.kind {
+	case protoreflect.Fixed32Kind:
+		return protowire.AppendFixed32(protowire.AppendTag(b, f.num, protowire.Fixed32Type), uint32(n)), true
+	case protoreflect.Fixed64Kind:
+		return protowire.AppendFixed64(protowire.AppendTag(b, f.num, protowire.Fixed64Type), n), true
+	}
+	return protowire.AppendVarint(protowire.AppendTag(b, f.num, protowire.VarintType), n), true
+}
+
+// text returns the text of a named column read, as parquetRow.text does.
+func (p *parquetPlan) text(vals []parquet.Value, name string) (string, bool) {
+	at, ok := p.pos[name]
+	if !ok || vals[at].IsNull() {
+		return "", false
+	}
+	return p.kind[at].text(vals[at]), true
+}
+
+// parquetCursor reads the values of one column chunk across its pages.
+type parquetCursor struct {
+	pages  parquet.Pages
+	values parquet.ValueReader
+}
+
+// read fills dst with the column's next values; fewer than len(dst) only
+// with an error.
+func (c *parquetCursor) read(dst []parquet.Value) (int, error) {
+	n, idle := 0, 0
+	for n < len(dst) {
+		if c.values == nil {
+			page, err := c.pages.ReadPage()
+			if err != nil {
+				return n, err
+			}
+			// The page is not released: the values read from it point
+			// into its buffers until the rows are copied out of them.
+			c.values = page.Values()
+		}
+		k, err := c.values.ReadValues(dst[n:])
+		n += k
+		if k == 0 {
+			idle++
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			c.values = nil
+		case err != nil:
+			return n, err
+		case k == 0 && idle > 16:
+			return n, fmt.Errorf("a page that gives no values: %w", parquet.ErrCorrupted)
+		}
+	}
+	return n, nil
+}
+
+// parquetUnit is the state of the fast path in a file.
+type parquetUnit struct {
+	cursors []parquetCursor
+	cols    [][]parquet.Value // a unit's values, by column read
+	pending [][]parquetRow    // converted rows not yet read, by batch
+}
+
+// fillFast reads the next unit of rows through the fast path.
+func (r *parquetReader) fillFast() (err error) {
+	defer func() {
+		if p := recover(); p != nil { // as in NewParquetReader
+			err = fmt.Errorf("%s: row %d: corrupt file: %v", r.name, r.index+1, p)
+		}
+	}()
+	u := &r.unit
+	for r.due == 0 {
+		r.closeCursors()
+		if len(r.groups) == 0 {
+			return io.EOF
+		}
+		g := r.groups[0]
+		r.groups, r.due = r.groups[1:], g.NumRows()
+		chunks := g.ColumnChunks()
+		for _, leaf := range r.fast.leaves {
+			u.cursors = append(u.cursors, parquetCursor{pages: chunks[leaf].Pages()})
+		}
+	}
+	n := int(min(r.due, parquetFastUnit))
+	if u.cols == nil {
+		u.cols = make([][]parquet.Value, len(r.fast.leaves))
+	}
+	for j := range u.cursors {
+		u.cols[j] = slices.Grow(u.cols[j][:0], n)[:n]
+		if k, err := u.cursors[j].read(u.cols[j]); k < n {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = fmt.Errorf("column %d ended %d rows before its row group: %w", r.fast.leaves[j], r.due-int64(k), parquet.ErrCorrupted)
+			}
+			return fmt.Errorf("%s: row %d: %w", r.name, r.index+int64(k)+1, err)
+		}
+	}
+	r.due -= int64(n)
+	batches := (n + parquetBatch - 1) / parquetBatch
+	u.pending = slices.Grow(u.pending[:0], batches)[:batches]
+	convert := func(b int) {
+		lo, hi := b*parquetBatch, min((b+1)*parquetBatch, n)
+		u.pending[b] = r.convert(u.cols, lo, hi)
+	}
+	if workers := min(runtime.GOMAXPROCS(0), batches); workers <= 1 {
+		for b := range batches {
+			convert(b)
+		}
+	} else {
+		// Batches are handed out in order; each goroutine ends with the
+		// unit, so none outlives a Read.
+		var next sync.Mutex
+		b := 0
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for {
+					next.Lock()
+					mine := b
+					b++
+					next.Unlock()
+					if mine >= batches {
+						return
+					}
+					convert(mine)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if r.due == 0 {
+		r.closeCursors()
+	}
+	return nil
+}
+
+func (r *parquetReader) closeCursors() {
+	for _, c := range r.unit.cursors {
+		c.pages.Close()
+	}
+	r.unit.cursors = r.unit.cursors[:0]
+}
+
+// convert turns rows [lo, hi) of a unit into rows of their own: the
+// values row by row, with their bytes copied out of the pages, and each
+// row's payload. A batch's rows share three allocations, as the general
+// path's cloneRows makes them.
+func (r *parquetReader) convert(cols [][]parquet.Value, lo, hi int) []parquetRow {
+	p := r.fast
+	width := len(cols)
+	nb := 0
+	for _, col := range cols {
+		for _, v := range col[lo:hi] {
+			if isBytes(v) {
+				nb += len(v.ByteArray())
+			}
+		}
+	}
+	values := make([]parquet.Value, (hi-lo)*width)
+	data := make([]byte, 0, nb)
+	for j, col := range cols {
+		for i, v := range col[lo:hi] {
+			if isBytes(v) {
+				b := v.ByteArray()
+				data = append(data, b...)
+				b = data[len(data)-len(b) : len(data) : len(data)]
+				c := parquet.ByteArrayValue(b)
+				if v.Kind() == parquet.FixedLenByteArray {
+					c = parquet.FixedLenByteArrayValue(b)
+				}
+				v = c.Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
+			}
+			values[i*width+j] = v
+		}
+	}
+	rows := make([]parquetRow, hi-lo)
+	// Most payloads are about the size of their values: one slab for all,
+	// grown by append when that guess is short.
+	payloads := make([]byte, 0, (hi-lo)*(width*9+2)+nb)
+	for i := range rows {
+		vals := values[i*width : (i+1)*width : (i+1)*width]
+		start := len(payloads)
+		out, ok := p.encode(payloads, vals)
+		rows[i] = parquetRow{layout: r.layout, values: vals, plan: p}
+		if ok {
+			payloads = out
+			rows[i].payload = payloads[start:len(payloads):len(payloads)]
+			rows[i].fast = true
+		} else {
+			payloads = payloads[:start]
+		}
+	}
+	return rows
+}
