@@ -168,7 +168,9 @@ func (r *parquetReader) readFast() (Row, error) {
 
 // started reports whether rows have been read, after which the columns a
 // reader reads are settled.
-func (r *parquetReader) started() bool { return r.index > 0 || r.rows != nil || len(r.unit.cursors) > 0 }
+func (r *parquetReader) started() bool {
+	return r.index > 0 || r.rows != nil || len(r.unit.cursors) > 0
+}
 
 // fill reads the next batch of rows, moving on to the next row group when
 // one ends.
@@ -261,9 +263,10 @@ type parquetRow struct {
 	// plan is the fast path that read the row, nil for the general path:
 	// then values hold only the columns it read. fast says it encoded the
 	// row's message as payload.
-	plan    *parquetPlan
-	fast    bool
-	payload []byte
+	plan *parquetPlan
+	fast bool
+	elem Element // the fast path's, with its error
+	err  error
 }
 
 // parquetLayout is what a file's schema says about its rows.
@@ -894,13 +897,13 @@ func newParquetDecoder(b *ElementBuilder, in Reader) (RowDecoder, error) {
 	// before the first read, by the first decoder of the reader.
 	switch {
 	case !pr.slow && !pr.started() && pr.fast == nil:
-		pr.fast = newParquetPlan(l, d.columns, msg, opts)
+		pr.fast = newParquetPlan(l, d.columns, b)
 		d.plan = pr.fast
 	case pr.fast != nil:
 		// A second decoder of the reader decodes the rows through the
 		// general path, from the columns the first one read.
 		for i, fd := range d.columns {
-			if _, ok := pr.fast.pos[l.columns[i].name]; fd != nil && !ok {
+			if fd != nil && !pr.fast.reads(l.columns[i].name) {
 				return nil, fmt.Errorf("%s: column %q is not read: the reader serves another decoder", b.name, l.columns[i].name)
 			}
 		}
@@ -914,9 +917,7 @@ func (d *parquetDecoder) Decode(r Row) (Element, error) {
 		return Element{}, errors.New("not a row of a Parquet file")
 	}
 	if p := row.plan; p != nil && row.fast && p == d.plan {
-		e, err := d.b.Identify(func(name string) (string, bool) { return p.text(row.values, name) })
-		e.Payload = row.payload
-		return e, err
+		return row.elem, row.err
 	}
 	m := dynamicpb.NewMessage(d.b.fields.Desc())
 	cols := row.split()

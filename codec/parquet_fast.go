@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -50,8 +51,14 @@ type parquetPlan struct {
 	fields []fastParquetField
 	// pos is the position in leaves of each named column read, for the id
 	// and the key.
-	pos  map[string]int
-	kind []*leafType // by position in leaves
+	names []string
+	kind  []*leafType // by position in leaves
+	// bytes says a read column holds byte arrays, which rows copy out of
+	// the pages.
+	bytes []bool
+	// b identifies a row's element: its id and key are made as its
+	// payload is, on the converting goroutines.
+	b *ElementBuilder
 }
 
 type fastParquetField struct {
@@ -61,12 +68,18 @@ type fastParquetField struct {
 	presence bool
 	src      leafKind
 	// enums maps names to numbers, for an enum field set from text.
-	enums map[string]protoreflect.EnumNumber
+	enums []enumName
+}
+
+type enumName struct {
+	name []byte
+	num  protoreflect.EnumNumber
 }
 
 // newParquetPlan returns the fast path for columns mapped to fields
 // (nil for a column that sets none), or nil when it declines the file.
-func newParquetPlan(l *parquetLayout, fields []protoreflect.FieldDescriptor, msg protoreflect.MessageDescriptor, opts DecoderOptions) *parquetPlan {
+func newParquetPlan(l *parquetLayout, fields []protoreflect.FieldDescriptor, b *ElementBuilder) *parquetPlan {
+	msg, opts := b.fields.Desc(), b.opts
 	// Marshal refuses a message whose required field is unset: that is
 	// the general path's to say.
 	fs := msg.Fields()
@@ -88,7 +101,7 @@ func newParquetPlan(l *parquetLayout, fields []protoreflect.FieldDescriptor, msg
 			return nil
 		}
 	}
-	p := &parquetPlan{pos: map[string]int{}}
+	p := &parquetPlan{b: b}
 	seen := map[protowire.Number]bool{}
 	for i := range l.columns {
 		if !read[i] {
@@ -98,7 +111,9 @@ func newParquetPlan(l *parquetLayout, fields []protoreflect.FieldDescriptor, msg
 		at := len(p.leaves)
 		p.leaves = append(p.leaves, c.first)
 		p.kind = append(p.kind, c.leaf)
-		p.pos[c.name] = at
+		p.names = append(p.names, c.name)
+		k := c.node.Type().Kind()
+		p.bytes = append(p.bytes, k == parquet.ByteArray || k == parquet.FixedLenByteArray)
 		fd := fields[i]
 		if fd == nil {
 			continue
@@ -160,10 +175,9 @@ func fastParquetFieldOf(fd protoreflect.FieldDescriptor, src leafKind) (fastParq
 			ok = true
 		case protoreflect.EnumKind:
 			ok = true
-			f.enums = map[string]protoreflect.EnumNumber{}
 			vals := fd.Enum().Values()
 			for i := range vals.Len() {
-				f.enums[string(vals.Get(i).Name())] = vals.Get(i).Number()
+				f.enums = append(f.enums, enumName{[]byte(vals.Get(i).Name()), vals.Get(i).Number()})
 			}
 		}
 	case leafBytes:
@@ -226,10 +240,12 @@ func (f *fastParquetField) append(b []byte, v parquet.Value) ([]byte, bool) {
 	case leafString:
 		s := v.ByteArray()
 		if f.kind == protoreflect.EnumKind {
-			n, ok := f.enums[string(s)]
-			if !ok {
+			// Enums are short lists: a scan costs less than hashing.
+			i := slices.IndexFunc(f.enums, func(e enumName) bool { return string(e.name) == string(s) })
+			if i < 0 {
 				return b, false // a number, or a name in another case: the general path's
 			}
+			n := f.enums[i].num
 			if n == 0 && !f.presence {
 				return b, true
 			}
@@ -315,13 +331,23 @@ func (f *fastParquetField) appendUint(b []byte, n uint64) ([]byte, bool) {
 }
 
 // text returns the text of a named column read, as parquetRow.text does.
+// The text of a string shares the row's bytes, which nothing changes once
+// the row is made: ids need no copy of their own.
 func (p *parquetPlan) text(vals []parquet.Value, name string) (string, bool) {
-	at, ok := p.pos[name]
-	if !ok || vals[at].IsNull() {
+	at := slices.Index(p.names, name)
+	if at < 0 || vals[at].IsNull() {
 		return "", false
 	}
-	return p.kind[at].text(vals[at]), true
+	v := vals[at]
+	if k := p.kind[at].kind; k == leafString || k == leafJSON {
+		b := v.ByteArray()
+		return unsafe.String(unsafe.SliceData(b), len(b)), true
+	}
+	return p.kind[at].text(v), true
 }
+
+// reads reports whether the plan reads the column called name.
+func (p *parquetPlan) reads(name string) bool { return slices.Contains(p.names, name) }
 
 // parquetCursor reads the values of one column chunk across its pages.
 type parquetCursor struct {
@@ -365,20 +391,58 @@ type parquetUnit struct {
 	cursors []parquetCursor
 	cols    [][]parquet.Value // a unit's values, by column read
 	pending [][]parquetRow    // converted rows not yet read, by batch
+	// next is the unit being converted while the rows of this one are
+	// read; nil when none is.
+	next chan unitResult
+	// first is the row number of the unit's first row.
+	first int64
 }
 
-// fillFast reads the next unit of rows through the fast path.
-func (r *parquetReader) fillFast() (err error) {
+type unitResult struct {
+	rows [][]parquetRow
+	err  error
+}
+
+// fillFast makes the next unit of rows the pending ones, and starts
+// converting the one after it, so that the reader's caller and the
+// conversion run side by side. The goroutine converting ends with its
+// unit: a reader left unread holds none.
+func (r *parquetReader) fillFast() error {
+	u := &r.unit
+	var res unitResult
+	if u.next != nil {
+		res = <-u.next
+		u.next = nil
+	} else {
+		res.rows, res.err = r.nextUnit(nil)
+	}
+	if res.err != nil {
+		return res.err
+	}
+	u.pending = res.rows
+	if r.due > 0 || len(r.groups) > 0 {
+		u.next = make(chan unitResult, 1)
+		go func(spare [][]parquetRow) {
+			rows, err := r.nextUnit(spare)
+			u.next <- unitResult{rows, err}
+		}(nil)
+	}
+	return nil
+}
+
+// nextUnit reads and converts the next unit of rows; io.EOF after the
+// last.
+func (r *parquetReader) nextUnit(pending [][]parquetRow) (_ [][]parquetRow, err error) {
 	defer func() {
 		if p := recover(); p != nil { // as in NewParquetReader
-			err = fmt.Errorf("%s: row %d: corrupt file: %v", r.name, r.index+1, p)
+			err = fmt.Errorf("%s: row %d: corrupt file: %v", r.name, r.unit.first+1, p)
 		}
 	}()
 	u := &r.unit
 	for r.due == 0 {
 		r.closeCursors()
 		if len(r.groups) == 0 {
-			return io.EOF
+			return nil, io.EOF
 		}
 		g := r.groups[0]
 		r.groups, r.due = r.groups[1:], g.NumRows()
@@ -397,15 +461,16 @@ func (r *parquetReader) fillFast() (err error) {
 			if err == nil || errors.Is(err, io.EOF) {
 				err = fmt.Errorf("column %d ended %d rows before its row group: %w", r.fast.leaves[j], r.due-int64(k), parquet.ErrCorrupted)
 			}
-			return fmt.Errorf("%s: row %d: %w", r.name, r.index+int64(k)+1, err)
+			return nil, fmt.Errorf("%s: row %d: %w", r.name, u.first+int64(k)+1, err)
 		}
 	}
 	r.due -= int64(n)
+	u.first += int64(n)
 	batches := (n + parquetBatch - 1) / parquetBatch
-	u.pending = slices.Grow(u.pending[:0], batches)[:batches]
+	pending = slices.Grow(pending[:0], batches)[:batches]
 	convert := func(b int) {
 		lo, hi := b*parquetBatch, min((b+1)*parquetBatch, n)
-		u.pending[b] = r.convert(u.cols, lo, hi)
+		pending[b] = r.convert(u.cols, lo, hi)
 	}
 	if workers := min(runtime.GOMAXPROCS(0), batches); workers <= 1 {
 		for b := range batches {
@@ -436,7 +501,7 @@ func (r *parquetReader) fillFast() (err error) {
 	if r.due == 0 {
 		r.closeCursors()
 	}
-	return nil
+	return pending, nil
 }
 
 func (r *parquetReader) closeCursors() {
@@ -454,9 +519,9 @@ func (r *parquetReader) convert(cols [][]parquet.Value, lo, hi int) []parquetRow
 	p := r.fast
 	width := len(cols)
 	nb := 0
-	for _, col := range cols {
-		for _, v := range col[lo:hi] {
-			if isBytes(v) {
+	for j, col := range cols {
+		if p.bytes[j] {
+			for _, v := range col[lo:hi] {
 				nb += len(v.ByteArray())
 			}
 		}
@@ -464,8 +529,14 @@ func (r *parquetReader) convert(cols [][]parquet.Value, lo, hi int) []parquetRow
 	values := make([]parquet.Value, (hi-lo)*width)
 	data := make([]byte, 0, nb)
 	for j, col := range cols {
+		if !p.bytes[j] {
+			for i, v := range col[lo:hi] {
+				values[i*width+j] = v
+			}
+			continue
+		}
 		for i, v := range col[lo:hi] {
-			if isBytes(v) {
+			if !v.IsNull() {
 				b := v.ByteArray()
 				data = append(data, b...)
 				b = data[len(data)-len(b) : len(data) : len(data)]
@@ -487,13 +558,15 @@ func (r *parquetReader) convert(cols [][]parquet.Value, lo, hi int) []parquetRow
 		start := len(payloads)
 		out, ok := p.encode(payloads, vals)
 		rows[i] = parquetRow{layout: r.layout, values: vals, plan: p}
-		if ok {
-			payloads = out
-			rows[i].payload = payloads[start:len(payloads):len(payloads)]
-			rows[i].fast = true
-		} else {
+		if !ok {
 			payloads = payloads[:start]
+			continue
 		}
+		payloads = out
+		row := &rows[i]
+		row.fast = true
+		row.elem, row.err = p.b.Identify(func(name string) (string, bool) { return p.text(vals, name) })
+		row.elem.Payload = payloads[start:len(payloads):len(payloads)]
 	}
 	return rows
 }
