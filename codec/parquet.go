@@ -265,6 +265,10 @@ type parquetRow struct {
 	// row's message as payload.
 	plan *parquetPlan
 	fast bool
+	// cols hold a fast row's values by column, the row's at index at;
+	// whole gathers them.
+	cols [][]parquet.Value
+	at   int
 	elem Element // the fast path's, with its error
 	err  error
 }
@@ -369,6 +373,20 @@ func (c *parquetColumn) fits(fd protoreflect.FieldDescriptor) bool {
 	return true
 }
 
+// whole returns the row with its values in row order.
+func (r *parquetRow) whole() *parquetRow {
+	if r.cols == nil {
+		return r
+	}
+	c := *r
+	c.values = make(parquet.Row, len(r.cols))
+	for j, col := range r.cols {
+		c.values[j] = col[r.at]
+	}
+	c.cols = nil
+	return &c
+}
+
 // split returns the values of each top-level column of the row.
 func (r *parquetRow) split() [][]parquet.Value {
 	cols := make([][]parquet.Value, len(r.layout.columns))
@@ -388,6 +406,9 @@ func (r *parquetRow) split() [][]parquet.Value {
 // JSON renders the row as the JSON object of its columns, for the dead
 // letters.
 func (r *parquetRow) JSON() json.RawMessage {
+	if r.cols != nil {
+		return r.whole().JSON()
+	}
 	cols := r.split()
 	dst := []byte{'{'}
 	for i := range r.layout.columns {
@@ -919,6 +940,7 @@ func (d *parquetDecoder) Decode(r Row) (Element, error) {
 	if p := row.plan; p != nil && row.fast && p == d.plan {
 		return row.elem, row.err
 	}
+	row = row.whole()
 	m := dynamicpb.NewMessage(d.b.fields.Desc())
 	cols := row.split()
 	if err := row.set(m, d.columns, cols); err != nil {
@@ -931,7 +953,8 @@ func (d *parquetDecoder) ID(r Row) (string, bool) {
 	if r.parquet == nil {
 		return "", false
 	}
-	return r.parquet.text(r.parquet.split(), d.b.opts.IDField)
+	row := r.parquet.whole()
+	return row.text(row.split(), d.b.opts.IDField)
 }
 
 // parquetElement is a Parquet row as the JSON object of its columns.

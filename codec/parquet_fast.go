@@ -186,12 +186,12 @@ func fastParquetFieldOf(fd protoreflect.FieldDescriptor, src leafKind) (fastParq
 	return f, ok
 }
 
-// encode appends the wire bytes of one row, whose read columns hold vals;
+// encode appends the wire bytes of one row of the read columns cols;
 // false when a value is one the general path must convert.
-func (p *parquetPlan) encode(b []byte, vals []parquet.Value) ([]byte, bool) {
+func (p *parquetPlan) encode(b []byte, cols [][]parquet.Value, row int) ([]byte, bool) {
 	for i := range p.fields {
 		f := &p.fields[i]
-		v := vals[f.at]
+		v := cols[f.at][row]
 		if v.IsNull() {
 			continue // unset, as the general path leaves it
 		}
@@ -333,12 +333,12 @@ func (f *fastParquetField) appendUint(b []byte, n uint64) ([]byte, bool) {
 // text returns the text of a named column read, as parquetRow.text does.
 // The text of a string shares the row's bytes, which nothing changes once
 // the row is made: ids need no copy of their own.
-func (p *parquetPlan) text(vals []parquet.Value, name string) (string, bool) {
+func (p *parquetPlan) text(cols [][]parquet.Value, row int, name string) (string, bool) {
 	at := slices.Index(p.names, name)
-	if at < 0 || vals[at].IsNull() {
+	if at < 0 || cols[at][row].IsNull() {
 		return "", false
 	}
-	v := vals[at]
+	v := cols[at][row]
 	if k := p.kind[at].kind; k == leafString || k == leafJSON {
 		b := v.ByteArray()
 		return unsafe.String(unsafe.SliceData(b), len(b)), true
@@ -389,8 +389,7 @@ func (c *parquetCursor) read(dst []parquet.Value) (int, error) {
 // parquetUnit is the state of the fast path in a file.
 type parquetUnit struct {
 	cursors []parquetCursor
-	cols    [][]parquet.Value // a unit's values, by column read
-	pending [][]parquetRow    // converted rows not yet read, by batch
+	pending [][]parquetRow // converted rows not yet read, by batch
 	// next is the unit being converted while the rows of this one are
 	// read; nil when none is.
 	next chan unitResult
@@ -451,34 +450,39 @@ func (r *parquetReader) nextUnit(pending [][]parquetRow) (_ [][]parquetRow, err 
 			u.cursors = append(u.cursors, parquetCursor{pages: chunks[leaf].Pages()})
 		}
 	}
+	// Each batch's values get an allocation of their own, which its rows
+	// keep: the values stay by column, and a row is gathered from them
+	// only when it is shown or decoded by the general path.
 	n := int(min(r.due, parquetFastUnit))
-	if u.cols == nil {
-		u.cols = make([][]parquet.Value, len(r.fast.leaves))
-	}
-	for j := range u.cursors {
-		u.cols[j] = slices.Grow(u.cols[j][:0], n)[:n]
-		if k, err := u.cursors[j].read(u.cols[j]); k < n {
-			if err == nil || errors.Is(err, io.EOF) {
-				err = fmt.Errorf("column %d ended %d rows before its row group: %w", r.fast.leaves[j], r.due-int64(k), parquet.ErrCorrupted)
+	width := len(r.fast.leaves)
+	batches := (n + parquetBatch - 1) / parquetBatch
+	sets := make([][][]parquet.Value, batches)
+	for b := range sets {
+		m := min((b+1)*parquetBatch, n) - b*parquetBatch
+		block := make([]parquet.Value, width*m)
+		sets[b] = make([][]parquet.Value, width)
+		for j := range sets[b] {
+			col := block[j*m : (j+1)*m : (j+1)*m]
+			if k, err := u.cursors[j].read(col); k < m {
+				if err == nil || errors.Is(err, io.EOF) {
+					err = fmt.Errorf("column %d ended before its row group: %w", r.fast.leaves[j], parquet.ErrCorrupted)
+				}
+				return nil, fmt.Errorf("%s: row %d: %w", r.name, u.first+int64(b*parquetBatch+k)+1, err)
 			}
-			return nil, fmt.Errorf("%s: row %d: %w", r.name, u.first+int64(k)+1, err)
+			sets[b][j] = col
 		}
 	}
 	r.due -= int64(n)
 	u.first += int64(n)
-	batches := (n + parquetBatch - 1) / parquetBatch
 	pending = slices.Grow(pending[:0], batches)[:batches]
-	convert := func(b int) {
-		lo, hi := b*parquetBatch, min((b+1)*parquetBatch, n)
-		pending[b] = r.convert(u.cols, lo, hi)
-	}
+	convert := func(b int) { pending[b] = r.convert(sets[b]) }
 	if workers := min(runtime.GOMAXPROCS(0), batches); workers <= 1 {
 		for b := range batches {
 			convert(b)
 		}
 	} else {
 		// Batches are handed out in order; each goroutine ends with the
-		// unit, so none outlives a Read.
+		// unit.
 		var next sync.Mutex
 		b := 0
 		var wg sync.WaitGroup
@@ -511,61 +515,54 @@ func (r *parquetReader) closeCursors() {
 	r.unit.cursors = r.unit.cursors[:0]
 }
 
-// convert turns rows [lo, hi) of a unit into rows of their own: the
-// values row by row, with their bytes copied out of the pages, and each
-// row's payload. A batch's rows share three allocations, as the general
-// path's cloneRows makes them.
-func (r *parquetReader) convert(cols [][]parquet.Value, lo, hi int) []parquetRow {
+// convert makes the rows of one batch, whose values cols holds by
+// column: their bytes copied out of the pages into one allocation, and
+// each row's payload, id and key.
+func (r *parquetReader) convert(cols [][]parquet.Value) []parquetRow {
 	p := r.fast
-	width := len(cols)
+	n := len(cols[0])
 	nb := 0
 	for j, col := range cols {
 		if p.bytes[j] {
-			for _, v := range col[lo:hi] {
+			for _, v := range col {
 				nb += len(v.ByteArray())
 			}
 		}
 	}
-	values := make([]parquet.Value, (hi-lo)*width)
 	data := make([]byte, 0, nb)
 	for j, col := range cols {
 		if !p.bytes[j] {
-			for i, v := range col[lo:hi] {
-				values[i*width+j] = v
-			}
 			continue
 		}
-		for i, v := range col[lo:hi] {
-			if !v.IsNull() {
-				b := v.ByteArray()
-				data = append(data, b...)
-				b = data[len(data)-len(b) : len(data) : len(data)]
-				c := parquet.ByteArrayValue(b)
-				if v.Kind() == parquet.FixedLenByteArray {
-					c = parquet.FixedLenByteArrayValue(b)
-				}
-				v = c.Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
+		for i, v := range col {
+			if v.IsNull() {
+				continue
 			}
-			values[i*width+j] = v
+			b := v.ByteArray()
+			data = append(data, b...)
+			b = data[len(data)-len(b) : len(data) : len(data)]
+			c := parquet.ByteArrayValue(b)
+			if v.Kind() == parquet.FixedLenByteArray {
+				c = parquet.FixedLenByteArrayValue(b)
+			}
+			col[i] = c.Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
 		}
 	}
-	rows := make([]parquetRow, hi-lo)
+	rows := make([]parquetRow, n)
 	// Most payloads are about the size of their values: one slab for all,
 	// grown by append when that guess is short.
-	payloads := make([]byte, 0, (hi-lo)*(width*9+2)+nb)
+	payloads := make([]byte, 0, n*(len(cols)*9+2)+nb)
 	for i := range rows {
-		vals := values[i*width : (i+1)*width : (i+1)*width]
+		row := &rows[i]
+		*row = parquetRow{layout: r.layout, plan: p, cols: cols, at: i}
 		start := len(payloads)
-		out, ok := p.encode(payloads, vals)
-		rows[i] = parquetRow{layout: r.layout, values: vals, plan: p}
+		out, ok := p.encode(payloads, cols, i)
 		if !ok {
-			payloads = payloads[:start]
 			continue
 		}
 		payloads = out
-		row := &rows[i]
 		row.fast = true
-		row.elem, row.err = p.b.Identify(func(name string) (string, bool) { return p.text(vals, name) })
+		row.elem, row.err = p.b.Identify(func(name string) (string, bool) { return p.text(cols, i, name) })
 		row.elem.Payload = payloads[start:len(payloads):len(payloads)]
 	}
 	return rows
