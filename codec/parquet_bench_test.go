@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/internal/testgen"
@@ -50,5 +53,35 @@ func benchmarkParquet(b *testing.B, general bool) {
 		if _, err := d.Decode(row); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkWriteParquetResults writes the pricer's results from their
+// wire bytes, a result per iteration.
+func BenchmarkWriteParquetResults(b *testing.B) {
+	desc := priceDesc(b)
+	r := rand.New(rand.NewPCG(1, 2))
+	payloads := make([][]byte, 4096)
+	for i := range payloads {
+		m := msg(b, desc, "price", r.NormFloat64(), "value", r.NormFloat64(), "delta", r.NormFloat64(),
+			"gamma", r.NormFloat64(), "vega", r.NormFloat64(), "method", "black-scholes")
+		p, err := proto.Marshal(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		payloads[i] = p
+	}
+	pw, err := codec.NewParquetWriter(io.Discard, desc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := pw.WritePayload("T00000001", payloads[i%len(payloads)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := pw.Close(); err != nil {
+		b.Fatal(err)
 	}
 }

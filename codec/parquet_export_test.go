@@ -21,3 +21,11 @@ func ParquetFast(row Row) (read, encoded bool) {
 	}
 	return row.parquet.plan != nil, row.parquet.fast
 }
+
+// SetParquetRowGroupBytes makes w start a row group every n bytes, so
+// that a test's small files have several.
+func SetParquetRowGroupBytes(w *ParquetWriter, n int64) { w.groupBytes = n }
+
+// ParquetResultsFast reports whether WritePayload decodes results of w's
+// message straight into columns.
+func ParquetResultsFast(w *ParquetWriter) bool { return w.flat != nil }
