@@ -127,10 +127,21 @@ func (f *flatResults) add(id string, b []byte) bool {
 	c := &f.cols[0]
 	c.data = append(c.data, id...)
 	c.ends[f.rows] = len(c.data)
+	if !f.fields(b, true) {
+		return f.undo()
+	}
+	f.rows++
+	return true
+}
+
+// fields decodes each field of the message b, into the row begun when
+// store is set; false when the fast path declines the message. Only a
+// message that proto.Unmarshal takes is not declined.
+func (f *flatResults) fields(b []byte, store bool) bool {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return f.undo()
+			return false
 		}
 		b = b[n:]
 		at := int32(-1)
@@ -141,21 +152,24 @@ func (f *flatResults) add(id string, b []byte) bool {
 			// Unmarshal keeps an unknown field as unknown bytes, which
 			// no column shows.
 			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return f.undo()
+				return false
 			}
 			b = b[n:]
 			continue
 		}
 		c := &f.cols[at]
 		if typ != c.wire {
-			return f.undo() // Unmarshal keeps it as unknown bytes: the reference's to do
+			return false // Unmarshal keeps it as unknown bytes: the reference's to do
 		}
-		if n = c.set(f.rows, b); n < 0 {
-			return f.undo()
+		x, fl, v, n := c.decode(b)
+		if n < 0 {
+			return false
+		}
+		if store {
+			c.set(f.rows, x, fl, v)
 		}
 		b = b[n:]
 	}
-	f.rows++
 	return true
 }
 
@@ -195,18 +209,16 @@ func (c *flatResultColumn) begin() {
 	}
 }
 
-// set decodes the value at the front of b into row i, as Unmarshal would
-// set the field (a later value replaces an earlier one); it returns the
+// decode decodes the value at the front of b as Unmarshal sets the
+// field: an integer, a float or bytes by the column's kind. It returns the
 // bytes consumed, or -1 to decline.
-func (c *flatResultColumn) set(i int, b []byte) int {
-	var n int
+func (c *flatResultColumn) decode(b []byte) (x int64, fl float64, s []byte, n int) {
 	switch c.wire {
 	case protowire.VarintType:
 		var v uint64
 		if v, n = protowire.ConsumeVarint(b); n < 0 {
-			return -1
+			return 0, 0, nil, -1
 		}
-		var x int64
 		switch c.kind {
 		case protoreflect.BoolKind:
 			if protowire.DecodeBool(v) {
@@ -223,51 +235,61 @@ func (c *flatResultColumn) set(i int, b []byte) int {
 		case protoreflect.EnumKind:
 			x = int64(int32(v))
 			if _, ok := c.names[int32(x)]; !ok && c.closed {
-				return -1 // Unmarshal keeps it as unknown bytes
+				return 0, 0, nil, -1 // Unmarshal may keep it as unknown bytes
 			}
 		default: // int64, uint64
 			x = int64(v)
 		}
-		c.ints[i] = x
 	case protowire.Fixed32Type:
 		var v uint32
 		if v, n = protowire.ConsumeFixed32(b); n < 0 {
-			return -1
+			return 0, 0, nil, -1
 		}
 		switch c.kind {
 		case protoreflect.FloatKind:
-			c.floats[i] = float64(math.Float32frombits(v))
+			fl = float64(math.Float32frombits(v))
 		case protoreflect.Sfixed32Kind:
-			c.ints[i] = int64(int32(v))
+			x = int64(int32(v))
 		default:
-			c.ints[i] = int64(v)
+			x = int64(v)
 		}
 	case protowire.Fixed64Type:
 		var v uint64
 		if v, n = protowire.ConsumeFixed64(b); n < 0 {
-			return -1
+			return 0, 0, nil, -1
 		}
 		if c.kind == protoreflect.DoubleKind {
-			c.floats[i] = math.Float64frombits(v)
+			fl = math.Float64frombits(v)
 		} else {
-			c.ints[i] = int64(v)
+			x = int64(v)
 		}
 	case protowire.BytesType:
-		var v []byte
-		if v, n = protowire.ConsumeBytes(b); n < 0 {
-			return -1
+		if s, n = protowire.ConsumeBytes(b); n < 0 {
+			return 0, 0, nil, -1
 		}
-		if c.kind == protoreflect.StringKind && !utf8.Valid(v) {
-			return -1 // Unmarshal may refuse it (proto3): the reference says
+		if c.kind == protoreflect.StringKind && !utf8.Valid(s) {
+			return 0, 0, nil, -1 // Unmarshal may refuse it (proto3): the reference says
 		}
+	}
+	return x, fl, s, n
+}
+
+// set makes a decoded value row i's; a later value of the field replaces
+// an earlier one, as in Unmarshal.
+func (c *flatResultColumn) set(i int, x int64, fl float64, s []byte) {
+	switch {
+	case c.wire == protowire.BytesType:
 		c.starts[i] = len(c.data)
-		c.data = append(c.data, v...)
+		c.data = append(c.data, s...)
 		c.ends[i] = len(c.data)
+	case c.kind == protoreflect.DoubleKind || c.kind == protoreflect.FloatKind:
+		c.floats[i] = fl
+	default:
+		c.ints[i] = x
 	}
 	if c.nullable {
 		c.defs[i] = 1
 	}
-	return n
 }
 
 // flush writes the buffered rows to the column writers, column by column.
@@ -411,4 +433,21 @@ func (pw *ParquetWriter) flushFlat() (int64, error) {
 	more := max(size-pw.written-reported, 0)
 	pw.written = max(size, pw.written+reported)
 	return more, nil
+}
+
+// ResultChecker tells the results WritePayload writes straight into
+// columns from those it would decode first. It is safe for concurrent use.
+type ResultChecker struct{ flat *flatResults }
+
+// NewResultChecker checks results of type desc.
+func NewResultChecker(desc protoreflect.MessageDescriptor) *ResultChecker {
+	return &ResultChecker{flat: newFlatResults(desc)}
+}
+
+// Direct reports whether payload is a result that WritePayload decodes
+// straight into columns. Such a payload is a result message (Unmarshal
+// takes it): a job that has checked it needs no decoding of its own to
+// tell a bad result from a good one.
+func (c *ResultChecker) Direct(payload []byte) bool {
+	return c.flat != nil && c.flat.fields(payload, false)
 }

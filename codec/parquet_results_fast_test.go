@@ -180,11 +180,18 @@ func writeResultsBoth(t *testing.T, desc protoreflect.MessageDescriptor, payload
 	}
 	codec.SetParquetRowGroupBytes(fw, groupBytes)
 	codec.SetParquetRowGroupBytes(rw, groupBytes)
-	refused := 0
+	check := codec.NewResultChecker(desc)
+	refused, direct := 0, 0
 	for i, p := range payloads {
 		id := fmt.Sprintf("R%05d", i)
 		m := dynamicpb.NewMessage(desc)
 		refErr := proto.Unmarshal(p, m)
+		if check.Direct(p) {
+			direct++
+			if refErr != nil {
+				t.Fatalf("result %d (% x): the checker passes what Unmarshal refuses: %v", i, p, refErr)
+			}
+		}
 		if refErr == nil {
 			if _, err := rw.Write(id, m); err != nil {
 				t.Fatal(err)
@@ -206,7 +213,10 @@ func writeResultsBoth(t *testing.T, desc protoreflect.MessageDescriptor, payload
 	if err := rw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d results, %d refused", len(payloads), refused)
+	t.Logf("%d results, %d refused, %d direct", len(payloads), refused, direct)
+	if codec.ParquetResultsFast(fw) != (direct > len(payloads)/2) {
+		t.Fatalf("%d of %d results direct; the writer's fast path on: %v", direct, len(payloads), codec.ParquetResultsFast(fw))
+	}
 	return fb.Bytes(), rb.Bytes()
 }
 
