@@ -42,6 +42,10 @@ type flatResults struct {
 	// writer's growth is counted once.
 	reported int64
 	values   []parquet.Value // scratch, one column's chunk
+	// A row's plain encoded size is fixed plus the lengths of the values
+	// of the columns of bytes.
+	fixed int64
+	bytes []int
 }
 
 type flatResultColumn struct {
@@ -114,6 +118,20 @@ func newFlatResults(desc protoreflect.MessageDescriptor) *flatResults {
 	}
 	for i := 1; i < len(f.cols); i++ {
 		f.byNum[f.cols[i].fd.Number()] = int32(i)
+	}
+	for j, c := range f.cols {
+		switch c.kind {
+		case protoreflect.StringKind, protoreflect.BytesKind:
+			f.fixed += 4 // the length
+			f.bytes = append(f.bytes, j)
+		case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+			protoreflect.Uint64Kind, protoreflect.Fixed64Kind, protoreflect.DoubleKind:
+			f.fixed += 8
+		case protoreflect.EnumKind:
+			f.fixed += 8 // about a name
+		default:
+			f.fixed += 4
+		}
 	}
 	return f
 }
@@ -370,22 +388,10 @@ func (c *flatResultColumn) values(dst []parquet.Value, rows int) []parquet.Value
 
 // size is about what row i adds to the file, plain encoded.
 func (f *flatResults) size(i int) int64 {
-	n := int64(0)
-	for j := range f.cols {
+	n := f.fixed
+	for _, j := range f.bytes {
 		c := &f.cols[j]
-		switch c.wire {
-		case protowire.BytesType:
-			n += 4 + int64(c.ends[i]-c.starts[i])
-		case protowire.Fixed32Type:
-			n += 4
-		case protowire.VarintType:
-			n += 4
-			if c.kind == protoreflect.Int64Kind || c.kind == protoreflect.Uint64Kind || c.kind == protoreflect.Sint64Kind {
-				n += 4
-			}
-		default:
-			n += 8
-		}
+		n += int64(c.ends[i] - c.starts[i])
 	}
 	return n
 }
