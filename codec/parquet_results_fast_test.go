@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -167,7 +168,7 @@ func flatResultPayload(r *rand.Rand, desc protoreflect.MessageDescriptor) []byte
 // reference, with proto.Unmarshal and Write; each into a file of row
 // groups of about groupBytes. It checks that both take and refuse the
 // same payloads.
-func writeResultsBoth(t *testing.T, desc protoreflect.MessageDescriptor, payloads [][]byte, groupBytes int64) (fast, ref []byte) {
+func writeResultsBoth(t *testing.T, desc protoreflect.MessageDescriptor, payloads [][]byte, groupBytes int64) (fast, ref []byte, accepted, direct int) {
 	t.Helper()
 	var fb, rb bytes.Buffer
 	fw, err := codec.NewParquetWriter(&fb, desc)
@@ -181,7 +182,7 @@ func writeResultsBoth(t *testing.T, desc protoreflect.MessageDescriptor, payload
 	codec.SetParquetRowGroupBytes(fw, groupBytes)
 	codec.SetParquetRowGroupBytes(rw, groupBytes)
 	check := codec.NewResultChecker(desc)
-	refused, direct := 0, 0
+	refused := 0
 	for i, p := range payloads {
 		id := fmt.Sprintf("R%05d", i)
 		m := dynamicpb.NewMessage(desc)
@@ -214,10 +215,7 @@ func writeResultsBoth(t *testing.T, desc protoreflect.MessageDescriptor, payload
 		t.Fatal(err)
 	}
 	t.Logf("%d results, %d refused, %d direct", len(payloads), refused, direct)
-	if codec.ParquetResultsFast(fw) != (direct > len(payloads)/2) {
-		t.Fatalf("%d of %d results direct; the writer's fast path on: %v", direct, len(payloads), codec.ParquetResultsFast(fw))
-	}
-	return fb.Bytes(), rb.Bytes()
+	return fb.Bytes(), rb.Bytes(), len(payloads) - refused, direct
 }
 
 // readResultFile returns the schema, the rows and the row groups of a
@@ -260,13 +258,42 @@ func compareResultFiles(t *testing.T, fast, ref []byte, wantRows int) {
 		t.Fatalf("%d rows, reference %d, want %d", len(frows), len(rrows), wantRows)
 	}
 	for i := range rrows {
-		if !frows[i].Equal(rrows[i]) {
+		if !sameRow(frows[i], rrows[i]) {
 			t.Fatalf("row %d:\n%v\nwant\n%v", i+1, frows[i], rrows[i])
 		}
 	}
 	if wantRows > 5000 && fgroups < 3 {
 		t.Fatalf("%d row groups: the test wants several", fgroups)
 	}
+}
+
+// sameRow is Row.Equal with floats compared by their bits, a NaN
+// included, and the values' levels too.
+func sameRow(a, b parquet.Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Kind() != y.Kind() || x.IsNull() != y.IsNull() || x.Column() != y.Column() ||
+			x.DefinitionLevel() != y.DefinitionLevel() || x.RepetitionLevel() != y.RepetitionLevel() {
+			return false
+		}
+		switch {
+		case x.IsNull():
+		case x.Kind() == parquet.Double:
+			if math.Float64bits(x.Double()) != math.Float64bits(y.Double()) {
+				return false
+			}
+		case x.Kind() == parquet.Float:
+			if math.Float32bits(x.Float()) != math.Float32bits(y.Float()) {
+				return false
+			}
+		case !parquet.Equal(x, y):
+			return false
+		}
+	}
+	return true
 }
 
 // WritePayload's column-by-column fast path writes the rows, and the
@@ -291,13 +318,10 @@ func TestParquetResultsFastDifferential(t *testing.T) {
 			for i := range payloads {
 				payloads[i] = flatResultPayload(r, desc)
 			}
-			accepted := 0
-			for _, p := range payloads {
-				if proto.Unmarshal(p, dynamicpb.NewMessage(desc)) == nil {
-					accepted++
-				}
+			fast, ref, accepted, direct := writeResultsBoth(t, desc, payloads, 64<<10)
+			if direct < len(payloads)*3/4 {
+				t.Fatalf("%d of %d results direct", direct, len(payloads))
 			}
-			fast, ref := writeResultsBoth(t, desc, payloads, 64<<10)
 			compareResultFiles(t, fast, ref, accepted)
 		})
 	}
@@ -326,7 +350,10 @@ func TestParquetResultsFastDeclines(t *testing.T) {
 		}
 		payloads = append(payloads, b)
 	}
-	fast, ref := writeResultsBoth(t, kinds, payloads, 16<<10)
+	fast, ref, _, direct := writeResultsBoth(t, kinds, payloads, 16<<10)
+	if direct != 0 {
+		t.Fatalf("%d results of nested messages direct", direct)
+	}
 	compareResultFiles(t, fast, ref, len(payloads))
 
 	// Write and WritePayload mixed, on the fast path's shape.
@@ -362,4 +389,24 @@ func TestParquetResultsFastDeclines(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareResultFiles(t, mixed.Bytes(), all.Bytes(), n)
+}
+
+// FuzzParquetResultsFast holds WritePayload, and the checker, to the
+// reference over arbitrary wire bytes: the same payloads taken, the same
+// rows written.
+func FuzzParquetResultsFast(f *testing.F) {
+	descs := []protoreflect.MessageDescriptor{flatResultDesc(f, "proto3"), flatResultDesc(f, "proto2")}
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 16 {
+		f.Add(flatResultPayload(r, descs[i%2]), flatResultPayload(r, descs[i%2]), i%2 == 1)
+	}
+	f.Add([]byte{0x08}, []byte{}, false)
+	f.Fuzz(func(t *testing.T, a, b []byte, proto2 bool) {
+		desc := descs[0]
+		if proto2 {
+			desc = descs[1]
+		}
+		fast, ref, accepted, _ := writeResultsBoth(t, desc, [][]byte{a, b, append(slices.Clone(a), b...)}, 1<<20)
+		compareResultFiles(t, fast, ref, accepted)
+	})
 }
