@@ -38,8 +38,8 @@ type flatResults struct {
 	// byNum is the column of each field number, -1 for none.
 	byNum []int32
 	rows  int
-	// reported is what Write returned for the buffered rows, so that the
-	// writer's growth is counted once.
+	// reported is what WritePayload returned for the buffered rows, so
+	// that the writer's growth is counted once.
 	reported int64
 	values   []parquet.Value // scratch, one column's chunk
 	// A row's plain encoded size is fixed plus the lengths of the values
