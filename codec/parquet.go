@@ -120,6 +120,14 @@ type parquetReader struct {
 	index   int64
 	size    int64 // bytes of the file
 	total   int64 // rows of the file
+
+	// fast is the fast path a decoder chose before the first read; nil
+	// reads every column through the general path.
+	fast *parquetPlan
+	unit parquetUnit
+	// slow keeps the fast path off, for the tests that hold it to the
+	// general path.
+	slow bool
 }
 
 func (r *parquetReader) Name() string { return r.name }
@@ -138,6 +146,9 @@ func (r *parquetReader) Offset() int64 {
 func (r *parquetReader) Header() []string { return r.layout.names }
 
 func (r *parquetReader) Read() (Row, error) {
+	if r.fast != nil {
+		return r.readFast()
+	}
 	for len(r.pending) == 0 {
 		if err := r.fill(); err != nil {
 			return Row{}, err
@@ -147,6 +158,28 @@ func (r *parquetReader) Read() (Row, error) {
 	r.pending = r.pending[1:]
 	r.index++
 	return row, nil
+}
+
+func (r *parquetReader) readFast() (Row, error) {
+	u := &r.unit
+	for len(u.pending) > 0 && len(u.pending[0]) == 0 {
+		u.pending = u.pending[1:]
+	}
+	for len(u.pending) == 0 {
+		if err := r.fillFast(); err != nil {
+			return Row{}, err
+		}
+	}
+	row := Row{Index: r.index, Line: r.index + 1, parquet: &u.pending[0][0]}
+	u.pending[0] = u.pending[0][1:]
+	r.index++
+	return row, nil
+}
+
+// started reports whether rows have been read, after which the columns a
+// reader reads are settled.
+func (r *parquetReader) started() bool {
+	return r.index > 0 || r.rows != nil || len(r.unit.cursors) > 0
 }
 
 // fill reads the next batch of rows, moving on to the next row group when
@@ -237,6 +270,17 @@ func isBytes(v parquet.Value) bool {
 type parquetRow struct {
 	layout *parquetLayout
 	values parquet.Row
+	// plan is the fast path that read the row, nil for the general path:
+	// then values hold only the columns it read. fast says it encoded the
+	// row's message as payload.
+	plan *parquetPlan
+	fast bool
+	// cols hold a fast row's values by column, the row's at index at;
+	// whole gathers them.
+	cols [][]parquet.Value
+	at   int
+	elem Element // the fast path's, with its error
+	err  error
 }
 
 // parquetLayout is what a file's schema says about its rows.
@@ -339,6 +383,20 @@ func (c *parquetColumn) fits(fd protoreflect.FieldDescriptor) bool {
 	return true
 }
 
+// whole returns the row with its values in row order.
+func (r *parquetRow) whole() *parquetRow {
+	if r.cols == nil {
+		return r
+	}
+	c := *r
+	c.values = make(parquet.Row, len(r.cols))
+	for j, col := range r.cols {
+		c.values[j] = col[r.at]
+	}
+	c.cols = nil
+	return &c
+}
+
 // split returns the values of each top-level column of the row.
 func (r *parquetRow) split() [][]parquet.Value {
 	cols := make([][]parquet.Value, len(r.layout.columns))
@@ -358,10 +416,16 @@ func (r *parquetRow) split() [][]parquet.Value {
 // JSON renders the row as the JSON object of its columns, for the dead
 // letters.
 func (r *parquetRow) JSON() json.RawMessage {
+	if r.cols != nil {
+		return r.whole().JSON()
+	}
 	cols := r.split()
 	dst := []byte{'{'}
 	for i := range r.layout.columns {
-		if i > 0 {
+		if len(cols[i]) == 0 {
+			continue // a column the fast path did not read: every column of a row read whole has a value, if only a null
+		}
+		if len(dst) > 1 {
 			dst = append(dst, ',')
 		}
 		dst = appendJSONString(dst, r.layout.columns[i].name)
@@ -812,6 +876,9 @@ func (t *leafType) appendJSON(dst []byte, v parquet.Value) []byte {
 type parquetDecoder struct {
 	b       *ElementBuilder
 	columns []protoreflect.FieldDescriptor // by top-level column; nil for a column that is not a field
+	// plan is the fast path of the rows this decoder's reader reads; nil
+	// when it declined the file.
+	plan *parquetPlan
 }
 
 // newParquetDecoder maps the columns of a Parquet input to fields of the
@@ -857,6 +924,21 @@ func newParquetDecoder(b *ElementBuilder, in Reader) (RowDecoder, error) {
 			}
 		}
 	}
+	// The fast path reads the columns this decoder needs: it is chosen
+	// before the first read, by the first decoder of the reader.
+	switch {
+	case !pr.slow && !pr.started() && pr.fast == nil:
+		pr.fast = newParquetPlan(l, d.columns, b)
+		d.plan = pr.fast
+	case pr.fast != nil:
+		// A second decoder of the reader decodes the rows through the
+		// general path, from the columns the first one read.
+		for i, fd := range d.columns {
+			if fd != nil && !pr.fast.reads(l.columns[i].name) {
+				return nil, fmt.Errorf("%s: column %q is not read: the reader serves another decoder", b.name, l.columns[i].name)
+			}
+		}
+	}
 	return d, nil
 }
 
@@ -865,6 +947,10 @@ func (d *parquetDecoder) Decode(r Row) (Element, error) {
 	if row == nil {
 		return Element{}, errors.New("not a row of a Parquet file")
 	}
+	if p := row.plan; p != nil && row.fast && p == d.plan {
+		return row.elem, row.err
+	}
+	row = row.whole()
 	m := dynamicpb.NewMessage(d.b.fields.Desc())
 	cols := row.split()
 	if err := row.set(m, d.columns, cols); err != nil {
@@ -877,7 +963,8 @@ func (d *parquetDecoder) ID(r Row) (string, bool) {
 	if r.parquet == nil {
 		return "", false
 	}
-	return r.parquet.text(r.parquet.split(), d.b.opts.IDField)
+	row := r.parquet.whole()
+	return row.text(row.split(), d.b.opts.IDField)
 }
 
 // parquetElement is a Parquet row as the JSON object of its columns.

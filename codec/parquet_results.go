@@ -37,11 +37,17 @@ type ParquetWriter struct {
 	row     []parquet.Row
 	written int64 // w.Size() after the last Write
 	group   int64 // w.Size() when the row group began
+	// groupBytes is parquetRowGroupBytes but in tests.
+	groupBytes int64
+	desc       protoreflect.MessageDescriptor
+	// flat is WritePayload's fast path; nil when the results' shape is
+	// not one it decodes.
+	flat *flatResults
 }
 
 // NewParquetWriter starts a file of results of type desc, written to w.
 func NewParquetWriter(w io.Writer, desc protoreflect.MessageDescriptor) (*ParquetWriter, error) {
-	pw := &ParquetWriter{}
+	pw := &ParquetWriter{desc: desc, groupBytes: parquetRowGroupBytes, flat: newFlatResults(desc)}
 	id := &outNode{name: "id", kind: outScalar, scalar: protoreflect.StringKind}
 	fields, columns, err := outFields(desc, 1, []protoreflect.FullName{desc.FullName()})
 	if err != nil {
@@ -71,6 +77,11 @@ func NewParquetWriter(w io.Writer, desc protoreflect.MessageDescriptor) (*Parque
 // Write adds one result and returns how much the file grew, an estimate
 // until the row group is written (values are compressed then).
 func (pw *ParquetWriter) Write(id string, m protoreflect.Message) (int, error) {
+	// Rows the fast path holds come first.
+	more, err := pw.flushFlat()
+	if err != nil {
+		return 0, err
+	}
 	for i := range pw.cols {
 		pw.cols[i] = pw.cols[i][:0]
 	}
@@ -86,7 +97,7 @@ func (pw *ParquetWriter) Write(id string, m protoreflect.Message) (int, error) {
 	if _, err := pw.w.WriteRows(pw.row); err != nil {
 		return 0, err
 	}
-	if pw.w.Size()-pw.group >= parquetRowGroupBytes {
+	if pw.w.Size()-pw.group >= pw.groupBytes {
 		if err := pw.w.Flush(); err != nil {
 			return 0, err
 		}
@@ -95,11 +106,16 @@ func (pw *ParquetWriter) Write(id string, m protoreflect.Message) (int, error) {
 	size := pw.w.Size()
 	grew := max(size-pw.written, 0)
 	pw.written = max(size, pw.written)
-	return int(grew), nil
+	return int(grew + more), nil
 }
 
 // Close writes the last row group and the footer.
-func (pw *ParquetWriter) Close() error { return pw.w.Close() }
+func (pw *ParquetWriter) Close() error {
+	if _, err := pw.flushFlat(); err != nil {
+		return err
+	}
+	return pw.w.Close()
+}
 
 type outKind uint8
 

@@ -65,6 +65,10 @@ type Outcome struct {
 	// Result is the decoded result message, for formats that encode it
 	// themselves (ResultFormat.Raw).
 	Result protoreflect.Message
+	// Payload is the result message's wire bytes instead of Result, for a
+	// result the format takes as they are (ResultFormat.Direct). It is
+	// valid until the emit function it was given to returns.
+	Payload []byte
 	// Dead is the dead letter; nil for a result.
 	Dead *DeadLetter
 }

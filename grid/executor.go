@@ -34,6 +34,10 @@ type ExecConfig struct {
 	// RawResults makes outcomes carry decoded result messages instead of
 	// JSON lines, for result formats that encode them (Parquet).
 	RawResults bool
+	// DirectResult, with RawResults, says which results' outcomes carry
+	// their wire bytes (Outcome.Payload) rather than the decoded message;
+	// it passes only results that decode. Nil: none.
+	DirectResult func(payload []byte) bool
 	// Join looks up the side rows; nil when the job joins nothing.
 	Join *join.Table
 	// JoinPass hands elements without a join row to the binary instead of
@@ -483,14 +487,17 @@ func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task, buf []byte) 
 	}
 	o := Outcome{Source: e.Source, ID: e.ID}
 	var err error
-	if x.cfg.RawResults {
+	switch {
+	case x.cfg.RawResults && x.cfg.DirectResult != nil && x.cfg.DirectResult(r.GetPayload()):
+		o.Payload = r.GetPayload()
+	case x.cfg.RawResults:
 		m := dynamicpb.NewMessage(x.cfg.Schema.Result)
 		if err = proto.Unmarshal(r.GetPayload(), m); err == nil {
 			o.Result = m
 		} else {
 			err = fmt.Errorf("result for %q is not a %s: %w", e.ID, x.cfg.Schema.Result.FullName(), err)
 		}
-	} else {
+	default:
 		buf, err = x.enc.AppendLine(buf, e.ID, r.GetPayload())
 		o.Line = buf
 	}

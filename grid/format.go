@@ -18,6 +18,12 @@ type ResultFormat struct {
 	// Raw says the format wants the decoded result messages (Outcome.Result)
 	// rather than encoded JSON lines (Outcome.Line).
 	Raw bool
+	// Direct, for a Raw format, returns which results it takes as their
+	// wire bytes (Outcome.Payload) instead of the decoded message: only
+	// wire bytes that decode as a result (a bad one must still be told,
+	// and dead-lettered, before the format sees it). It is called
+	// concurrently. Nil: every result is decoded.
+	Direct func(desc protoreflect.MessageDescriptor) func(payload []byte) bool
 	// Open starts a shard written to w, for results of type desc.
 	Open func(w io.Writer, desc protoreflect.MessageDescriptor) (ResultEncoder, error)
 }

@@ -15,6 +15,11 @@ func init() {
 	RegisterResultFormat("parquet", ResultFormat{
 		Ext: ".parquet",
 		Raw: true,
+		// Results of scalar fields are written column by column from
+		// their wire bytes, with no message decoded.
+		Direct: func(desc protoreflect.MessageDescriptor) func([]byte) bool {
+			return codec.NewResultChecker(desc).Direct
+		},
 		Open: func(w io.Writer, desc protoreflect.MessageDescriptor) (ResultEncoder, error) {
 			pw, err := codec.NewParquetWriter(w, desc)
 			if err != nil {
@@ -27,5 +32,10 @@ func init() {
 
 type parquetEncoder struct{ w *codec.ParquetWriter }
 
-func (e parquetEncoder) Write(o Outcome) (int, error) { return e.w.Write(o.ID, o.Result) }
-func (e parquetEncoder) Close() error                 { return e.w.Close() }
+func (e parquetEncoder) Write(o Outcome) (int, error) {
+	if o.Result == nil {
+		return e.w.WritePayload(o.ID, o.Payload)
+	}
+	return e.w.Write(o.ID, o.Result)
+}
+func (e parquetEncoder) Close() error { return e.w.Close() }

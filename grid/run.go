@@ -706,6 +706,9 @@ func (p *plan) executor(onCallStart, onCall func(CallRecord)) (*Executor, error)
 	cfg := ExecConfigOf(j, p.hooks.Logger)
 	cfg.JobID, cfg.Binary, cfg.Schema, cfg.Join = p.state.JobID, p.bin, p.schema, p.table
 	cfg.RawResults = format.Raw
+	if format.Raw && format.Direct != nil {
+		cfg.DirectResult = format.Direct(p.schema.Result)
+	}
 	cfg.Call.Dir, cfg.Call.LogDir, cfg.Call.KeepDir = callDir, logDir, j.KeepBatchFiles
 	cfg.LogRoot, cfg.OnCallStart, cfg.OnCall, cfg.UploadLog = j.Output, onCallStart, onCall, upload
 	p.hooks.Logger.Debug("processes that leave a call's group are killed through", "containment", wrapper.DetectContainment())
