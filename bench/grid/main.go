@@ -10,7 +10,8 @@
 //     (its line mode) on the same input;
 //   - cheap elements (Black-Scholes, 1,000,000 trades): throughput against
 //     GNU parallel, and wall time against the pricer's own single pass over
-//     the same batch file, per core;
+//     the same batch file, per core, from JSON lines and from delimited
+//     protobuf (to Parquet and to JSON lines);
 //   - sleeping elements at --parallelism 64 on however many cores: makespan
 //     against its lower bound;
 //   - 10,000,000 cheap elements: the runner's peak RSS.
@@ -19,7 +20,7 @@
 // times are the ones the SDK reports per element. Run from the repository
 // root after make build test-binaries, with GNU parallel installed:
 //
-//	go run ./bench/grid [-smoke]
+//	go run ./bench/grid [-smoke] [-cases cheap,...] [-cheap 200000]
 //
 // -smoke runs every case on a few elements, to keep the harness working;
 // its figures mean nothing.
@@ -43,9 +44,13 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/gridrun/gridrun/bench/benchrow"
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/internal/testgen"
+	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
 )
 
 // sizes are the number of elements of each case.
@@ -65,12 +70,16 @@ func main() {
 	bin := flag.String("bin", "bin", "directory of gridrun, pricer and faulty (make build test-binaries)")
 	work := flag.String("work", "", "scratch directory (default: a new temporary one, removed at the end)")
 	only := flag.String("cases", "", "comma-separated cases to run (uniform, heavy, cheap, slots, persistent, memory); default all")
+	cheap := flag.Int("cheap", 0, "trades of the cheap case (default 1,000,000, or the smoke size)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("bench/grid: ")
 	s := full
 	if *isSmoke {
 		s = smoke
+	}
+	if *cheap > 0 {
+		s.cheap = *cheap
 	}
 	rows, err := run(*bin, *work, s, *only)
 	if err != nil {
@@ -294,13 +303,64 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 	// The limit: the pricer's own pass over the same elements as one batch
 	// file, as if it had a core to itself per share of the input.
 	limit := single.Seconds() / float64(b.cores)
-	return append(rows, benchrow.Row{
+	rows = append(rows, benchrow.Row{
 		Case:      name + ", against the pricer alone",
 		Measure:   "gridrun wall / (the pricer's single pass over the batch file / cores)",
 		Value:     round(res.wall.Seconds() / limit),
 		Reference: fmt.Sprintf("%.2f s = %.2f s / %d cores; gridrun %.2f s from JSON lines in to JSON lines out", limit, single.Seconds(), b.cores, res.wall.Seconds()),
 		Target:    "<= 2",
-	}), nil
+	})
+
+	// The same trades as delimited protobuf records, which go to the
+	// binary as they are: taken from the batch file, so that they are the
+	// very bytes the JSON lines became.
+	pb, err := b.delimitedFromBatch(batch, "cheap.pb")
+	if err != nil {
+		return nil, err
+	}
+	for _, out := range []struct {
+		format, name, target string
+	}{
+		{"parquet", "Parquet", "<= 1.2"},
+		{"jsonl", "JSON lines", "reported"},
+	} {
+		res, single, err := fasterOfTwo(func() (*result, error) { return b.job("cheap-pb-"+out.format, pb, "--output-format", out.format) },
+			func() (time.Duration, error) { return b.singlePass(batch) })
+		if err != nil {
+			return nil, err
+		}
+		limit := single.Seconds() / float64(b.cores)
+		rows = append(rows, benchrow.Row{
+			Case:      fmt.Sprintf("%s, delimited protobuf (.pb) in, %s out, against the pricer alone", name, out.name),
+			Measure:   "gridrun wall / (the pricer's single pass over the batch file / cores)",
+			Value:     round(res.wall.Seconds() / limit),
+			Reference: fmt.Sprintf("%.2f s = %.2f s / %d cores; gridrun %.2f s from .pb in to %s out", limit, single.Seconds(), b.cores, res.wall.Seconds(), out.name),
+			Target:    out.target,
+		})
+	}
+	return rows, nil
+}
+
+// delimitedFromBatch writes the elements of a batch file as a delimited
+// protobuf input: each payload after its length.
+func (b *bench) delimitedFromBatch(batch, name string) (string, error) {
+	data, err := os.ReadFile(batch)
+	if err != nil {
+		return "", err
+	}
+	var bt gridrunv1.Batch
+	if err := proto.Unmarshal(data, &bt); err != nil {
+		return "", fmt.Errorf("%s: %v", batch, err)
+	}
+	path := filepath.Join(b.dir, name)
+	return path, writeFile(path, func(w *bufio.Writer) error {
+		for _, e := range bt.GetElements() {
+			if _, err := w.Write(protowire.AppendBytes(nil, e.GetPayload())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // fasterOfTwo runs gridrun and a reference twice, alternately, and keeps
