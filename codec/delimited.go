@@ -134,10 +134,27 @@ type pbSplice struct {
 	b *ElementBuilder
 	// wanted are the fields whose text the id and key need, by number.
 	wanted []pbWanted
-	// strings are the numbers of string fields, whose bytes are checked.
-	strings []protowire.Number
-	// types are the wire types of all the message's fields.
-	types map[protowire.Number]protowire.Type
+	// fields are the message's fields by number, for numbers up to
+	// len(fields)-1; byNumber holds the others.
+	fields   []pbField
+	byNumber map[protowire.Number]pbField
+}
+
+// pbField is what the walk needs of a field of the message.
+type pbField struct {
+	known  bool
+	typ    protowire.Type // its wire type
+	isText bool           // a string, whose bytes must be UTF-8
+}
+
+// maxDenseNumber bounds the field numbers looked up by index.
+const maxDenseNumber = 256
+
+func (s *pbSplice) field(num protowire.Number) pbField {
+	if int(num) < len(s.fields) {
+		return s.fields[num]
+	}
+	return s.byNumber[num]
 }
 
 type pbWanted struct {
@@ -159,12 +176,17 @@ func newPBSplice(b *ElementBuilder) *pbSplice {
 	if fields == nil {
 		return nil
 	}
-	s := &pbSplice{b: b, types: make(map[protowire.Number]protowire.Type, len(fields))}
+	s := &pbSplice{b: b, byNumber: map[protowire.Number]pbField{}}
 	for _, ff := range fields {
-		s.types[ff.num] = wireType(ff.kind)
-		if ff.kind == protoreflect.StringKind {
-			s.strings = append(s.strings, ff.num)
+		f := pbField{known: true, typ: wireType(ff.kind), isText: ff.kind == protoreflect.StringKind}
+		if ff.num >= maxDenseNumber {
+			s.byNumber[ff.num] = f
+			continue
 		}
+		if int(ff.num) >= len(s.fields) {
+			s.fields = append(s.fields, make([]pbField, int(ff.num)+1-len(s.fields))...)
+		}
+		s.fields[ff.num] = f
 	}
 	names := []string{b.opts.IDField}
 	if b.opts.Key != nil {
@@ -194,8 +216,8 @@ func (s *pbSplice) decode(data []byte) (Element, bool) {
 			return Element{}, false
 		}
 		b = b[n:]
-		want, known := s.types[num]
-		if known && typ != want {
+		f := s.field(num)
+		if f.known && typ != f.typ {
 			return Element{}, false
 		}
 		var v uint64
@@ -211,7 +233,7 @@ func (s *pbSplice) decode(data []byte) (Element, bool) {
 			v, n = protowire.ConsumeFixed64(b)
 		case protowire.BytesType:
 			raw, n = protowire.ConsumeBytes(b)
-			if n >= 0 && known && slices.Contains(s.strings, num) && !utf8.Valid(raw) {
+			if n >= 0 && f.isText && !utf8.Valid(raw) {
 				return Element{}, false
 			}
 		default:

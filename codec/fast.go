@@ -692,7 +692,14 @@ func appendJSONFloat(out []byte, n float64, bitSize int) []byte {
 // characters escaped; invalid UTF-8 becomes U+FFFD.
 func appendJSONString(out []byte, s string) []byte {
 	out = append(out, '"')
-	for i := 0; i < len(s); {
+	// Ids and short texts are nearly always printable ASCII, which is
+	// copied as it is; the rest is read rune by rune.
+	plain := 0
+	for plain < len(s) && ' ' <= s[plain] && s[plain] < utf8.RuneSelf && s[plain] != '"' && s[plain] != '\\' {
+		plain++
+	}
+	out = append(out, s[:plain]...)
+	for i := plain; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && n == 1:
