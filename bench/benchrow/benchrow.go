@@ -101,7 +101,9 @@ func Write(w io.Writer, rows []Row) error {
 }
 
 // Read reads rows printed by Write, judging each again from its Value and
-// Target: a file written before Met was computed says no more than they do.
+// Target: a file written before Met was computed says no more than they
+// do. A target that cannot be judged (such as the "== reference" of such a
+// file) is an error: run the program again.
 func Read(r io.Reader) ([]Row, error) {
 	var rows []Row
 	if err := json.NewDecoder(r).Decode(&rows); err != nil {

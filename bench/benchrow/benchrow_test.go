@@ -85,3 +85,21 @@ func TestWriteJudgesEveryRow(t *testing.T) {
 		t.Error("Write accepted a target it cannot judge")
 	}
 }
+
+// A file written before Met was computed: its hand-set flags are not
+// believed, and a target that cannot be judged is an error.
+func TestReadJudgesOldFilesAgain(t *testing.T) {
+	t.Parallel()
+	old := `[{"case":"c","measure":"ratio","value":3.58,"target":"reported; aim <= 2","met":true},
+		{"case":"c","measure":"ratio","value":1.2,"target":"<= 1.05","met":true}]`
+	rows, err := Read(strings.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0].Met != nil || rows[1].Met == nil || *rows[1].Met {
+		t.Errorf("read %+v", rows)
+	}
+	if _, err := Read(strings.NewReader(`[{"case":"c","measure":"rows","value":500,"target":"== reference","met":true}]`)); err == nil {
+		t.Error("Read judged a target it cannot parse")
+	}
+}
