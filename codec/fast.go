@@ -78,12 +78,18 @@ type fastJSON struct {
 	interned map[string]string
 }
 
-// maxInterned bounds the key texts remembered; past it, texts are
-// allocated as they come.
-const maxInterned = 4096
+// maxInterned and maxInternedLen bound the key texts remembered (at most
+// 256 KiB of them); past them, texts are allocated as they come.
+const (
+	maxInterned    = 4096
+	maxInternedLen = 64
+)
 
 // intern returns raw as a string, allocated only the first time.
 func (f *fastJSON) intern(raw []byte) string {
+	if len(raw) > maxInternedLen {
+		return string(raw)
+	}
 	if s, ok := f.interned[string(raw)]; ok {
 		return s
 	}
