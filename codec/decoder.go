@@ -177,7 +177,11 @@ func FieldText(m protoreflect.Message, fd protoreflect.FieldDescriptor) (string,
 	if fd.IsList() || fd.IsMap() {
 		return "", false
 	}
-	v := m.Get(fd)
+	return valueText(fd, m.Get(fd))
+}
+
+// valueText is FieldText of the value v of the singular field fd.
+func valueText(fd protoreflect.FieldDescriptor, v protoreflect.Value) (string, bool) {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
 		return v.String(), true

@@ -18,12 +18,33 @@ func FastDecode(d *Decoder, line []byte) (Element, bool) {
 	return e, err == nil
 }
 
+// SpliceDecode runs only the fast path of d on a delimited protobuf
+// record; false when it declines.
+func SpliceDecode(d *Decoder, record []byte) (Element, bool) {
+	pd, ok := d.rows.(*pbDecoder)
+	if !ok || pd.splice == nil {
+		return Element{}, false
+	}
+	return pd.splice.decode(record)
+}
+
+// HasSplice reports whether d reads delimited records through the splice.
+func HasSplice(d *Decoder) bool {
+	pd, ok := d.rows.(*pbDecoder)
+	return ok && pd.splice != nil
+}
+
 // SlowDecoder returns d without its fast path.
 func SlowDecoder(d *Decoder) *Decoder {
 	c := *d
-	if jd, ok := d.rows.(*jsonlDecoder); ok {
-		slow := *jd
+	switch rd := d.rows.(type) {
+	case *jsonlDecoder:
+		slow := *rd
 		slow.fast = nil
+		c.rows = &slow
+	case *pbDecoder:
+		slow := *rd
+		slow.splice = nil
 		c.rows = &slow
 	}
 	return &c

@@ -71,6 +71,33 @@ type fastJSON struct {
 	// one comparison usually replaces a map lookup and a search of wanted.
 	keys []seenKey
 	buf  []byte
+	// payloads are copied out of buf into slab.
+	payloads slab
+	// interned are the texts of key fields met before: a join key takes
+	// few values (underlyings, currencies) over millions of rows.
+	interned map[string]string
+}
+
+// maxInterned and maxInternedLen bound the key texts remembered (at most
+// 256 KiB of them); past them, texts are allocated as they come.
+const (
+	maxInterned    = 4096
+	maxInternedLen = 64
+)
+
+// intern returns raw as a string, allocated only the first time.
+func (f *fastJSON) intern(raw []byte) string {
+	if len(raw) > maxInternedLen {
+		return string(raw)
+	}
+	if s, ok := f.interned[string(raw)]; ok {
+		return s
+	}
+	s := string(raw)
+	if len(f.interned) < maxInterned {
+		f.interned[s] = s
+	}
+	return s
 }
 
 type seenKey struct {
@@ -84,7 +111,7 @@ func newFastJSON(desc protoreflect.MessageDescriptor, opts DecoderOptions) *fast
 	if fields == nil {
 		return nil
 	}
-	f := &fastJSON{fields: fields, byName: map[string]int{}, idField: opts.IDField, seen: make([]bool, len(fields))}
+	f := &fastJSON{fields: fields, byName: map[string]int{}, idField: opts.IDField, seen: make([]bool, len(fields)), interned: map[string]string{}}
 	for i, ff := range fields {
 		f.byName[ff.name] = i
 		f.byName[ff.fd.JSONName()] = i
@@ -171,8 +198,12 @@ func (f *fastJSON) decode(line []byte, ignoreUnknown bool) ([]byte, bool) {
 			}
 		}
 		k := f.keyAt(pos, key)
-		if k.want >= 0 && kind != 'n' && kind != '{' && kind != '[' {
-			f.texts[k.want], f.got[k.want] = string(raw), true
+		switch {
+		case k.want < 0 || kind == 'n' || kind == '{' || kind == '[':
+		case k.want == 0: // the id: every row's is new
+			f.texts[0], f.got[0] = string(raw), true
+		default:
+			f.texts[k.want], f.got[k.want] = f.intern(raw), true
 		}
 		i := k.field
 		switch {
@@ -204,7 +235,7 @@ func (f *fastJSON) done(s *jscan) ([]byte, bool) {
 	if s.ws(); s.i != len(s.b) {
 		return nil, false
 	}
-	return append([]byte(nil), f.buf...), true
+	return f.payloads.copy(f.buf), true
 }
 
 // append encodes one field from its JSON text; kind is the JSON token: '"'
@@ -667,7 +698,14 @@ func appendJSONFloat(out []byte, n float64, bitSize int) []byte {
 // characters escaped; invalid UTF-8 becomes U+FFFD.
 func appendJSONString(out []byte, s string) []byte {
 	out = append(out, '"')
-	for i := 0; i < len(s); {
+	// Ids and short texts are nearly always printable ASCII, which is
+	// copied as it is; the rest is read rune by rune.
+	plain := 0
+	for plain < len(s) && ' ' <= s[plain] && s[plain] < utf8.RuneSelf && s[plain] != '"' && s[plain] != '\\' {
+		plain++
+	}
+	out = append(out, s[:plain]...)
+	for i := plain; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && n == 1:

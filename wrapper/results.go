@@ -106,7 +106,13 @@ const binaryMaxVarintLen = 10
 // payloads, read once. The reader never writes over bytes it has parsed, so
 // the alias stays valid.
 func parseResult(b []byte) (*gridrunv1.Result, error) {
-	res := new(gridrunv1.Result)
+	// The result and its payload outcome, nearly every result's, in one
+	// allocation rather than two.
+	cell := new(struct {
+		res     gridrunv1.Result
+		payload gridrunv1.Result_Payload
+	})
+	res := &cell.res
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -131,7 +137,8 @@ func parseResult(b []byte) (*gridrunv1.Result, error) {
 			if n < 0 {
 				return nil, protowire.ParseError(n)
 			}
-			res.Outcome, b = &gridrunv1.Result_Payload{Payload: v}, b[n:]
+			cell.payload.Payload = v
+			res.Outcome, b = &cell.payload, b[n:]
 		case num == 3 && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {

@@ -138,23 +138,23 @@ func runBench(pricer string) ([]benchrow.Row, error) {
 	c := fmt.Sprintf("%d trades, parallelism %d: prism against the local engine", trades, runtime.NumCPU())
 	wall := pri.WallSeconds / fix.WallSeconds
 	rss := float64(pri.VmHWMKiB) / float64(loc.VmHWMKiB)
-	ok := loc.Results == trades && fix.Results == trades && pri.Results == trades &&
-		loc.DeadLetters+fix.DeadLetters+pri.DeadLetters == 0
 	return []benchrow.Row{
-		benchrow.New(c, "wall-clock seconds, local engine (defaults: adaptive batches)", round(loc.WallSeconds, 2), fmt.Sprintf("%d calls", loc.Calls), "reported", true),
-		benchrow.New(c, "wall-clock seconds, local engine, batches of 100", round(fix.WallSeconds, 2), fmt.Sprintf("%d calls", fix.Calls), "reported", true),
-		benchrow.New(c, "wall-clock seconds, prism, batches of 100 at most", round(pri.WallSeconds, 2), fmt.Sprintf("%d calls", pri.Calls), "reported", true),
+		benchrow.New(c, "wall-clock seconds, local engine (defaults: adaptive batches)", round(loc.WallSeconds, 2), fmt.Sprintf("%d calls", loc.Calls), "reported"),
+		benchrow.New(c, "wall-clock seconds, local engine, batches of 100", round(fix.WallSeconds, 2), fmt.Sprintf("%d calls", fix.Calls), "reported"),
+		benchrow.New(c, "wall-clock seconds, prism, batches of 100 at most", round(pri.WallSeconds, 2), fmt.Sprintf("%d calls", pri.Calls), "reported"),
 		benchrow.New(c, "wall-clock ratio prism/local, same batch size", round(wall, 2), fmt.Sprintf("%.2f s on the local engine", fix.WallSeconds),
-			fmt.Sprintf("<= %g", maxWallRatio), wall <= maxWallRatio),
+			fmt.Sprintf("<= %g", maxWallRatio)),
 		benchrow.New(c, "wall-clock ratio prism/local, each engine's defaults", round(pri.WallSeconds/loc.WallSeconds, 2),
-			fmt.Sprintf("%.2f s on the local engine", loc.WallSeconds), "reported", true),
-		benchrow.New(c, "peak RSS (MiB), local engine (defaults)", mib(loc.VmHWMKiB), "", "reported", true),
-		benchrow.New(c, "peak RSS (MiB), local engine, batches of 100", mib(fix.VmHWMKiB), "", "reported", true),
-		benchrow.New(c, "peak RSS (MiB), prism", mib(pri.VmHWMKiB), "", fmt.Sprintf("<= %g", maxPrismMiB), mib(pri.VmHWMKiB) <= maxPrismMiB),
-		benchrow.New(c, "peak RSS ratio prism/local, each engine's defaults", round(rss, 2), fmt.Sprintf("%.1f MiB on the local engine", mib(loc.VmHWMKiB)), "reported", true),
-		benchrow.New(c, "results, each engine", float64(pri.Results), fmt.Sprintf("%d and %d on the local engine", loc.Results, fix.Results),
-			fmt.Sprintf("%d, no dead letter", trades), ok),
-		benchrow.New(c, "results identical (1 = yes)", b2f(same), "the local engine's results", "1", same),
+			fmt.Sprintf("%.2f s on the local engine", loc.WallSeconds), "reported"),
+		benchrow.New(c, "peak RSS (MiB), local engine (defaults)", mib(loc.VmHWMKiB), "", "reported"),
+		benchrow.New(c, "peak RSS (MiB), local engine, batches of 100", mib(fix.VmHWMKiB), "", "reported"),
+		benchrow.New(c, "peak RSS (MiB), prism", mib(pri.VmHWMKiB), "", fmt.Sprintf("<= %g", maxPrismMiB)),
+		benchrow.New(c, "peak RSS ratio prism/local, each engine's defaults", round(rss, 2), fmt.Sprintf("%.1f MiB on the local engine", mib(loc.VmHWMKiB)), "reported"),
+		benchrow.New(c, "results, fewest of the three runs", float64(min(loc.Results, fix.Results, pri.Results)),
+			fmt.Sprintf("prism %d, local %d and %d", pri.Results, loc.Results, fix.Results), fmt.Sprintf("== %d", trades)),
+		benchrow.New(c, "dead letters, all three runs", float64(loc.DeadLetters+fix.DeadLetters+pri.DeadLetters),
+			fmt.Sprintf("prism %d, local %d and %d", pri.DeadLetters, loc.DeadLetters, fix.DeadLetters), "== 0"),
+		benchrow.New(c, "results identical (1 = yes)", b2f(same), "the local engine's results", "== 1"),
 	}, nil
 }
 

@@ -159,9 +159,9 @@ func runBench(pricer string) ([]row, error) {
 	calls := rpcs.Load() - before
 	rows = append(rows,
 		benchrow.New(jobCase, "ReadRows calls per batch (mean)", round(float64(calls)/float64(rep.Batches), 4),
-			fmt.Sprintf("%d calls for %d batches", calls, rep.Batches), "<= 1", calls <= rep.Batches),
-		benchrow.New(jobCase, "rows read", float64(rep.Join.Rows), "distinct keys: 500", "== reference", rep.Join.Rows == 500),
-		benchrow.New(jobCase, "results", float64(rep.Results), fmt.Sprintf("trades: %d", trades), "== reference", rep.Results == trades),
+			fmt.Sprintf("%d calls for %d batches", calls, rep.Batches), "<= 1"),
+		benchrow.New(jobCase, "rows read", float64(rep.Join.Rows), "distinct keys: 500", "== 500"),
+		benchrow.New(jobCase, "results", float64(rep.Results), fmt.Sprintf("trades: %d", trades), fmt.Sprintf("== %d", trades)),
 	)
 
 	rssCase := fmt.Sprintf("job: %d trades over 10000 underlyings, bin/pricer", trades)
@@ -186,14 +186,14 @@ func runBench(pricer string) ([]row, error) {
 	mib := func(kib int64) float64 { return round(float64(kib)/1024, 1) }
 	ratio := float64(large.VmHWMKiB) / float64(small.VmHWMKiB)
 	rows = append(rows,
-		benchrow.New(rssCase, "peak RSS (MiB), table of 10,000 rows, all touched", mib(small.VmHWMKiB), "", "", true),
-		benchrow.New(rssCase, "peak RSS (MiB), table of 1,000,000 rows, 1% touched", mib(large.VmHWMKiB), "", "", true),
+		benchrow.New(rssCase, "peak RSS (MiB), table of 10,000 rows, all touched", mib(small.VmHWMKiB), "", "reported"),
+		benchrow.New(rssCase, "peak RSS (MiB), table of 1,000,000 rows, 1% touched", mib(large.VmHWMKiB), "", "reported"),
 		benchrow.New(rssCase, "peak RSS ratio, 1,000,000-row table / 10,000-row table", round(ratio, 3),
-			fmt.Sprintf("%.1f MiB with the 10,000-row table", mib(small.VmHWMKiB)), "<= 1.10", ratio <= 1.10),
+			fmt.Sprintf("%.1f MiB with the 10,000-row table", mib(small.VmHWMKiB)), "<= 1.10"),
 		benchrow.New(rssCase, "peak RSS (MiB), the 1,000,000 rows as a local CSV table, loaded whole", mib(whole.VmHWMKiB),
-			fmt.Sprintf("%.1f MiB reading them from Bigtable", mib(large.VmHWMKiB)), "", true),
-		benchrow.New(rssCase, "rows read, 1,000,000-row table", float64(large.Join.Rows), "distinct keys: 10000", "== reference", large.Join.Rows == 10_000),
-		benchrow.New(rssCase, "results, 1,000,000-row table", float64(large.Results), fmt.Sprintf("trades: %d", trades), "== reference", large.Results == trades),
+			fmt.Sprintf("%.1f MiB reading them from Bigtable", mib(large.VmHWMKiB)), "reported"),
+		benchrow.New(rssCase, "rows read, 1,000,000-row table", float64(large.Join.Rows), "distinct keys: 10000", "== 10000"),
+		benchrow.New(rssCase, "results, 1,000,000-row table", float64(large.Results), fmt.Sprintf("trades: %d", trades), fmt.Sprintf("== %d", trades)),
 	)
 	log.Printf("done in %.1fs", time.Since(start).Seconds())
 	return rows, nil
@@ -374,10 +374,10 @@ func tableCase(ctx context.Context, addr, tradesFile string, rpcs *atomic.Int64)
 	st := tbl.Stats()
 	c := fmt.Sprintf("join.Table: %d trades, 500 underlyings, batches of %d", trades, batchSize)
 	return []row{
-		benchrow.New(c, "ReadRows calls per batch (max)", float64(maxCalls), fmt.Sprintf("%d batches", batches), "<= 1", maxCalls <= 1),
-		benchrow.New(c, "ReadRows calls per batch (mean)", round(float64(st.Reads)/float64(batches), 4), fmt.Sprintf("%d reads for %d batches", st.Reads, batches), "<= 1", st.Reads <= batches),
-		benchrow.New(c, "rows read", float64(st.Rows), fmt.Sprintf("distinct keys: %d", len(distinct)), "== reference", st.Rows == int64(len(distinct))),
-		benchrow.New(c, "cache hits", float64(st.CacheHits), fmt.Sprintf("lookups of a key already read: %d", lookups-int64(len(distinct))), "== reference", st.CacheHits == lookups-int64(len(distinct))),
+		benchrow.New(c, "ReadRows calls per batch (max)", float64(maxCalls), fmt.Sprintf("%d batches", batches), "<= 1"),
+		benchrow.New(c, "ReadRows calls per batch (mean)", round(float64(st.Reads)/float64(batches), 4), fmt.Sprintf("%d reads for %d batches", st.Reads, batches), "<= 1"),
+		benchrow.New(c, "rows read", float64(st.Rows), fmt.Sprintf("distinct keys: %d", len(distinct)), fmt.Sprintf("== %d", len(distinct))),
+		benchrow.New(c, "cache hits", float64(st.CacheHits), fmt.Sprintf("lookups of a key already read: %d", lookups-int64(len(distinct))), fmt.Sprintf("== %d", lookups-int64(len(distinct)))),
 	}, nil
 }
 
