@@ -34,10 +34,7 @@ type Row struct {
 
 // New returns a Row with Met computed from value and target; an
 // unparsable target leaves Met nil, and Write refuses the row.
-//
-// The trailing arguments are ignored: they are where callers used to pass
-// a met flag of their own, kept so that such callers still compile.
-func New(c, measure string, value float64, reference, target string, _ ...bool) Row {
+func New(c, measure string, value float64, reference, target string) Row {
 	r := Row{Case: c, Measure: measure, Value: value, Reference: reference, Target: target}
 	r.Met, _ = Meets(value, target)
 	return r

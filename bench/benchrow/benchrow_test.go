@@ -63,8 +63,8 @@ func TestWriteJudgesEveryRow(t *testing.T) {
 	lie := true
 	rows := []Row{
 		{Case: "c", Measure: "ratio", Value: 3.58, Target: "<= 2", Met: &lie},
-		New("c", "throughput", 4, "", ">= 3", false),
-		New("c", "note", 0.964, "", "reported; expect < 0.7", true),
+		New("c", "throughput", 4, "", ">= 3"),
+		New("c", "note", 0.964, "", "reported; expect < 0.7"),
 	}
 	var buf bytes.Buffer
 	if err := Write(&buf, rows); err != nil {

@@ -93,15 +93,15 @@ func run(n int) ([]benchrow.Row, error) {
 		}
 		name := fmt.Sprintf("%d trades, %s (%.0f MiB)", n, c.name, float64(len(c.data))/(1<<20))
 		ratio := readTook.Seconds() / countTook.Seconds()
-		target, met := fmt.Sprintf(">= %d", countTarget), ratio >= countTarget
+		target := fmt.Sprintf(">= %d", countTarget)
 		if c.gz {
-			target, met = "reported", true
+			target = "reported" // gunzip costs the count as much as the read
 		}
 		rows = append(rows,
 			benchrow.New(name, "rows counted per second / rows read and decoded per second", float64(int(ratio*100))/100,
 				fmt.Sprintf("reading and decoding: %.0f rows per second; the count: %.0f", float64(read)/readTook.Seconds(), float64(counted)/countTook.Seconds()),
-				target, met),
-			benchrow.New(name, "rows counted = rows read", b2f(counted == read), fmt.Sprintf("%d rows read", read), "1", counted == read),
+				target),
+			benchrow.New(name, "rows counted = rows read", b2f(counted == read), fmt.Sprintf("%d rows read", read), "1"),
 		)
 	}
 	return rows, nil
