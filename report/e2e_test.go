@@ -38,45 +38,10 @@ func repoFile(t *testing.T, rel, hint string) string {
 	return p
 }
 
-// chromium finds the browser the end-to-end test drives: $GRIDRUN_CHROMIUM
-// or Debian's chromium. A missing browser fails the test rather than
-// skipping it, so that a run without it does not pass unseen.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("GRIDRUN_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium is not installed: `make test` installs it (scripts/deps chromium), or set GRIDRUN_CHROMIUM to a Chromium binary")
-	return ""
-}
-
-// headless runs Chromium on a page with its network-facing features off.
-func headless(t *testing.T, browser string, args ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir()}
-	cmd := exec.CommandContext(ctx, browser, append(base, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 10 * time.Second
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.Bytes())
-	}
-	return out
-}
-
 // The report of a real job, opened in a real browser: the Gantt chart has
 // one bar per call of the timeline, and the screenshot shows it drawn.
 func TestTheReportRendersInChromium(t *testing.T) {
-	browser := chromium(t)
+	browser := testbin.Chromium(t)
 	pricer := repoFile(t, "bin/pricer", "run make build")
 	trades := repoFile(t, "testdata/trades.jsonl", "the demo's trades")
 	quotes := repoFile(t, "testdata/quotes.csv", "the demo's quotes")
@@ -116,7 +81,7 @@ func TestTheReportRendersInChromium(t *testing.T) {
 		t.Fatalf("%d calls in the timeline; 1,003 elements in batches of 50 make at least 20", calls)
 	}
 
-	dom := headless(t, browser, "--dump-dom", "file://"+page)
+	dom := testbin.Headless(t, browser, "--dump-dom", "file://"+page)
 	bars := regexp.MustCompile(`<rect class="bar[ "]`).FindAll(dom, -1)
 	if len(bars) != calls {
 		t.Errorf("the rendered chart has %d bars, the timeline %d calls", len(bars), calls)
@@ -128,7 +93,7 @@ func TestTheReportRendersInChromium(t *testing.T) {
 	}
 
 	shot := filepath.Join(t.TempDir(), "report.png")
-	headless(t, browser, "--screenshot="+shot, "--window-size=1400,1000", "file://"+page)
+	testbin.Headless(t, browser, "--screenshot="+shot, "--window-size=1400,1000", "file://"+page)
 	checkChartPainted(t, shot)
 }
 
@@ -200,7 +165,7 @@ func checkChartPainted(t *testing.T, path string) {
 // begins, draws run 1's calls in flight as lost, and no text of any chart
 // lies outside its SVG.
 func TestAKilledAndResumedJobsReportInChromium(t *testing.T) {
-	browser := chromium(t)
+	browser := testbin.Chromium(t)
 	gridrun := testbin.Path(t, "gridrun")
 	faulty := testbin.Path(t, "faulty")
 
@@ -335,7 +300,7 @@ document.body.insertAdjacentHTML("beforeend", "<pre id=check data-texts=" + text
 	if err := os.WriteFile(checked, bytes.Replace(html, []byte("</body>"), []byte(script), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dom := headless(t, browser, "--window-size=1400,1000", "--virtual-time-budget=5000", "--dump-dom", "file://"+checked)
+	dom := testbin.Headless(t, browser, "--window-size=1400,1000", "--virtual-time-budget=5000", "--dump-dom", "file://"+checked)
 	check := regexp.MustCompile(`(?s)<pre id="check" data-texts="(\d+)">(.*?)</pre>`).FindSubmatch(dom)
 	if check == nil {
 		t.Fatalf("the page's check did not run:\n%s", dom)
@@ -360,7 +325,7 @@ document.body.insertAdjacentHTML("beforeend", "<pre id=check data-texts=" + text
 	}
 
 	shot := filepath.Join(t.TempDir(), "report.png")
-	headless(t, browser, "--screenshot="+shot, "--window-size=1400,1000", "file://"+page)
+	testbin.Headless(t, browser, "--screenshot="+shot, "--window-size=1400,1000", "file://"+page)
 	checkChartPainted(t, shot)
 }
 
