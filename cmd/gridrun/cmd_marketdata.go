@@ -71,7 +71,13 @@ Exit codes:
 	f.StringVar(&o.key, "key", "", "row key template, e.g. '{underlying}': the --join-key of the jobs that read it (required)")
 	f.StringVar(&o.family, "family", "", "column family the cells go to; created if missing (required)")
 	f.StringVar(&o.timestamp, "timestamp", "", "RFC 3339 time of the cells, the snapshot --join-as-of reads (default now)")
-	f.StringVar(&o.format, "format", "", "csv or jsonl when the file's name does not tell")
+	var tables []string
+	for _, fm := range codec.Formats() {
+		if fm.Table() {
+			tables = append(tables, string(fm))
+		}
+	}
+	choiceVar(f, &o.format, "format", "", listed(tables)+" when the file's name does not tell", tables...)
 	f.IntVar(&o.bulkRows, "bulk-rows", 1000, "rows per bulk write")
 	// Checked in runLoad rather than marked required: cobra's own check
 	// returns an error that cannot be told from a failed load (exit 1).

@@ -71,7 +71,7 @@ or on PATH (make build builds it). --dry-run builds the pipeline and prints
 it, and the Dataflow job it would submit, without running anything. See
 docs/scaling-out.md.`
 	f := cmd.Flags()
-	f.StringVar(&b.runner, "runner", runnerLocal, "where the job runs: local (this machine), prism (a Beam pipeline in this process) or dataflow (Google Cloud Dataflow)")
+	choiceVar(f, &b.runner, "runner", runnerLocal, "where the job runs: local (this machine), prism (a Beam pipeline in this process) or dataflow (Google Cloud Dataflow)", runnerLocal, "prism", "dataflow")
 	f.IntVar(&b.shards, "shards", 0, "with a Beam runner: groups the elements are batched in (default: about four batches a group)")
 	f.IntVar(&b.outputShards, "output-shards", 0, "with a Beam runner: results and dead-letter files at most (default: one per 250,000 elements)")
 	f.BoolVar(&b.dryRun, "dry-run", false, "with a Beam runner: build the pipeline and print it, and the Dataflow job, without running")
