@@ -102,7 +102,7 @@ func inspectSchema(ctx context.Context, path, description, binary string) (*wrap
 			return nil, &grid.ConfigError{Err: err}
 		}
 		defer image.Close()
-		s, err := wrapper.Describe(dctx, wrapper.Binary{Path: staged.Path, Image: image})
+		s, err := wrapper.Describe(dctx, wrapper.Binary{Path: staged.Source, Image: image})
 		if err != nil {
 			return nil, &grid.ConfigError{Err: err}
 		}
