@@ -101,6 +101,9 @@ Arguments after -- are passed to the binary.`,
 			if o.beam.runner != runnerLocal {
 				return o.beam.run(cmd, job)
 			}
+			if o.beam.dryRun {
+				return dryRun(cmd, job)
+			}
 			hooks := &grid.Hooks{Logger: slog.Default()}
 			stopProgress, err := o.ux.start(cmd, hooks)
 			if err != nil {

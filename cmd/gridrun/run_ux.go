@@ -39,8 +39,8 @@ Job files: -f job.yaml reads flags from YAML fields named like the flags
 arguments from args: [...]. --print-job prints the flags set, on the command
 line or by -f, as such a file and exits, so that gridrun run -f printed.yaml
 runs the same job; flags left at their defaults, or set only by the
-environment (this machine's settings), are not printed (the manifest records every
-option as run).
+environment (this machine's settings), are not printed (the manifest
+records every option as run).
 
 ` + envPrecedence
 	f := cmd.Flags()
