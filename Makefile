@@ -30,8 +30,14 @@ TEST_PACKAGES := chromium bash-completion zsh parallel cmake
 test-deps:
 	@scripts/deps $(TEST_PACKAGES)
 
+# The revision gridrun version prints when the build carries no VCS
+# information of its own (GOFLAGS=-buildvcs=false, as in CI, or no git).
+GIT_REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+GIT_MODIFIED := $(shell test -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" && echo true)
+VERSION_LDFLAGS = -X main.revision=$(GIT_REVISION) -X main.modified=$(GIT_MODIFIED) -X main.buildTime=$$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
 bin/gridrun: FORCE
-	$(GO) build -o $@ ./cmd/gridrun
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o $@ ./cmd/gridrun
 
 # The Beam runners (gridrun run --runner prism|dataflow), a binary of their
 # own so that bin/gridrun does not link the Beam SDK; see

@@ -91,16 +91,16 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	if err != nil {
 		return nil, &grid.ConfigError{Err: err}
 	}
-	bin := wrapper.Binary{Path: staged.Path, Image: image, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
+	bin := wrapper.Binary{Path: staged.Source, Image: image, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
 	schema, err := grid.LoadSchema(ctx, j, bin)
 	image.Close()
 	if err != nil {
 		return nil, &grid.ConfigError{Err: err}
 	}
+	if err := grid.CheckJoin(j, schema); err != nil {
+		return nil, err
+	}
 	if j.Join != nil {
-		if schema.Side == nil {
-			return nil, &grid.ConfigError{Err: errors.New("the binary takes no side rows (its description names no side type), so it cannot be given a join")}
-		}
 		// The as-of time is fixed later (see fingerprint); a key that
 		// renders its date is checked here with the time of now.
 		asOf := j.Join.AsOf

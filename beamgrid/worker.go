@@ -163,7 +163,7 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	}
 	cfg := grid.ExecConfigOf(j, slog.Default().With("job", sp.JobID))
 	cfg.JobID = sp.JobID
-	cfg.Binary = wrapper.Binary{Path: staged.Path, Image: image, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
+	cfg.Binary = wrapper.Binary{Path: staged.Source, Image: image, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
 	cfg.Schema = e.schema
 	cfg.Join = w.table
 	cfg.Parallelism = w.slots

@@ -84,11 +84,13 @@ func (s *Staged) Open() (*wrapper.Image, error) {
 	// check above fails there.
 	im, err := wrapper.OpenImage(s.Path, &wrapper.ImageOptions{Name: s.Name()})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", s.Source, err)
 	}
 	if im.SHA256() != s.SHA256 {
 		im.Close()
-		return nil, &MismatchError{Source: s.Path, Want: s.SHA256, Got: im.SHA256()}
+		// The cached copy changed since it was staged: both names say
+		// which binary, and which file to look at.
+		return nil, &MismatchError{Source: fmt.Sprintf("%s (cached copy %s)", s.Source, s.Path), Want: s.SHA256, Got: im.SHA256()}
 	}
 	return im, nil
 }

@@ -48,16 +48,22 @@ var resultFormats = map[string]ResultFormat{
 // Job.OutputFormat. Packages of formats call it from init.
 func RegisterResultFormat(name string, f ResultFormat) { resultFormats[name] = f }
 
-func resultFormat(name string) (ResultFormat, error) {
-	if f, ok := resultFormats[name]; ok {
-		return f, nil
-	}
+// ResultFormats returns the names of the registered result formats, in
+// order.
+func ResultFormats() []string {
 	names := make([]string, 0, len(resultFormats))
 	for n := range resultFormats {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return ResultFormat{}, fmt.Errorf("output format %q: want %s", name, strings.Join(names, " or "))
+	return names
+}
+
+func resultFormat(name string) (ResultFormat, error) {
+	if f, ok := resultFormats[name]; ok {
+		return f, nil
+	}
+	return ResultFormat{}, fmt.Errorf("output format %q: want %s", name, strings.Join(ResultFormats(), " or "))
 }
 
 // resultExts are the extensions of every registered format, so that a

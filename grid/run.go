@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/gridrun/gridrun/batcher"
 	"github.com/gridrun/gridrun/binstage"
@@ -195,7 +196,7 @@ func (p *plan) stage(ctx context.Context) (key *codec.Template, want outdir.Stat
 	if p.image, err = p.staged.Open(); err != nil {
 		return nil, want, &ConfigError{Err: err}
 	}
-	p.bin = wrapper.Binary{Path: p.staged.Path, Image: p.image, Args: j.Args, Env: BinaryEnv(j.Env)}
+	p.bin = wrapper.Binary{Path: p.staged.Source, Image: p.image, Args: j.Args, Env: BinaryEnv(j.Env)}
 	if p.schema, err = LoadSchema(ctx, j, p.bin); err != nil {
 		return nil, want, &ConfigError{Err: err}
 	}
@@ -212,10 +213,10 @@ func (p *plan) checkMessages(ctx context.Context, key *codec.Template) error {
 	if err := codec.CheckNames(p.schema.Input, j.InputOptional, "--input-optional"); err != nil {
 		return &ConfigError{Err: err}
 	}
+	if err := CheckJoin(j, p.schema); err != nil {
+		return err
+	}
 	if j.Join != nil {
-		if p.schema.Side == nil {
-			return configErr("the binary takes no side rows (its description names no side type), so it cannot be given a join")
-		}
 		if err := codec.CheckNames(p.schema.Side, j.Join.Optional, "--join-optional"); err != nil {
 			return &ConfigError{Err: err}
 		}
@@ -230,6 +231,35 @@ func (p *plan) checkMessages(ctx context.Context, key *codec.Template) error {
 		in.report(p.hooks.Logger)
 	}
 	return nil
+}
+
+// CheckJoin checks the job's join against the binary's side message: a
+// join for a binary that takes no side rows is refused, and so is a binary
+// that takes them given no join, since each of its elements would run
+// without its market data (a thousand element errors, for one missing
+// flag). A *ConfigError either way.
+func CheckJoin(j Job, s *wrapper.Schema) error {
+	switch {
+	case j.Join != nil && s.Side == nil:
+		return configErr("the binary takes no side rows (its description names no side type), so it cannot be given a join")
+	case j.Join == nil && s.Side != nil:
+		return configErr("binary %s takes side rows of type %s (market data joined per batch), and no join is given: "+
+			"give the table with --join (a CSV or JSONL file, or bigtable://PROJECT/INSTANCE/TABLE) and --join-key, e.g. --join quotes.csv --join-key '{%s}'",
+			j.Binary, s.Side.FullName(), firstKeyField(s))
+	}
+	return nil
+}
+
+// firstKeyField guesses a key field for CheckJoin's example: the input
+// message's first string field, the usual key of market data.
+func firstKeyField(s *wrapper.Schema) string {
+	fields := s.Input.Fields()
+	for i := range fields.Len() {
+		if f := fields.Get(i); f.Kind() == protoreflect.StringKind && f.Cardinality() != protoreflect.Repeated && string(f.Name()) != "id" {
+			return string(f.Name())
+		}
+	}
+	return "FIELD"
 }
 
 // repair retracts the commits whose shards are damaged, so that their rows

@@ -175,6 +175,7 @@ func TestConfigErrorsRunNothing(t *testing.T) {
 		"bad join missing":     {func(j *grid.Job) { j.Join.Missing = "drop" }, `join missing "drop"`},
 		"join table lacks key": {func(j *grid.Job) { j.Join.Source = testbin.WriteLines(t, "q.csv", "ticker,spot", "AAPL,1") }, `no column "underlying"`},
 		"join table dup key":   {func(j *grid.Job) { j.Join.Source = trades }, `key "NVDA" is also on line 1`},
+		"side rows, no join":   {func(j *grid.Job) { j.Join = nil }, "takes side rows of type pricer.Quote (market data joined per batch), and no join is given"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			// spy is the pricer, leaving a mark when it runs at all.

@@ -96,6 +96,7 @@ func TestStdinConfigErrors(t *testing.T) {
 	}
 
 	job = f.job(f.pricer, f.testdata("trades.jsonl"))
+	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
 	if _, err := grid.Run(context.Background(), job, quiet); err != nil {
 		t.Fatal(err)
 	}

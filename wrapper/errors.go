@@ -57,3 +57,23 @@ func (e *OutputError) Error() string {
 	}
 	return fmt.Sprintf("results file, offset %d: %s", e.Offset, e.Reason)
 }
+
+// NotDescribedError reports a binary that did not answer
+// --gridrun-describe with a description: most often a program that does
+// not speak the gridrun protocol at all (/bin/echo exits 0 and writes
+// nothing), or one built without the SDK, which needs its messages named
+// by .proto files instead.
+type NotDescribedError struct {
+	// Binary names the binary as the user gave it.
+	Binary string
+	// Err says what happened: an *ExitError, or no or a bad description.
+	Err error
+}
+
+func (e *NotDescribedError) Error() string {
+	return fmt.Sprintf("binary %s does not speak the gridrun protocol: --gridrun-describe failed: %v; "+
+		"build it with the gridrun C++ SDK (docs/sdk.md), or, for a binary that reads gridrun batch files without the SDK, "+
+		"give its messages with --proto, --input-type and --result-type", e.Binary, e.Err)
+}
+
+func (e *NotDescribedError) Unwrap() error { return e.Err }

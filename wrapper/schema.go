@@ -69,18 +69,20 @@ func Describe(ctx context.Context, bin Binary) (*Schema, error) {
 		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("describe %s: %w (is it a gridrun binary? binaries built without the SDK need --proto and --input-type/--result-type)",
-				bin.Path, &ExitError{Code: ee.ExitCode(), Stderr: stderr.Tail(stderrTail)})
+			return nil, &NotDescribedError{Binary: bin.Path, Err: &ExitError{Code: ee.ExitCode(), Stderr: stderr.Tail(stderrTail)}}
 		}
 		return nil, &StartError{Path: bin.Path, Err: err}
 	}
 	data, err := os.ReadFile(out)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &NotDescribedError{Binary: bin.Path, Err: errors.New("it exited 0 and wrote no description")}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("describe %s: the binary wrote no description: %w", bin.Path, err)
+		return nil, fmt.Errorf("describe %s: %w", bin.Path, err)
 	}
 	d := new(gridrunv1.Description)
 	if err := proto.Unmarshal(data, d); err != nil {
-		return nil, fmt.Errorf("describe %s: not a gridrun.v1.Description: %w", bin.Path, err)
+		return nil, &NotDescribedError{Binary: bin.Path, Err: fmt.Errorf("what it wrote is not a gridrun.v1.Description: %w", err)}
 	}
 	s, err := SchemaFromDescription(d)
 	if err != nil {

@@ -78,7 +78,7 @@ func TestBeamFlagsOutOfPlace(t *testing.T) {
 		{[]string{"--project", "p"}, "--project: needs --runner dataflow"},
 		{[]string{"--runner", "prism", "--region", "r"}, "--region: needs --runner dataflow"},
 		{[]string{"--shards", "4"}, "--shards: needs a Beam runner"},
-		{[]string{"--runner", "spark"}, `--runner "spark"`},
+		{[]string{"--runner", "spark"}, `--runner: want local, prism or dataflow, got "spark"`},
 		{[]string{"--runner", "prism", "--report"}, "--report: not available"},
 		{[]string{"--runner", "prism", "--max-dead-letters", "5"}, "not supported on Beam"},
 		{[]string{"--runner", "prism", "--persistent"}, "--persistent (Beam gives"},

@@ -41,7 +41,7 @@ what each input row must hold, what each result holds, and the side rows a
 				return &grid.ConfigError{Err: err}
 			}
 			defer image.Close()
-			s, err := wrapper.Describe(ctx, wrapper.Binary{Path: staged.Path, Image: image})
+			s, err := wrapper.Describe(ctx, wrapper.Binary{Path: staged.Source, Image: image})
 			if err != nil {
 				return &grid.ConfigError{Err: err}
 			}

@@ -65,18 +65,17 @@ The kind of file is told from its name and content; --kind forces it.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&kind, "kind", "", "what FILE holds, when its name does not say: batch, result-stream, results, dead-letters, manifest, description or json")
+	var kinds []string
+	for _, k := range inspect.Kinds {
+		kinds = append(kinds, string(k))
+	}
+	choiceVar(f, &kind, "kind", "", "what FILE holds, when its name does not say: "+listed(kinds), kinds...)
 	f.StringVar(&description, "description", "", "a saved description (_gridrun/description.pb) giving the binary's message types")
 	f.StringVar(&binary, "binary", "", "a binary to ask for its message types (--gridrun-describe)")
 	f.BoolVar(&compact, "compact", false, "print each JSON value on one line")
 	cmd.MarkFlagsMutuallyExclusive("description", "binary")
 	cmd.MarkFlagFilename("description", "pb")
 	cmd.MarkFlagFilename("binary")
-	var kinds []string
-	for _, k := range inspect.Kinds {
-		kinds = append(kinds, string(k))
-	}
-	words(cmd, "kind", kinds...)
 	return cmd
 }
 
@@ -103,7 +102,7 @@ func inspectSchema(ctx context.Context, path, description, binary string) (*wrap
 			return nil, &grid.ConfigError{Err: err}
 		}
 		defer image.Close()
-		s, err := wrapper.Describe(dctx, wrapper.Binary{Path: staged.Path, Image: image})
+		s, err := wrapper.Describe(dctx, wrapper.Binary{Path: staged.Source, Image: image})
 		if err != nil {
 			return nil, &grid.ConfigError{Err: err}
 		}

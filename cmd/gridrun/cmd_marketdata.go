@@ -138,7 +138,13 @@ Exit codes:
 	f.StringVar(&o.key, "key", "", "row key template, e.g. '{underlying}': the --join-key of the jobs that read it (required)")
 	f.StringVar(&o.family, "family", "", "column family the cells go to; created if missing (required)")
 	f.StringVar(&o.timestamp, "timestamp", "", "RFC 3339 time of the cells, the snapshot --join-as-of reads (default now)")
-	f.StringVar(&o.format, "format", "", "csv or jsonl when the file's name does not tell")
+	var tables []string
+	for _, fm := range codec.Formats() {
+		if fm.Table() {
+			tables = append(tables, string(fm))
+		}
+	}
+	choiceVar(f, &o.format, "format", "", listed(tables)+" when the file's name does not tell", tables...)
 	f.IntVar(&o.bulkRows, "bulk-rows", 1000, "rows per bulk write")
 	f.StringVar(&o.layout.CellEncoding, "cell-encoding", join.EncodingText, "text, or binary: numbers and bools as HBase Bytes.toBytes writes them, by the side message's field types (needs --binary or --proto)")
 	f.StringVar(&o.layout.MessageColumn, "message-column", "", "write each row as one cell FAMILY:QUALIFIER holding the whole side message (needs --binary or --proto; --family may be left out)")

@@ -108,6 +108,9 @@ Arguments after -- are passed to the binary.`,
 				}
 				return o.beam.run(cmd, job)
 			}
+			if o.beam.dryRun {
+				return dryRun(cmd, job)
+			}
 			hooks := &grid.Hooks{Logger: slog.Default()}
 			endLive, err := o.live.start(cmd, hooks, job.Output)
 			if err != nil {
@@ -169,7 +172,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.CacheDir, "cache-dir", "", "where staged binaries are kept (default $GRIDRUN_CACHE_DIR or the user cache dir)")
 	f.StringArrayVar(&j.Env, "env", nil, "KEY=VALUE for the binary's environment (repeatable); it gets only PATH, HOME, USER, LANG, LC_* and TZ otherwise")
 	f.StringArrayVar(&j.Inputs, "input", nil, "input file, glob, gs://BUCKET/OBJECT or gs:// glob: .jsonl, .csv or .pb (delimited protobuf), optionally .gz, or .parquet; - reads standard input (--input-format, default jsonl), saved in the output directory first (repeatable, required)")
-	f.StringVar(&j.InputFormat, "input-format", "", "input format when the name does not tell: jsonl, csv, pb or parquet")
+	inputFormatVar(f, &j.InputFormat)
 	f.StringVar(&j.IDField, "id-field", j.IDField, "field holding each element's id")
 	f.BoolVar(&j.IgnoreUnknownFields, "ignore-unknown-fields", false, "accept input fields the binary's input message does not have")
 	f.StringSliceVar(&j.InputOptional, "input-optional", nil, "fields of the input message a CSV or Parquet input may lack a column for (every other field needs one), e.g. paths,fixings")
@@ -180,7 +183,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.proto.SideType, "side-type", "", "fully qualified side-row message type, with --proto and --join")
 	f.StringVar(&o.join.Source, "join", "", "market data table: a CSV or JSONL path or file:// URI, or bigtable://PROJECT/INSTANCE/TABLE")
 	f.StringVar(&o.join.Key, "join-key", "", "key template of the join, e.g. '{underlying}' (required with --join)")
-	f.StringVar(&o.join.Missing, "join-missing", o.join.Missing, "element without a join row: dead-letter (kind missing_join) or pass (run it without)")
+	choiceVar(f, &o.join.Missing, "join-missing", o.join.Missing, "element without a join row: dead-letter (kind missing_join) or pass (run it without)", jobspec.MissingDeadLetter, jobspec.MissingPass)
 	f.Int64Var(&o.join.CacheBytes, "join-cache-bytes", o.join.CacheBytes, "memory for cached join rows")
 	f.StringVar(&o.join.Family, "join-family", "", "Bigtable column family to read (default: all of the row's families)")
 	f.StringSliceVar(&o.join.Optional, "join-optional", nil, "fields of the side message the join table may lack a column for (every other field needs one), e.g. dividend")
@@ -194,7 +197,7 @@ Arguments after -- are passed to the binary.`,
 	f.BoolVar(&o.join.Latest, "join-latest", false, "read each key's latest dated row at or before the as-of date: for a --join-key ending with {asof:LAYOUT}")
 	f.StringVar(&j.Output, "output", "", "output directory, local (gs://BUCKET/PREFIX with --runner); must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
-	f.StringVar(&j.OutputFormat, "output-format", j.OutputFormat, "format of the results: jsonl or parquet (dead letters are always JSON lines)")
+	choiceVar(f, &j.OutputFormat, "output-format", j.OutputFormat, "format of the results: "+listed(grid.ResultFormats())+" (dead letters are always JSON lines)", grid.ResultFormats()...)
 	f.StringVar(&j.ID, "job-id", "", "job id for batch files and the manifest (default: generated)")
 	f.IntVar(&j.BatchSize, "batch-size", j.BatchSize, "elements of the first calls; later ones are sized to --target-call-duration")
 	f.Var(&j.TargetCallDuration, "target-call-duration", "how long a call should last, from the element times measured as the job runs")

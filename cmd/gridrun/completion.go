@@ -4,9 +4,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/gridrun/gridrun/cmd/internal/progress"
-	"github.com/gridrun/gridrun/grid"
+	"github.com/spf13/pflag"
 )
 
 // addUXCommands adds the commands that look at a job rather than run it,
@@ -16,8 +14,7 @@ import (
 // values of the flags that take one of a few words.
 func addUXCommands(root *cobra.Command) {
 	root.AddCommand(newReportCmd(), newInspectCmd(), newVerifyCmd())
-	words(root, "log-format", "text", "json")
-	words(root, "log-level", "debug", "info", "warn", "error")
+	completeChoices(root)
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "run":
@@ -29,18 +26,25 @@ func addUXCommands(root *cobra.Command) {
 			for _, f := range []string{"output", "cache-dir", "proto-path"} {
 				c.MarkFlagDirname(f)
 			}
-			words(c, "input-format", "jsonl", "csv", "pb", "parquet")
-			words(c, "output-format", "jsonl", "parquet")
-			words(c, "join-missing", grid.MissingDeadLetter, grid.MissingPass)
-			var modes []string
-			for _, m := range progress.Modes {
-				modes = append(modes, string(m))
-			}
-			words(c, "progress", modes...)
 		case "describe":
 			c.MarkFlagFilename("binary")
 			c.MarkFlagDirname("cache-dir")
 		}
+	}
+}
+
+// completeChoices completes every flag that takes one of a few words
+// (a choiceValue), in c and its subcommands, with those words.
+func completeChoices(c *cobra.Command) {
+	for _, fs := range []*pflag.FlagSet{c.PersistentFlags(), c.LocalNonPersistentFlags()} {
+		fs.VisitAll(func(fl *pflag.Flag) {
+			if cv, ok := fl.Value.(*choiceValue); ok {
+				words(c, fl.Name, cv.choices...)
+			}
+		})
+	}
+	for _, sub := range c.Commands() {
+		completeChoices(sub)
 	}
 }
 

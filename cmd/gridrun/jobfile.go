@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,7 +23,8 @@ import (
 //
 // They are read and written generically over the command's flag set, so a
 // flag added to `run` is a job-file field without more code. Flags given on
-// the command line win over the file.
+// the command line, and GRIDRUN_* environment variables (envflags.go), win
+// over the file.
 //
 // The YAML library is go.yaml.in/yaml/v3, the YAML organisation's
 // maintained continuation of gopkg.in/yaml.v3 (which cobra already
@@ -103,16 +105,19 @@ func applyJobFile(fs *pflag.FlagSet, path string) (args []string, err error) {
 		fl := fs.Lookup(name)
 		if fl == nil || !inJobFile(fl) {
 			msg := fmt.Sprintf("unknown field %q: not a flag of gridrun run", name)
-			if s := suggestFlag(fs, name); s != "" {
+			if s := suggestFlag(fs, name, inJobFile); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			return nil, errAt(k, "%s", msg)
 		}
-		if fl.Changed { // the command line wins
+		if fl.Changed { // the command line, or the environment, wins
+			// The job names it, so a printed job holds it, with the
+			// value that won.
+			delete(fl.Annotations, fromEnv)
 			continue
 		}
 		if err := setFlag(fl, v.Kind == yaml.SequenceNode, values); err != nil {
-			return nil, errAt(v, "%s: %v", name, err)
+			return nil, errAt(v, "field %s: %s", name, err)
 		}
 	}
 	return args, nil
@@ -153,53 +158,15 @@ func setFlag(fl *pflag.Flag, list bool, values []string) error {
 		return fmt.Errorf("takes one value, not a list")
 	default:
 		if err := fl.Value.Set(values[0]); err != nil {
-			return err
+			return errors.New(valueProblem(fl, values[0], err))
 		}
 	}
 	fl.Changed = true
 	return nil
 }
 
-// suggestFlag returns the job-file field closest to a misspelt name.
-func suggestFlag(fs *pflag.FlagSet, name string) string {
-	best, bestD := "", 3 // suggest only within two edits
-	fs.VisitAll(func(fl *pflag.Flag) {
-		if !inJobFile(fl) {
-			return
-		}
-		if d := editDistance(strings.ToLower(name), fl.Name); d < bestD {
-			best, bestD = fl.Name, d
-		}
-	})
-	if best == "" && strings.Contains(name, "_") {
-		if fl := fs.Lookup(strings.ReplaceAll(name, "_", "-")); fl != nil && inJobFile(fl) {
-			return fl.Name
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-// writeJobFile prints the flags set (on the command line or by a job file)
+// writeJobFile prints the flags set (on the command line or by a job file,
+// not by the environment)
 // as a job file, in the order the command defines them, and the binary's
 // arguments. Only the flags set: the file says what the user chose, and
 // the same gridrun reads the rest as the same defaults (the manifest
@@ -207,7 +174,7 @@ func editDistance(a, b string) int {
 func writeJobFile(w io.Writer, fs *pflag.FlagSet, args []string) error {
 	m := &yaml.Node{Kind: yaml.MappingNode}
 	fs.VisitAll(func(fl *pflag.Flag) {
-		if !fl.Changed || !inJobFile(fl) {
+		if _, env := fl.Annotations[fromEnv]; !fl.Changed || env || !inJobFile(fl) {
 			return
 		}
 		var v *yaml.Node

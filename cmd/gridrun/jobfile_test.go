@@ -96,9 +96,12 @@ func TestJobFileErrorsNameTheFileAndLine(t *testing.T) {
 		{"unknown", "binary: bin/pricer\n\nbatchsize: 3\n", `:3:1: unknown field "batchsize": not a flag of gridrun run (did you mean "batch-size"?)`},
 		{"underscores", "batch_size: 3\n", `:1:1: unknown field "batch_size": not a flag of gridrun run (did you mean "batch-size"?)`},
 		{"not a run flag", "print-job: true\n", `:1:1: unknown field "print-job"`},
-		{"bad value", "binary: bin/pricer\nbatch-size: many\n", `:2:13: batch-size: strconv.ParseInt: parsing "many": invalid syntax`},
-		{"bad duration", "timeout: soon\n", `:1:10: timeout: time: invalid duration "soon"`},
-		{"list for one value", "binary: [a, b]\n", `:1:9: binary: takes one value, not a list`},
+		{"bad value", "binary: bin/pricer\nbatch-size: many\n", `:2:13: field batch-size: want an integer, got "many"`},
+		{"bad duration", "timeout: soon\n", `:1:10: field timeout: want a duration such as 30s, 1m30s or 2h, got "soon"`},
+		{"bad bool", "resume: maybe\n", `:1:9: field resume: want true or false, got "maybe"`},
+		{"bad word", "input-format: json\n", `:1:15: field input-format: want jsonl, csv, pb or parquet, got "json" (json is an alias of jsonl: say jsonl)`},
+		{"bad runner", "runner: beam\n", `:1:9: field runner: want local, prism or dataflow, got "beam"`},
+		{"list for one value", "binary: [a, b]\n", `:1:9: field binary: takes one value, not a list`},
 		{"twice", "binary: a\nbinary: b\n", `:2:1: binary is given twice (first on line 1)`},
 		{"no value", "binary:\n", `:1:8: binary: no value`},
 		{"nested", "join: {source: q.csv}\n", `:1:7: join: want a value or a list of values`},
@@ -154,7 +157,7 @@ func TestNewFlagsAreJobFields(t *testing.T) {
 
 func TestAnUnknownProgressModeIsAUsageError(t *testing.T) {
 	_, err := execute(t, "run", "--binary", "b", "--input", "i", "--output", filepath.Join(t.TempDir(), "o"), "--progress", "fancy")
-	if !isUsage(err) || !strings.Contains(err.Error(), `unknown progress mode "fancy"`) {
+	if !isUsage(err) || !strings.Contains(err.Error(), `--progress: want auto, tty, plain, json or none, got "fancy"`) {
 		t.Errorf("err = %v, want a usage error naming the mode", err)
 	}
 }

@@ -119,20 +119,35 @@ Exit codes:
   0  every element has a result
   1  the job failed or was interrupted (rerun with --resume to continue)
   2  usage or configuration error; no call ran
-  3  the job finished, but some elements are dead letters`,
+  3  the job finished, but some elements are dead letters
+
+` + envPrecedence,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// An unknown command within two edits of one is suggested.
+		SuggestionsMinimumDistance: 2,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd); err != nil {
+				return err
+			}
 			return setupLogging(cmd.ErrOrStderr(), logFormat, logLevel)
 		},
 	}
-	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
-	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
+	pf := root.PersistentFlags()
+	choiceVar(pf, &logFormat, "log-format", "text", "log format on stderr: text or json", logFormats...)
+	choiceVar(pf, &logLevel, "log-level", "info", "log level: debug, info, warn or error", logLevels...)
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newRunCmd(), newDescribeCmd(), newStageCmd(), newMarketdataCmd(), newVersionCmd())
 	addUXCommands(root)
+	addVersionFlag(root)
 	return root
 }
+
+// The words --log-format and --log-level take.
+var (
+	logFormats = []string{"text", "json"}
+	logLevels  = []string{"debug", "info", "warn", "error"}
+)
 
 func setupLogging(w io.Writer, format, level string) error {
 	h, err := newLogHandler(w, format, level)

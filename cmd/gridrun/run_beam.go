@@ -67,14 +67,23 @@ the data in memory); --runner dataflow on Google Cloud Dataflow, with the
 binary published in Cloud Storage (gs://...@VERSION), inputs and output in
 Cloud Storage and the join in Bigtable. Outputs have the same layout and the
 same content. These runners are in the gridrun-beam binary, next to gridrun
-or on PATH (make build builds it). --dry-run builds the pipeline and prints
-it, and the Dataflow job it would submit, without running anything. See
-docs/scaling-out.md.`
+or on PATH (make build builds it). With a Beam runner, --dry-run builds the
+pipeline and prints it, and the Dataflow job it would submit, without
+running anything. See docs/scaling-out.md.
+
+Dry run: --dry-run on this machine checks all the job would check before its
+first call, and more, then prints the plan: the binary staged, verified and
+asked for its messages (the one process started), every input row read,
+counted and decoded, every distinct join key looked up in the table, the
+output directory new or empty (or the job to resume) and writable, and an
+estimate of the batches. No element is sent to the binary and nothing is
+written to the output directory. Exit 0 when the job would start, 2 when it
+would not.`
 	f := cmd.Flags()
-	f.StringVar(&b.runner, "runner", runnerLocal, "where the job runs: local (this machine), prism (a Beam pipeline in this process) or dataflow (Google Cloud Dataflow)")
+	choiceVar(f, &b.runner, "runner", runnerLocal, "where the job runs: local (this machine), prism (a Beam pipeline in this process) or dataflow (Google Cloud Dataflow)", runnerLocal, "prism", "dataflow")
 	f.IntVar(&b.shards, "shards", 0, "with a Beam runner: groups the elements are batched in (default: about four batches a group)")
 	f.IntVar(&b.outputShards, "output-shards", 0, "with a Beam runner: results and dead-letter files at most (default: one per 250,000 elements)")
-	f.BoolVar(&b.dryRun, "dry-run", false, "with a Beam runner: build the pipeline and print it, and the Dataflow job, without running")
+	f.BoolVar(&b.dryRun, "dry-run", false, "check everything (binary, messages, inputs with every row counted, join keys, output) and print the plan, without calling the binary on any element; with a Beam runner, build the pipeline and print it, and the Dataflow job")
 	b.dataflow = map[string]*string{}
 	for _, d := range dataflowFlags {
 		b.dataflow[d.name] = f.String(d.name, "", "with --runner dataflow: "+d.help)
@@ -98,7 +107,7 @@ func (b *beamOptions) check(cmd *cobra.Command, ux *runUX) error {
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		_, df := b.dataflow[f.Name]
 		df = df || f.Name == "no-public-ips" || f.Name == "num-workers" || f.Name == "max-workers"
-		beam := f.Name == "shards" || f.Name == "output-shards" || f.Name == "dry-run" || f.Name == "beam-flag"
+		beam := f.Name == "shards" || f.Name == "output-shards" || f.Name == "beam-flag"
 		switch {
 		case err != nil:
 		case df && b.runner != "dataflow":

@@ -46,13 +46,19 @@ job (Ctrl-C) ends with the command that resumes it.
 
 Job files: -f job.yaml reads flags from YAML fields named like the flags
 (batch-size: 200, input: [a.jsonl, b.jsonl], timeout: 30s), and the binary's
-arguments from args: [...]. Flags on the command line win over the file.
---print-job prints the flags set, on the command line or by -f, as such a
-file and exits, so that gridrun run -f printed.yaml runs the same job; flags
-left at their defaults are not printed (the manifest records every option as
-run).`
+arguments from args: [...]. --print-job prints the flags set, on the command
+line or by -f, as such a file and exits, so that gridrun run -f printed.yaml
+runs the same job; flags left at their defaults, or set only by the
+environment (this machine's settings), are not printed (the manifest
+records every option as run).
+
+` + envPrecedence
 	f := cmd.Flags()
-	f.StringVar(&u.progress, "progress", string(progress.Auto), "progress display on stderr: auto (tty on a terminal, plain otherwise), tty (a live line), plain (a log line per interval), json (an object per interval) or none")
+	var modes []string
+	for _, m := range progress.Modes {
+		modes = append(modes, string(m))
+	}
+	choiceVar(f, &u.progress, "progress", string(progress.Auto), "progress display on stderr: auto (tty on a terminal, plain otherwise), tty (a live line), plain (a log line per interval), json (an object per interval) or none", modes...)
 	f.DurationVar(&u.progressInterval, "progress-interval", 0, "time between progress updates (default 500ms for tty, 10s otherwise)")
 	f.BoolVar(&u.report, "report", false, "write report.html, the run's report, into the output directory at the end")
 	f.StringVarP(&u.jobFile, "job-file", "f", "", "read flags from a YAML job file (fields named like the flags); flags on the command line win")
