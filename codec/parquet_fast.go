@@ -149,15 +149,7 @@ func fastParquetFieldOf(fd protoreflect.FieldDescriptor, src leafKind) (fastParq
 	switch src {
 	case leafBool:
 		ok = k == protoreflect.BoolKind
-	case leafInt:
-		switch k {
-		case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
-			protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
-			protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind,
-			protoreflect.DoubleKind:
-			ok = true
-		}
-	case leafUint:
+	case leafInt, leafUint:
 		switch k {
 		case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
 			protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,

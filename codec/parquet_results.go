@@ -97,16 +97,25 @@ func (pw *ParquetWriter) Write(id string, m protoreflect.Message) (int, error) {
 	if _, err := pw.w.WriteRows(pw.row); err != nil {
 		return 0, err
 	}
-	if pw.w.Size()-pw.group >= pw.groupBytes {
-		if err := pw.w.Flush(); err != nil {
-			return 0, err
-		}
-		pw.group = pw.w.Size()
+	if err := pw.endFullGroup(); err != nil {
+		return 0, err
 	}
 	size := pw.w.Size()
 	grew := max(size-pw.written, 0)
 	pw.written = max(size, pw.written)
 	return int(grew + more), nil
+}
+
+// endFullGroup ends the row group once it holds groupBytes.
+func (pw *ParquetWriter) endFullGroup() error {
+	if pw.w.Size()-pw.group < pw.groupBytes {
+		return nil
+	}
+	if err := pw.w.Flush(); err != nil {
+		return err
+	}
+	pw.group = pw.w.Size()
+	return nil
 }
 
 // Close writes the last row group and the footer.

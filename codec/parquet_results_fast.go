@@ -429,11 +429,8 @@ func (pw *ParquetWriter) flushFlat() (int64, error) {
 	if err := f.flush(pw.w.ColumnWriters()); err != nil {
 		return 0, err
 	}
-	if pw.w.Size()-pw.group >= pw.groupBytes {
-		if err := pw.w.Flush(); err != nil {
-			return 0, err
-		}
-		pw.group = pw.w.Size()
+	if err := pw.endFullGroup(); err != nil {
+		return 0, err
 	}
 	size := pw.w.Size()
 	more := max(size-pw.written-reported, 0)

@@ -18,8 +18,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/gridrun/gridrun/internal/testbin"
 	"github.com/gridrun/gridrun/outdir"
@@ -60,12 +58,12 @@ func TestListenServesMetricsAndALivePageWhileTheJobRuns(t *testing.T) {
 	defer tick.Stop()
 	deadline := time.After(2 * time.Minute)
 	for mid == nil {
-		mf := scrape(t, base)
-		if value(t, mf, "gridrun_call_duration_seconds") >= 1 && value(t, mf, "gridrun_calls_running") >= 1 {
+		mf := testbin.Scrape(t, base)
+		if testbin.MetricValue(t, mf, "gridrun_call_duration_seconds") >= 1 && testbin.MetricValue(t, mf, "gridrun_calls_running") >= 1 {
 			mid = mf
 			break
 		}
-		if value(t, mf, "gridrun_elements_settled_total") == rows {
+		if testbin.MetricValue(t, mf, "gridrun_elements_settled_total") == rows {
 			t.Fatalf("the job ended before it was seen running:\n%s", g.stderr())
 		}
 		select {
@@ -97,9 +95,9 @@ func TestListenServesMetricsAndALivePageWhileTheJobRuns(t *testing.T) {
 		t.Errorf("while running: gridrun_elements_total is a %v", f.GetType())
 	}
 	for _, k := range allKinds {
-		value(t, mid, "gridrun_dead_letters_total", "kind", k) // fails when missing
+		testbin.MetricValue(t, mid, "gridrun_dead_letters_total", "kind", k) // fails when missing
 	}
-	if v := value(t, mid, "gridrun_calls_running"); v > 2 {
+	if v := testbin.MetricValue(t, mid, "gridrun_calls_running"); v > 2 {
 		t.Errorf("while running: %g calls running in 2 slots", v)
 	}
 
@@ -121,7 +119,7 @@ func TestListenServesMetricsAndALivePageWhileTheJobRuns(t *testing.T) {
 
 	// After the job, while it lingers: the final counts.
 	g.waitFor(t, regexp.MustCompile(`^still serving http://`))
-	final := scrape(t, base)
+	final := testbin.Scrape(t, base)
 	man, err := outdir.ReadManifest(out)
 	if err != nil {
 		t.Fatal(err)
@@ -129,27 +127,27 @@ func TestListenServesMetricsAndALivePageWhileTheJobRuns(t *testing.T) {
 	if man.Elements != rows || man.Results != wantResults {
 		t.Fatalf("the job settled %d elements, %d results; the input makes %d and %d", man.Elements, man.Results, rows, wantResults)
 	}
-	if got := value(t, final, "gridrun_elements_settled_total"); got != rows {
+	if got := testbin.MetricValue(t, final, "gridrun_elements_settled_total"); got != rows {
 		t.Errorf("gridrun_elements_settled_total = %g after the job, the manifest says %d", got, man.Elements)
 	}
-	if got := value(t, final, "gridrun_elements_total"); got != rows {
+	if got := testbin.MetricValue(t, final, "gridrun_elements_total"); got != rows {
 		t.Errorf("gridrun_elements_total = %g, the input has %d rows", got, rows)
 	}
 	for _, k := range allKinds {
-		got := value(t, final, "gridrun_dead_letters_total", "kind", k)
+		got := testbin.MetricValue(t, final, "gridrun_dead_letters_total", "kind", k)
 		if got != float64(man.DeadLettersByKind[k]) || got != float64(wantKinds[k]) {
 			t.Errorf("gridrun_dead_letters_total{kind=%q} = %g, the manifest says %d, the input makes %d", k, got, man.DeadLettersByKind[k], wantKinds[k])
 		}
-		if before := value(t, mid, "gridrun_dead_letters_total", "kind", k); before > got {
+		if before := testbin.MetricValue(t, mid, "gridrun_dead_letters_total", "kind", k); before > got {
 			t.Errorf("gridrun_dead_letters_total{kind=%q} went from %g to %g", k, before, got)
 		}
 	}
 	for _, name := range []string{"gridrun_elements_settled_total", "gridrun_call_duration_seconds", "gridrun_batch_size"} {
-		if before, after := value(t, mid, name), value(t, final, name); before > after {
+		if before, after := testbin.MetricValue(t, mid, name), testbin.MetricValue(t, final, name); before > after {
 			t.Errorf("%s went from %g while running to %g at the end", name, before, after)
 		}
 	}
-	if got := value(t, final, "gridrun_calls_running"); got != 0 {
+	if got := testbin.MetricValue(t, final, "gridrun_calls_running"); got != 0 {
 		t.Errorf("%g calls running after the job", got)
 	}
 	// One observation per call of the timeline, its elements summed.
@@ -170,14 +168,14 @@ func TestListenServesMetricsAndALivePageWhileTheJobRuns(t *testing.T) {
 		t.Errorf("%d calls in the timeline, %d in the manifest, %d bars on the page", calls, man.Calls, bars)
 	}
 	for _, name := range []string{"gridrun_call_duration_seconds", "gridrun_batch_size"} {
-		if got := value(t, final, name); got != float64(calls) {
+		if got := testbin.MetricValue(t, final, name); got != float64(calls) {
 			t.Errorf("%s counts %g calls, the timeline %d", name, got, calls)
 		}
 	}
 	if got := final["gridrun_batch_size"].GetMetric()[0].GetHistogram().GetSampleSum(); got != float64(elements) {
 		t.Errorf("gridrun_batch_size sums to %g elements, the timeline's calls to %d", got, elements)
 	}
-	if got := value(t, final, "gridrun_job_info", "job_id", man.JobID, "run", "1"); got != 1 {
+	if got := testbin.MetricValue(t, final, "gridrun_job_info", "job_id", man.JobID, "run", "1"); got != 1 {
 		t.Errorf("gridrun_job_info{job_id=%q} = %g", man.JobID, got)
 	}
 	if page := get(t, base+"/live"); !strings.Contains(page, `data-status="dead_letters"`) {
@@ -335,44 +333,4 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
 	}
 	return string(b)
-}
-
-// scrape reads the metrics with Prometheus's own text parser.
-func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
-	t.Helper()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mf, err := p.TextToMetricFamilies(strings.NewReader(get(t, base+"/metrics")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mf
-}
-
-// value is the value of the metric with the labels given as name, value
-// pairs: a counter's or gauge's value, a histogram's count.
-func value(t *testing.T, mf map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	t.Helper()
-	f := mf[name]
-metrics:
-	for _, m := range f.GetMetric() {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, l := range m.GetLabel() {
-				found = found || l.GetName() == labels[i] && l.GetValue() == labels[i+1]
-			}
-			if !found {
-				continue metrics
-			}
-		}
-		switch f.GetType() {
-		case dto.MetricType_COUNTER:
-			return m.GetCounter().GetValue()
-		case dto.MetricType_GAUGE:
-			return m.GetGauge().GetValue()
-		case dto.MetricType_HISTOGRAM:
-			return float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	t.Fatalf("no metric %s%v", name, labels)
-	return 0
 }

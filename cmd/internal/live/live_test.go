@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/internal/testbin"
 )
 
 func TestMain(m *testing.M) {
@@ -119,41 +117,17 @@ func TestTheMetricsCountWhatTheObserverIsTold(t *testing.T) {
 	for _, k := range []string{"", "", "", grid.KindTimeout} {
 		o.Settled(k)
 	}
-	mf := scrape(t, s.URL())
+	mf := testbin.Scrape(t, s.URL())
 	if _, ok := mf["gridrun_elements_total"]; ok {
 		t.Errorf("gridrun_elements_total is exported before the total is known")
 	}
 	o.InputCounted(100)
 	running.Store(3)
-	mf = scrape(t, s.URL())
+	mf = testbin.Scrape(t, s.URL())
 
 	value := func(name string, labels ...string) float64 {
-		f := mf[name]
-		if f == nil {
-			t.Fatalf("no %s", name)
-		}
-	metrics:
-		for _, m := range f.GetMetric() {
-			for i := 0; i < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			switch f.GetType() {
-			case dto.MetricType_COUNTER:
-				return m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				return m.GetGauge().GetValue()
-			case dto.MetricType_HISTOGRAM:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-		t.Fatalf("no %s%v", name, labels)
-		return 0
+		t.Helper()
+		return testbin.MetricValue(t, mf, name, labels...)
 	}
 	for _, c := range []struct {
 		name   string
@@ -187,26 +161,6 @@ func TestTheMetricsCountWhatTheObserverIsTold(t *testing.T) {
 			t.Errorf("no %s: the process and Go collectors are missing", name)
 		}
 	}
-}
-
-// scrape reads the server's metrics with Prometheus's own text parser.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET /metrics: %s\n%s", resp.Status, b)
-	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mf, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mf
 }
 
 // The page and its fragment are served, say the job's state, and stop
