@@ -80,6 +80,8 @@ func batchOf(n int) *gridrunv1.Batch {
 //	serve-setsid     a worker that starts a setsid grandchild (see
 //	                 setsid-grandchild) and answers with its pid
 //	serve-garbage    a worker that answers its first batch with garbage
+//	serve-close      a worker that answers its first batch, then closes its
+//	                 results pipe and lives on until the requests pipe closes
 //	launch-leaks     not a binary but the starts of TestAFailedStartLeavesNothingBehind,
 //	                 in the directory given as its argument
 func fakeBinary(mode string, args []string) int {
@@ -278,5 +280,10 @@ func fakeWorker(name string, crashAt int) int {
 			protodelim.MarshalTo(resp, &gridrunv1.Result{Id: e.GetId(), Outcome: &gridrunv1.Result_Payload{Payload: []byte(payload)}})
 		}
 		protodelim.MarshalTo(resp, &gridrunv1.Result{Done: true})
+		if name == "serve-close" {
+			resp.Close()
+			io.Copy(io.Discard, req)
+			return 0
+		}
 	}
 }

@@ -78,6 +78,10 @@ type Worker struct {
 	cur     *WorkerCall // the call being served
 	broken  error       // a protocol violation: the worker is done for
 	closing bool
+	// streamEnded says the results stream has ended and its reader has
+	// taken the call it was serving: no later call could ever end, even
+	// while the process, not yet reaped, lives on.
+	streamEnded bool
 }
 
 var workerSeq atomic.Int64
@@ -132,12 +136,7 @@ func (w *Worker) launch(bin Binary) (err error) {
 func (w *Worker) Alive() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	select {
-	case <-w.exited:
-		return false
-	default:
-		return w.broken == nil && !w.closing
-	}
+	return w.aliveLocked()
 }
 
 // Start sends batch to the worker. Cancelling ctx stops the worker (SIGTERM,
@@ -184,7 +183,7 @@ func (w *Worker) aliveLocked() bool {
 	case <-w.exited:
 		return false
 	default:
-		return w.broken == nil && !w.closing
+		return w.broken == nil && !w.closing && !w.streamEnded
 	}
 }
 
@@ -245,7 +244,7 @@ func (w *Worker) read() {
 func (w *Worker) end(err error) {
 	w.mu.Lock()
 	c := w.cur
-	w.cur = nil
+	w.cur, w.streamEnded = nil, true
 	if err != nil && w.broken == nil {
 		w.broken = err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func startWorker(t *testing.T, mode string) *Worker {
@@ -72,6 +73,33 @@ func TestAWorkerCrashEndsItsCall(t *testing.T) {
 	}
 	if _, err := w.Start(context.Background(), batchOf(1)); !errors.Is(err, ErrWorkerGone) {
 		t.Fatalf("a call to a dead worker: %v", err)
+	}
+}
+
+// A worker whose results stream has ended takes no call, even while its
+// process lives on: nothing would ever end that call.
+func TestAWorkerWithItsResultsClosedTakesNoCall(t *testing.T) {
+	t.Parallel()
+	w := startWorker(t, "serve-close")
+	c, err := w.Start(context.Background(), batchOf(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	<-w.readDone // the stream has ended; the process has not exited
+	c, err = w.Start(context.Background(), batchOf(1))
+	if errors.Is(err, ErrWorkerGone) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("a call to a worker whose stream ended: %v, want ErrWorkerGone", err)
+	}
+	select {
+	case <-c.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("a call to a worker whose results stream had ended never ended")
 	}
 }
 
