@@ -224,6 +224,7 @@ func TestInputsInCloudStorage(t *testing.T) {
 	}
 
 	job := f.job(f.pricer, "gs://trades/daily/missing.parquet")
+	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
 	_, err := grid.Run(context.Background(), job, quiet)
 	var ce *grid.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "gs://trades/daily/missing.parquet: not found") {

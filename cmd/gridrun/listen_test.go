@@ -150,16 +150,19 @@ func TestListenServesMetricsAndALivePageWhileTheJobRuns(t *testing.T) {
 	if got := testbin.MetricValue(t, final, "gridrun_calls_running"); got != 0 {
 		t.Errorf("%g calls running after the job", got)
 	}
-	// One observation per call of the timeline, its elements summed.
+	// One observation per ended call of the timeline, its elements summed.
 	var calls, elements int
 	tl, err := os.ReadFile(filepath.Join(out, man.Timeline))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for line := range strings.Lines(string(tl)) {
-		var c outdir.CallRecord
+		var c outdir.TimelineRecord
 		if err := json.Unmarshal([]byte(line), &c); err != nil {
 			t.Fatalf("timeline line %q: %v", line, err)
+		}
+		if c.Event != outdir.EventCall {
+			continue // a call's start, a run's start, end or times
 		}
 		calls++
 		elements += c.Elements
