@@ -324,17 +324,25 @@ func (x *Executor) run(ctx context.Context, t *Task, slot int, started func(wrap
 // when the slot has none or its last one ended. Only the goroutine holding
 // the slot uses its worker.
 func (x *Executor) workerCall(ctx context.Context, slot int, b *gridrunv1.Batch) (wrapper.Running, error) {
-	if w := x.workers[slot]; w == nil || !w.Alive() {
-		if w != nil {
-			w.Close(x.workerFailed[slot])
+	for fresh := false; ; fresh = true {
+		if w := x.workers[slot]; w == nil || !w.Alive() {
+			if w != nil {
+				w.Close(x.workerFailed[slot])
+			}
+			w, err := wrapper.StartWorker(x.cfg.Binary, &x.cfg.Call)
+			if err != nil {
+				return nil, err
+			}
+			x.workers[slot], x.workerFailed[slot] = w, false
 		}
-		w, err := wrapper.StartWorker(x.cfg.Binary, &x.cfg.Call)
-		if err != nil {
-			return nil, err
+		c, err := x.workers[slot].Start(ctx, b)
+		// A worker may end between its last call and this one, after
+		// Alive said otherwise: the batch goes to a new one. A new one
+		// gone at once is the binary's fault, and the call's.
+		if !errors.Is(err, wrapper.ErrWorkerGone) || fresh {
+			return c, err
 		}
-		x.workers[slot], x.workerFailed[slot] = w, false
 	}
-	return x.workers[slot].Start(ctx, b)
 }
 
 // Close ends the persistent workers, keeping the logs of those that failed

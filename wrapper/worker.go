@@ -318,7 +318,7 @@ func (c *WorkerCall) supervise() {
 	case <-c.ended:
 		return
 	case <-c.stopCh:
-		c.w.proc.signal(syscall.SIGTERM)
+		c.signal(syscall.SIGTERM)
 		select {
 		case <-c.ended:
 			return
@@ -326,13 +326,25 @@ func (c *WorkerCall) supervise() {
 		}
 	case <-c.ctx.Done():
 	}
-	c.w.proc.signal(syscall.SIGTERM)
+	c.signal(syscall.SIGTERM)
 	t := time.NewTimer(c.w.opts.Grace)
 	defer t.Stop()
 	select {
 	case <-c.ended:
 	case <-t.C:
-		c.w.kill()
+		c.signal(syscall.SIGKILL)
+	}
+}
+
+// signal signals the worker while it serves this call, and not after: a
+// call's context is cancelled once the call has ended, when the worker may
+// be serving the next one (select picks either of two ready cases), and
+// that call must not be stopped for this one's sake.
+func (c *WorkerCall) signal(sig syscall.Signal) {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if c.w.cur == c {
+		c.w.proc.signal(sig)
 	}
 }
 

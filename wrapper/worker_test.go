@@ -103,6 +103,30 @@ func TestAWorkerWithItsResultsClosedTakesNoCall(t *testing.T) {
 	}
 }
 
+// A call's context is cancelled after the call has ended, when the worker
+// may be idle or serving the next call: that cancellation stops nothing.
+// supervise is run again by hand because its goroutine, woken by both the
+// end and the cancellation, picks either at random.
+func TestACancelledContextOfAnEndedCallLeavesTheWorker(t *testing.T) {
+	t.Parallel()
+	w := startWorker(t, "serve")
+	for i := range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		c, err := w.Start(ctx, batchOf(3))
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if _, err := c.Wait(); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		cancel()
+		c.supervise()
+		if !w.Alive() {
+			t.Fatalf("the worker ended after call %d's context was cancelled", i)
+		}
+	}
+}
+
 func TestAWorkerWritingGarbageIsKilled(t *testing.T) {
 	t.Parallel()
 	w := startWorker(t, "serve-garbage")
