@@ -125,6 +125,11 @@ func DryRun(ctx context.Context, job Job, hooks *Hooks) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	have, _, err := outdir.ReadState(j.Output)
+	if err != nil && j.Resume {
+		return nil, err
+	}
+	key = p.joinKey(key, have)
 	if err := p.checkMessages(ctx, key); err != nil {
 		return nil, err
 	}
@@ -137,9 +142,8 @@ func DryRun(ctx context.Context, job Job, hooks *Hooks) (*Plan, error) {
 		pl.Side = string(p.schema.Side.FullName())
 	}
 	if j.Join != nil {
-		spec := join.Spec{Side: p.schema.Side, Key: key, Family: j.Join.Family, AsOf: j.Join.AsOf, Optional: j.Join.Optional}
-		if p.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: j.Join.CacheBytes}); err != nil {
-			return nil, &ConfigError{Err: err}
+		if err := p.openJoin(ctx, key); err != nil {
+			return nil, err
 		}
 		pl.Join = &PlannedJoin{Source: j.Join.Source, Key: j.Join.Key, Checked: true}
 	}

@@ -112,19 +112,13 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 	if err != nil && j.Resume {
 		return nil, err
 	}
-	// Known before the inputs are decoded: a key may render its date.
-	p.joinAsOf = joinAsOf(j, have, time.Now())
-	if key != nil && key.UsesAsOf() && !p.joinAsOf.IsZero() {
-		key = key.WithAsOf(p.joinAsOf)
-	}
+	key = p.joinKey(key, have)
 	if err := p.checkMessages(ctx, key); err != nil {
 		return nil, err
 	}
 	if j.Join != nil {
-		spec := j.Join.Spec(p.schema.Side, key, p.joinAsOf)
-		cache := j.Join.CacheBytes
-		if p.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: cache}); err != nil {
-			return nil, &ConfigError{Err: err}
+		if err := p.openJoin(ctx, key); err != nil {
+			return nil, err
 		}
 		p.joinReported = reportJoinCoverage(h.Logger, p.table)
 	}
@@ -162,6 +156,29 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 // then stages the binary and learns them: the binary may run (to describe
 // itself) only once nothing else can refuse the job. It returns the join's
 // key template and the state the job's output must hold.
+// joinKey fixes the join's as-of time (a resume keeps the first run's)
+// and binds it into key: before the inputs are decoded, since a key may
+// render its date.
+func (p *plan) joinKey(key *codec.Template, have outdir.State) *codec.Template {
+	p.joinAsOf = joinAsOf(p.job, have, time.Now())
+	if key != nil && key.UsesAsOf() && !p.joinAsOf.IsZero() {
+		key = key.WithAsOf(p.joinAsOf)
+	}
+	return key
+}
+
+// openJoin opens the join's table, read by key as of p.joinAsOf in the
+// job's layout.
+func (p *plan) openJoin(ctx context.Context, key *codec.Template) error {
+	j := p.job.Join
+	t, err := join.Open(ctx, j.Source, j.Spec(p.schema.Side, key, p.joinAsOf), &join.Options{CacheBytes: j.CacheBytes})
+	if err != nil {
+		return &ConfigError{Err: err}
+	}
+	p.table = t
+	return nil
+}
+
 func (p *plan) stage(ctx context.Context) (key *codec.Template, want outdir.State, err error) {
 	j := p.job
 	// Everything that can be checked without the binary's message types

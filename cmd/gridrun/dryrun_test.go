@@ -144,3 +144,31 @@ func TestADryRunCallsNothing(t *testing.T) {
 		t.Fatalf("the real run left no mark either (%v): the test shows nothing", err)
 	}
 }
+
+// A dry run opens the join as the job would, in the table's layout: a
+// table whose spot column is named by its feed is read through
+// --join-column, every key found.
+func TestADryRunReadsTheJoinsLayout(t *testing.T) {
+	t.Parallel()
+	root := testbin.Root(t)
+	q, err := os.ReadFile(filepath.Join(root, "testdata", "quotes.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, rest, _ := strings.Cut(string(q), "\n")
+	if !strings.Contains(header, ",spot,") {
+		t.Fatalf("testdata/quotes.csv has no spot column: %s", header)
+	}
+	quotes := filepath.Join(t.TempDir(), "feed.csv")
+	os.WriteFile(quotes, []byte(strings.Replace(header, ",spot,", ",px_last,", 1)+"\n"+rest), 0o644)
+	args := []string{"run", "--binary", "bin/pricer", "--input", "testdata/trades.jsonl", "--join", quotes,
+		"--join-key", "{underlying}", "--output", filepath.Join(t.TempDir(), "out"), "--dry-run"}
+	if code, _, stderr := gridrun(t, args...); code != 2 || !strings.Contains(stderr, "spot") {
+		t.Fatalf("without the mapping: exit %d, want 2 naming spot\nstderr: %s", code, stderr)
+	}
+	keys := strings.Count(strings.TrimSpace(rest), "\n") + 1 // a row per underlying, each traded
+	code, stdout, stderr := gridrun(t, append(args, "--join-column", "spot=px_last")...)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("  join     %s, key {underlying}: all %d keys found\n", quotes, keys)) {
+		t.Fatalf("with the mapping: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
