@@ -57,7 +57,16 @@ type Batch struct {
 	Elements    []*Element `protobuf:"bytes,5,rep,name=elements,proto3" json:"elements,omitempty"`
 	// Side rows (joined market data) travel once per batch, shared by the
 	// elements that reference them by index.
-	SideRows      []*SideRow `protobuf:"bytes,6,rep,name=side_rows,json=sideRows,proto3" json:"side_rows,omitempty"`
+	SideRows []*SideRow `protobuf:"bytes,6,rep,name=side_rows,json=sideRows,proto3" json:"side_rows,omitempty"`
+	// Scenarios are the market scenarios the elements of this batch run
+	// under (see Description.scenario_type), each sent once per batch and
+	// referenced by index from Element.scenario. Empty when the job has none.
+	Scenarios []*Scenario `protobuf:"bytes,7,rep,name=scenarios,proto3" json:"scenarios,omitempty"`
+	// Common is the job's common data (Description.common_type: curves,
+	// calendars, model parameters), serialized. It is set on the first batch
+	// a process receives, and only on that one, so a binary initialises once
+	// per process: once per call, or once per persistent worker.
+	Common        []byte `protobuf:"bytes,8,opt,name=common,proto3" json:"common,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -134,6 +143,20 @@ func (x *Batch) GetSideRows() []*SideRow {
 	return nil
 }
 
+func (x *Batch) GetScenarios() []*Scenario {
+	if x != nil {
+		return x.Scenarios
+	}
+	return nil
+}
+
+func (x *Batch) GetCommon() []byte {
+	if x != nil {
+		return x.Common
+	}
+	return nil
+}
+
 // Element is one unit of work.
 type Element struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -142,7 +165,14 @@ type Element struct {
 	// Payload is the serialized input message (Description.input_type).
 	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
 	// SideRows are indexes into Batch.side_rows.
-	SideRows      []uint32 `protobuf:"varint,3,rep,packed,name=side_rows,json=sideRows,proto3" json:"side_rows,omitempty"`
+	SideRows []uint32 `protobuf:"varint,3,rep,packed,name=side_rows,json=sideRows,proto3" json:"side_rows,omitempty"`
+	// Seed is a deterministic seed for this (element, scenario), e.g. for
+	// Monte Carlo: the first 8 bytes, big-endian, of
+	// sha256("gridrun.seed.v1" 0x00 element id 0x00 scenario id), so it is the
+	// same whatever the batching, the attempt or the engine.
+	Seed uint64 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
+	// Scenario is an index into Batch.scenarios; unused when it is empty.
+	Scenario      uint32 `protobuf:"varint,5,opt,name=scenario,proto3" json:"scenario,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -198,6 +228,75 @@ func (x *Element) GetSideRows() []uint32 {
 	return nil
 }
 
+func (x *Element) GetSeed() uint64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
+func (x *Element) GetScenario() uint32 {
+	if x != nil {
+		return x.Scenario
+	}
+	return 0
+}
+
+// Scenario is one market scenario, e.g. a spot and vol shock.
+type Scenario struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id is unique within the job's scenarios, e.g. "base" or "2008-10-10".
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Payload is the serialized scenario message (Description.scenario_type).
+	Payload       []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Scenario) Reset() {
+	*x = Scenario{}
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Scenario) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Scenario) ProtoMessage() {}
+
+func (x *Scenario) ProtoReflect() protoreflect.Message {
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Scenario.ProtoReflect.Descriptor instead.
+func (*Scenario) Descriptor() ([]byte, []int) {
+	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Scenario) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Scenario) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 // SideRow is one joined row, e.g. the quote of an underlying.
 type SideRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -211,7 +310,7 @@ type SideRow struct {
 
 func (x *SideRow) Reset() {
 	*x = SideRow{}
-	mi := &file_gridrun_v1_gridrun_proto_msgTypes[2]
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +322,7 @@ func (x *SideRow) String() string {
 func (*SideRow) ProtoMessage() {}
 
 func (x *SideRow) ProtoReflect() protoreflect.Message {
-	mi := &file_gridrun_v1_gridrun_proto_msgTypes[2]
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +335,7 @@ func (x *SideRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SideRow.ProtoReflect.Descriptor instead.
 func (*SideRow) Descriptor() ([]byte, []int) {
-	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{2}
+	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SideRow) GetKey() string {
@@ -275,14 +374,17 @@ type Result struct {
 	Started  uint32 `protobuf:"varint,6,opt,name=started,proto3" json:"started,omitempty"`
 	// A record with no id and Done set ends a batch in serve mode (see
 	// Description.serves).
-	Done          bool `protobuf:"varint,7,opt,name=done,proto3" json:"done,omitempty"`
+	Done bool `protobuf:"varint,7,opt,name=done,proto3" json:"done,omitempty"`
+	// Scenario echoes Element.scenario, so that an element's results under
+	// two scenarios of one batch are told apart.
+	Scenario      uint32 `protobuf:"varint,8,opt,name=scenario,proto3" json:"scenario,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_gridrun_v1_gridrun_proto_msgTypes[3]
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +396,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_gridrun_v1_gridrun_proto_msgTypes[3]
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +409,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{3}
+	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Result) GetId() string {
@@ -370,6 +472,13 @@ func (x *Result) GetDone() bool {
 	return false
 }
 
+func (x *Result) GetScenario() uint32 {
+	if x != nil {
+		return x.Scenario
+	}
+	return 0
+}
+
 type isResult_Outcome interface {
 	isResult_Outcome()
 }
@@ -401,7 +510,7 @@ type ElementError struct {
 
 func (x *ElementError) Reset() {
 	*x = ElementError{}
-	mi := &file_gridrun_v1_gridrun_proto_msgTypes[4]
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +522,7 @@ func (x *ElementError) String() string {
 func (*ElementError) ProtoMessage() {}
 
 func (x *ElementError) ProtoReflect() protoreflect.Message {
-	mi := &file_gridrun_v1_gridrun_proto_msgTypes[4]
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +535,7 @@ func (x *ElementError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ElementError.ProtoReflect.Descriptor instead.
 func (*ElementError) Descriptor() ([]byte, []int) {
-	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{4}
+	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ElementError) GetMessage() string {
@@ -472,14 +581,20 @@ type Description struct {
 	// results to file descriptor 4, as it would to a results file, followed
 	// by a record with Done set. SIGTERM during a batch stops it as in a
 	// call (stop record, exit 0); between batches it ends the worker.
-	Serves        bool `protobuf:"varint,10,opt,name=serves,proto3" json:"serves,omitempty"`
+	Serves bool `protobuf:"varint,10,opt,name=serves,proto3" json:"serves,omitempty"`
+	// ScenarioType is the message of a scenario (Batch.scenarios); empty when
+	// the binary takes none.
+	ScenarioType string `protobuf:"bytes,11,opt,name=scenario_type,json=scenarioType,proto3" json:"scenario_type,omitempty"`
+	// CommonType is the message of the job's common data (Batch.common);
+	// empty when the binary takes none.
+	CommonType    string `protobuf:"bytes,12,opt,name=common_type,json=commonType,proto3" json:"common_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Description) Reset() {
 	*x = Description{}
-	mi := &file_gridrun_v1_gridrun_proto_msgTypes[5]
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +606,7 @@ func (x *Description) String() string {
 func (*Description) ProtoMessage() {}
 
 func (x *Description) ProtoReflect() protoreflect.Message {
-	mi := &file_gridrun_v1_gridrun_proto_msgTypes[5]
+	mi := &file_gridrun_v1_gridrun_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +619,7 @@ func (x *Description) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Description.ProtoReflect.Descriptor instead.
 func (*Description) Descriptor() ([]byte, []int) {
-	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{5}
+	return file_gridrun_v1_gridrun_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Description) GetProtocol() string {
@@ -577,26 +692,47 @@ func (x *Description) GetServes() bool {
 	return false
 }
 
+func (x *Description) GetScenarioType() string {
+	if x != nil {
+		return x.ScenarioType
+	}
+	return ""
+}
+
+func (x *Description) GetCommonType() string {
+	if x != nil {
+		return x.CommonType
+	}
+	return ""
+}
+
 var File_gridrun_v1_gridrun_proto protoreflect.FileDescriptor
 
 const file_gridrun_v1_gridrun_proto_rawDesc = "" +
 	"\n" +
 	"\x18gridrun/v1/gridrun.proto\x12\n" +
-	"gridrun.v1\x1a google/protobuf/descriptor.proto\"\xd9\x01\n" +
+	"gridrun.v1\x1a google/protobuf/descriptor.proto\"\xa5\x02\n" +
 	"\x05Batch\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12\x18\n" +
 	"\aattempt\x18\x03 \x01(\rR\aattempt\x12!\n" +
 	"\fmax_attempts\x18\x04 \x01(\rR\vmaxAttempts\x12/\n" +
 	"\belements\x18\x05 \x03(\v2\x13.gridrun.v1.ElementR\belements\x120\n" +
-	"\tside_rows\x18\x06 \x03(\v2\x13.gridrun.v1.SideRowR\bsideRows\"P\n" +
+	"\tside_rows\x18\x06 \x03(\v2\x13.gridrun.v1.SideRowR\bsideRows\x122\n" +
+	"\tscenarios\x18\a \x03(\v2\x14.gridrun.v1.ScenarioR\tscenarios\x12\x16\n" +
+	"\x06common\x18\b \x01(\fR\x06common\"\x80\x01\n" +
 	"\aElement\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1b\n" +
-	"\tside_rows\x18\x03 \x03(\rR\bsideRows\"5\n" +
+	"\tside_rows\x18\x03 \x03(\rR\bsideRows\x12\x12\n" +
+	"\x04seed\x18\x04 \x01(\x04R\x04seed\x12\x1a\n" +
+	"\bscenario\x18\x05 \x01(\rR\bscenario\"4\n" +
+	"\bScenario\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"5\n" +
 	"\aSideRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"\xe2\x01\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"\xfe\x01\n" +
 	"\x06Result\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\apayload\x18\x02 \x01(\fH\x00R\apayload\x120\n" +
@@ -604,11 +740,12 @@ const file_gridrun_v1_gridrun_proto_rawDesc = "" +
 	"\x0eduration_nanos\x18\x04 \x01(\x04R\rdurationNanos\x12\x1a\n" +
 	"\bstopping\x18\x05 \x01(\bR\bstopping\x12\x18\n" +
 	"\astarted\x18\x06 \x01(\rR\astarted\x12\x12\n" +
-	"\x04done\x18\a \x01(\bR\x04doneB\t\n" +
+	"\x04done\x18\a \x01(\bR\x04done\x12\x1a\n" +
+	"\bscenario\x18\b \x01(\rR\bscenarioB\t\n" +
 	"\aoutcome\"<\n" +
 	"\fElementError\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x12\n" +
-	"\x04type\x18\x02 \x01(\tR\x04type\"\xd6\x02\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\x9c\x03\n" +
 	"\vDescription\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1d\n" +
 	"\n" +
@@ -622,7 +759,10 @@ const file_gridrun_v1_gridrun_proto_rawDesc = "" +
 	"\x0fstreams_results\x18\b \x01(\bR\x0estreamsResults\x12%\n" +
 	"\x0ehonors_sigterm\x18\t \x01(\bR\rhonorsSigterm\x12\x16\n" +
 	"\x06serves\x18\n" +
-	" \x01(\bR\x06servesB7Z5github.com/gridrun/gridrun/proto/gridrun/v1;gridrunv1b\x06proto3"
+	" \x01(\bR\x06serves\x12#\n" +
+	"\rscenario_type\x18\v \x01(\tR\fscenarioType\x12\x1f\n" +
+	"\vcommon_type\x18\f \x01(\tR\n" +
+	"commonTypeB7Z5github.com/gridrun/gridrun/proto/gridrun/v1;gridrunv1b\x06proto3"
 
 var (
 	file_gridrun_v1_gridrun_proto_rawDescOnce sync.Once
@@ -636,26 +776,28 @@ func file_gridrun_v1_gridrun_proto_rawDescGZIP() []byte {
 	return file_gridrun_v1_gridrun_proto_rawDescData
 }
 
-var file_gridrun_v1_gridrun_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_gridrun_v1_gridrun_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_gridrun_v1_gridrun_proto_goTypes = []any{
 	(*Batch)(nil),                          // 0: gridrun.v1.Batch
 	(*Element)(nil),                        // 1: gridrun.v1.Element
-	(*SideRow)(nil),                        // 2: gridrun.v1.SideRow
-	(*Result)(nil),                         // 3: gridrun.v1.Result
-	(*ElementError)(nil),                   // 4: gridrun.v1.ElementError
-	(*Description)(nil),                    // 5: gridrun.v1.Description
-	(*descriptorpb.FileDescriptorSet)(nil), // 6: google.protobuf.FileDescriptorSet
+	(*Scenario)(nil),                       // 2: gridrun.v1.Scenario
+	(*SideRow)(nil),                        // 3: gridrun.v1.SideRow
+	(*Result)(nil),                         // 4: gridrun.v1.Result
+	(*ElementError)(nil),                   // 5: gridrun.v1.ElementError
+	(*Description)(nil),                    // 6: gridrun.v1.Description
+	(*descriptorpb.FileDescriptorSet)(nil), // 7: google.protobuf.FileDescriptorSet
 }
 var file_gridrun_v1_gridrun_proto_depIdxs = []int32{
 	1, // 0: gridrun.v1.Batch.elements:type_name -> gridrun.v1.Element
-	2, // 1: gridrun.v1.Batch.side_rows:type_name -> gridrun.v1.SideRow
-	4, // 2: gridrun.v1.Result.error:type_name -> gridrun.v1.ElementError
-	6, // 3: gridrun.v1.Description.files:type_name -> google.protobuf.FileDescriptorSet
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3, // 1: gridrun.v1.Batch.side_rows:type_name -> gridrun.v1.SideRow
+	2, // 2: gridrun.v1.Batch.scenarios:type_name -> gridrun.v1.Scenario
+	5, // 3: gridrun.v1.Result.error:type_name -> gridrun.v1.ElementError
+	7, // 4: gridrun.v1.Description.files:type_name -> google.protobuf.FileDescriptorSet
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_gridrun_v1_gridrun_proto_init() }
@@ -663,7 +805,7 @@ func file_gridrun_v1_gridrun_proto_init() {
 	if File_gridrun_v1_gridrun_proto != nil {
 		return
 	}
-	file_gridrun_v1_gridrun_proto_msgTypes[3].OneofWrappers = []any{
+	file_gridrun_v1_gridrun_proto_msgTypes[4].OneofWrappers = []any{
 		(*Result_Payload)(nil),
 		(*Result_Error)(nil),
 	}
@@ -673,7 +815,7 @@ func file_gridrun_v1_gridrun_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gridrun_v1_gridrun_proto_rawDesc), len(file_gridrun_v1_gridrun_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
