@@ -64,6 +64,11 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	if job.Output == "" {
 		return nil, configErr("no output directory given")
 	}
+	if job.Scenarios != "" {
+		// The fan-out lives in the local engine's feeder; the Beam
+		// pipeline reads one element per row.
+		return nil, configErr("--scenarios %s: scenarios run on the local engine only (--runner local) for now; on Beam, materialise trades × scenarios in the input", job.Scenarios)
+	}
 	job.Output = strings.TrimSuffix(job.Output, "/")
 	inputs, err := expandInputs(ctx, job)
 	if err != nil {

@@ -29,11 +29,16 @@ var resultJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: 
 
 // AppendLine appends {"id": id, "result": {...}} and a newline to dst.
 func (e *ResultEncoder) AppendLine(dst []byte, id string, payload []byte) ([]byte, error) {
+	return e.AppendScenarioLine(dst, id, "", payload)
+}
+
+// AppendScenarioLine appends {"id": id, "scenario": scenario, "result":
+// {...}} and a newline to dst: the line of a result under a scenario. An
+// empty scenario is left out, as AppendLine does.
+func (e *ResultEncoder) AppendScenarioLine(dst []byte, id, scenario string, payload []byte) ([]byte, error) {
 	if e.flat != nil {
 		start := len(dst)
-		dst = append(dst, `{"id":`...)
-		dst = appendJSONString(dst, id)
-		dst = append(dst, `,"result":`...)
+		dst = appendResultHead(dst, id, scenario)
 		if out, ok := appendFlatResult(dst, e.flat, payload); ok {
 			return append(out, '}', '\n'), nil
 		}
@@ -47,11 +52,21 @@ func (e *ResultEncoder) AppendLine(dst []byte, id string, payload []byte) ([]byt
 	if err != nil {
 		return dst, err
 	}
-	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, id)
-	dst = append(dst, `,"result":`...)
+	dst = appendResultHead(dst, id, scenario)
 	dst = append(dst, compact(js)...)
 	return append(dst, '}', '\n'), nil
+}
+
+// appendResultHead appends a result line up to its result: the id, and
+// the scenario if any.
+func appendResultHead(dst []byte, id, scenario string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, id)
+	if scenario != "" {
+		dst = append(dst, `,"scenario":`...)
+		dst = appendJSONString(dst, scenario)
+	}
+	return append(dst, `,"result":`...)
 }
 
 // compact removes the whitespace protojson adds at random (on purpose, so

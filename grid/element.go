@@ -20,6 +20,10 @@ type Element struct {
 	Source Position
 	// Raw renders the row as given, for a dead letter; nil renders null.
 	Raw func() json.RawMessage
+	// Scenario is the scenario this element runs under; nil in a job
+	// without scenarios. An input row becomes one Element per scenario,
+	// sharing its payload.
+	Scenario *Scenario
 
 	// row and dec render the row of an element read by the engine, without
 	// a closure per element.
@@ -58,6 +62,9 @@ type Outcome struct {
 	Source Position
 	// ID is the element's id.
 	ID string
+	// Scenario is the id of the scenario the outcome is under; "" in a
+	// job without scenarios.
+	Scenario string
 	// Line is the result encoded as a JSON line, for formats that write
 	// lines. It is valid until the emit function it was given to returns:
 	// copy it to keep it.

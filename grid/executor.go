@@ -418,8 +418,33 @@ func (x *Executor) batch(t *Task) *gridrunv1.Batch {
 	if t.rows != nil {
 		index = map[string]uint32{}
 	}
+	// Each scenario of the batch travels once, as each side row does;
+	// elements are mostly in runs of one scenario, so the last one is
+	// tried before the map.
+	var (
+		scenIndex map[*Scenario]uint32
+		last      *Scenario
+		lastIndex uint32
+	)
 	for i, e := range t.Elements {
 		pe := &gridrunv1.Element{Id: e.ID, Payload: e.Payload}
+		if sc := e.Scenario; sc != nil {
+			if sc != last {
+				n, seen := scenIndex[sc]
+				if !seen {
+					if scenIndex == nil {
+						scenIndex = map[*Scenario]uint32{}
+					}
+					n = uint32(len(b.Scenarios))
+					scenIndex[sc] = n
+					b.Scenarios = append(b.Scenarios, &gridrunv1.Scenario{Id: sc.ID, Payload: sc.Payload})
+				}
+				last, lastIndex = sc, n
+			}
+			pe.Scenario, pe.Seed = lastIndex, Seed(e.ID, sc.ID)
+		} else {
+			pe.Seed = Seed(e.ID, "")
+		}
 		if row, ok := t.rows[e.Key]; ok {
 			n, seen := index[e.Key]
 			if !seen {
@@ -494,6 +519,9 @@ func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task, buf []byte) 
 		return deadOutcome(e, &DeadLetter{Kind: KindElementError, Message: ee.GetMessage(), ErrorType: ee.GetType(), Batch: t.Batch, Attempts: t.Attempt}), buf
 	}
 	o := Outcome{Source: e.Source, ID: e.ID}
+	if e.Scenario != nil {
+		o.Scenario = e.Scenario.ID
+	}
 	var err error
 	switch {
 	case x.cfg.RawResults && x.cfg.DirectResult != nil && x.cfg.DirectResult(r.GetPayload()):
@@ -506,7 +534,7 @@ func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task, buf []byte) 
 			err = fmt.Errorf("result for %q is not a %s: %w", e.ID, x.cfg.Schema.Result.FullName(), err)
 		}
 	default:
-		buf, err = x.enc.AppendLine(buf, e.ID, r.GetPayload())
+		buf, err = x.enc.AppendScenarioLine(buf, e.ID, o.Scenario, r.GetPayload())
 		o.Line = buf
 	}
 	if err != nil {

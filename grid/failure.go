@@ -28,7 +28,11 @@ func emitDead(emit func(Outcome), e *Element, d *DeadLetter) {
 func deadOutcome(e *Element, d *DeadLetter) Outcome {
 	d.ID = e.ID
 	d.Element = e.given()
-	return Outcome{Source: e.Source, Dead: d}
+	o := Outcome{Source: e.Source, ID: e.ID, Dead: d}
+	if e.Scenario != nil {
+		d.Scenario, o.Scenario = e.Scenario.ID, e.Scenario.ID
+	}
+	return o
 }
 
 // follow decides what happens to the elements a call left pending, and

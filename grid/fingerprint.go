@@ -2,6 +2,7 @@ package grid
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,17 @@ import (
 func (p *plan) fingerprint(ctx context.Context, have *outdir.Fingerprint) (*outdir.Fingerprint, error) {
 	j := p.job
 	fp := &outdir.Fingerprint{Options: outdir.ResultOptions(j)}
+	// The scenarios' contents and how (row, scenario) is numbered in the
+	// journal: a resume with another file, or another numbering, would
+	// skip the wrong outcomes.
+	var sum string
+	var block int
+	if p.scen != nil {
+		sum, block = p.scen.SHA256, ScenarioBlockRows
+	}
+	fp.Options = append(fp.Options,
+		outdir.Option{Name: "scenarios_sha256", Value: strconv.Quote(sum)},
+		outdir.Option{Name: "scenario_block_rows", Value: strconv.Itoa(block)})
 	budget := int64(outdir.SmallFile)
 	for i, in := range p.inputs {
 		s, err := outdir.Stamp(ctx, in.path, false, nil)

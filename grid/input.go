@@ -172,6 +172,14 @@ type feeder struct {
 	// has been read to its end as a stream.
 	hashed func(input int, sha256 string, n int64)
 
+	// scen are the job's scenarios; nil without. Rows then run in blocks
+	// (see ScenarioBlockRows): block holds the rows of the one being
+	// read, from row blockStart of input blockInput.
+	scen       *Scenarios
+	block      []decoded
+	blockInput int
+	blockStart int64
+
 	seed   maphash.Seed
 	seen   *hashset.Set // hashes of the ids seen so far
 	chunks sync.Pool    // delivered chunks, for reuse
@@ -182,8 +190,12 @@ type feeder struct {
 	delivered atomic.Int64   // rows handed on: to a batch, a dead letter, or skipped
 }
 
-// remaining estimates the rows not yet handed on: the rows read and not
-// delivered, plus the unread bytes at the bytes-per-row seen so far.
+// fan is the number of elements a row becomes: one per scenario.
+func (f *feeder) fan() int64 { return int64(max(1, f.scen.count())) }
+
+// remaining estimates the elements not yet handed on: those of the rows
+// read and not delivered, plus those of the unread bytes at the
+// bytes-per-row seen so far.
 func (f *feeder) remaining() (int64, bool) {
 	var read, total int64
 	for i := range f.rows {
@@ -197,7 +209,7 @@ func (f *feeder) remaining() (int64, bool) {
 		return 0, false
 	}
 	unread := max(total-consumed, 0) * read / consumed
-	return unread + read - f.delivered.Load(), true
+	return (unread+read)*f.fan() - f.delivered.Load(), true
 }
 
 // chunkSize is the number of rows decoded as one piece of work.
@@ -246,6 +258,7 @@ func (f *feeder) run(ctx context.Context) error {
 		f.recycle(c)
 	}
 	wg.Wait()
+	f.flushBlock()
 	f.batch.Flush()
 	return readErr
 }
@@ -344,6 +357,10 @@ func (f *feeder) decode(c *chunk, d *codec.Decoder) {
 }
 
 func (f *feeder) deliver(c *chunk) {
+	if f.scen != nil {
+		f.deliverBlocks(c)
+		return
+	}
 	done := f.done[c.input]
 	in := f.inputs[c.input]
 	for _, r := range c.out {
@@ -375,6 +392,66 @@ func (f *feeder) deliver(c *chunk) {
 			f.batch.Add(r.elem)
 		}
 	}
+}
+
+// deliverBlocks gathers a chunk's rows into blocks of ScenarioBlockRows,
+// checking their ids, and hands each block on once whole.
+func (f *feeder) deliverBlocks(c *chunk) {
+	in := f.inputs[c.input]
+	for _, r := range c.out {
+		start := r.pos.Index / ScenarioBlockRows * ScenarioBlockRows
+		if len(f.block) > 0 && (f.blockInput != c.input || f.blockStart != start) {
+			f.flushBlock()
+		}
+		if len(f.block) == 0 {
+			f.blockInput, f.blockStart = c.input, start
+		}
+		if r.dead == nil && !f.seen.Add(maphash.String(f.seed, r.elem.ID)) {
+			r.dead = &DeadLetter{
+				ID:      r.elem.ID,
+				Kind:    KindBadInput,
+				Message: fmt.Sprintf("%s:%d: field %s: duplicate id %q", in.path, r.pos.Line, in.opts.IDField, r.elem.ID),
+				Field:   in.opts.IDField,
+				Element: r.elem.given(),
+			}
+		}
+		f.block = append(f.block, r)
+	}
+}
+
+// flushBlock hands on the block's rows under every scenario in turn: the
+// first scenario's elements, then the second's, so that consecutive
+// batches share a scenario. An element committed by an earlier run is
+// skipped; a bad row is a dead letter under each scenario, so that every
+// (row, scenario) has exactly one outcome.
+func (f *feeder) flushBlock() {
+	if len(f.block) == 0 {
+		return
+	}
+	done := f.done[f.blockInput]
+	start, n := f.blockStart, f.block[len(f.block)-1].pos.Index-f.blockStart+1
+	for s := range f.scen.List {
+		sc := &f.scen.List[s]
+		for _, r := range f.block {
+			f.delivered.Add(1)
+			pos := r.pos
+			pos.Index = virtualRow(r.pos.Index, start, n, s, len(f.scen.List))
+			if done != nil && done.Contains(pos.Index) {
+				f.skipped.Add(1)
+				continue
+			}
+			if r.dead != nil {
+				d := *r.dead
+				d.Scenario = sc.ID
+				f.dead(Outcome{Source: pos, ID: d.ID, Scenario: sc.ID, Dead: &d})
+				continue
+			}
+			e := r.elem
+			f.batch.Add(&Element{ID: e.ID, Key: e.Key, Payload: e.Payload, Source: pos, Scenario: sc, row: e.row, dec: e.dec})
+		}
+	}
+	clear(f.block)
+	f.block = f.block[:0]
 }
 
 // recycle returns a delivered chunk for reuse: its rows and outcomes have

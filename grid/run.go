@@ -24,6 +24,7 @@ import (
 	"github.com/gridrun/gridrun/internal/blob"
 	"github.com/gridrun/gridrun/internal/inputs"
 	"github.com/gridrun/gridrun/internal/procstat"
+	"github.com/gridrun/gridrun/jobspec"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
 	"github.com/gridrun/gridrun/wrapper"
@@ -58,6 +59,8 @@ type plan struct {
 	bin     wrapper.Binary
 	schema  *wrapper.Schema
 	inputs  []*input
+	// scen are the job's scenarios; nil without.
+	scen    *Scenarios
 	table   *join.Table
 	journal *outdir.Journal
 	commits []outdir.Commit
@@ -189,6 +192,9 @@ func (p *plan) stage(ctx context.Context) (key *codec.Template, want outdir.Stat
 	if err := checkLogDir(j.LogDir); err != nil {
 		return nil, want, err
 	}
+	if j.Scenarios != "" && j.OutputFormat != jobspec.DefaultOutputFormat {
+		return nil, want, configErr("--scenarios: results under scenarios are written as JSON lines only (--output-format %s does not carry the scenario column yet)", j.OutputFormat)
+	}
 	if j.Join != nil {
 		if key, err = codec.ParseTemplate(j.Join.Key); err != nil {
 			return nil, want, &ConfigError{Err: err}
@@ -232,6 +238,14 @@ func (p *plan) checkMessages(ctx context.Context, key *codec.Template) error {
 	}
 	if err := CheckJoin(j, p.schema); err != nil {
 		return err
+	}
+	if j.Scenarios != "" {
+		s, err := LoadScenarios(ctx, j.Scenarios, p.schema.Scenario)
+		if err != nil {
+			return err
+		}
+		p.scen = s
+		p.hooks.Logger.Info("scenarios", "file", s.Path, "count", len(s.List), "type", p.schema.Scenario.FullName())
 	}
 	if j.Join != nil {
 		if err := codec.CheckNames(p.schema.Side, j.Join.Optional, "--join-optional"); err != nil {
@@ -457,7 +471,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		inputErr = r.feeder.run(haltCtx)
 		r.inputDone.Store(inputErr == nil && haltCtx.Err() == nil)
 		if obs != nil && r.inputDone.Load() && r.totalTold.CompareAndSwap(false, true) {
-			obs.InputCounted(sum(r.feeder.rowsRead()))
+			obs.InputCounted(sum(r.feeder.rowsRead()) * r.feeder.fan())
 		}
 		return nil
 	})
@@ -473,7 +487,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		helpers.Go(func() error {
 			p.count(helperCtx, r)
 			if obs != nil && r.countDone.Load() && r.totalTold.CompareAndSwap(false, true) {
-				obs.InputCounted(r.counted.Load())
+				obs.InputCounted(r.counted.Load() * r.feeder.fan())
 			}
 			return nil
 		})
@@ -505,7 +519,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 
 	m := p.manifest(started, r.sink, r.exec, r.feeder)
 	m.AdaptiveBatchSizes = r.sizer.summary()
-	read := sum(r.feeder.rowsRead())
+	read := sum(r.feeder.rowsRead()) * r.feeder.fan() // one element per row and scenario
 	lost := read - r.feeder.skipped.Load() - (m.Elements - r.sink.before)
 	configErr := p.configErr.Load()
 	switch {
@@ -522,7 +536,7 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	case lost != 0:
 		// Every row read must have an outcome; this is the engine's own
 		// check that none went missing.
-		m.Status, m.Error = "failed", fmt.Sprintf("internal error: %d of the %d rows read have no outcome", lost, read)
+		m.Status, m.Error = "failed", fmt.Sprintf("internal error: %d of the %d elements read have no outcome", lost, read)
 	case m.DeadLetters > 0:
 		m.Status = "dead_letters"
 	default:
@@ -607,6 +621,7 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 		dead:    s.emit,
 		rows:    make([]atomic.Int64, len(p.inputs)),
 		hashed:  p.recordInputHash,
+		scen:    p.scen,
 	}
 	r.sizer = &sizer{
 		initial: j.BatchSize, min: j.MinBatchSize, max: j.MaxBatchSize,
@@ -687,8 +702,10 @@ func (p *plan) progress(r *running, started time.Time) {
 	}
 	res, dead, before := r.sink.counts()
 	st := r.exec.Stats()
+	// With scenarios, progress counts elements: rows times scenarios.
+	fan := r.feeder.fan()
 	pr := Progress{
-		JobID: p.state.JobID, Elapsed: time.Since(started), RowsRead: sum(r.feeder.rowsRead()), InputDone: r.inputDone.Load(),
+		JobID: p.state.JobID, Elapsed: time.Since(started), RowsRead: sum(r.feeder.rowsRead()) * fan, InputDone: r.inputDone.Load(),
 		Settled: res + dead, Results: res, DeadLetters: dead, Resumed: before, DeadLettersByKind: r.sink.kinds(),
 		Running: r.exec.Running(), Calls: st.Calls, Retries: st.Retries,
 	}
@@ -697,7 +714,7 @@ func (p *plan) progress(r *running, started time.Time) {
 		pr.Total = pr.RowsRead
 	case r.countDone.Load():
 		// A malformed CSV file may count fewer rows than it has.
-		pr.Total = max(r.counted.Load(), pr.RowsRead)
+		pr.Total = max(r.counted.Load()*fan, pr.RowsRead)
 	default:
 		if left, ok := r.feeder.remaining(); ok {
 			pr.Total, pr.TotalEstimated = left+r.feeder.delivered.Load(), true
@@ -823,6 +840,10 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 	m.ElementTimes, m.CallTimes = x.Times()
 	if p.schema.Side != nil {
 		m.Binary.SideType = string(p.schema.Side.FullName())
+	}
+	if p.scen != nil {
+		m.Scenarios = &outdir.ScenariosInfo{File: p.scen.Path, Count: len(p.scen.List), SHA256: p.scen.SHA256,
+			Type: string(p.schema.Scenario.FullName()), BlockRows: ScenarioBlockRows}
 	}
 	for i, n := range f.rowsRead() {
 		in := p.inputs[i]

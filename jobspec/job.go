@@ -14,6 +14,11 @@ import (
 	"github.com/gridrun/gridrun/wrapper"
 )
 
+// MaxScenarios caps the rows of a scenarios file (Job.Scenarios), which is
+// held in memory whole: scenarios are a market's shocks or its history, a
+// few thousand at most, and every element runs under each.
+const MaxScenarios = 100_000
+
 // Defaults of the Job's fields: a zero field takes these.
 const (
 	DefaultIDField            = "id"
@@ -86,6 +91,13 @@ type Job struct {
 
 	// Join attaches market data to the elements. Nil joins nothing.
 	Join *JoinSpec `json:"join,omitempty"`
+	// Scenarios is a file of market scenarios (JSON lines, CSV or
+	// Parquet; local or gs://), one row per scenario: an id and the fields
+	// of the binary's scenario message. Every element runs under every
+	// scenario; a result is identified by (element id, scenario id). The
+	// file is read whole before the first call, up to MaxScenarios rows.
+	// Empty: no scenarios.
+	Scenarios string `json:"scenarios,omitempty"`
 
 	// Output is the directory for results, dead letters and the manifest.
 	// Required; it must be empty or absent unless Resume is set.

@@ -76,6 +76,7 @@ func ResultOptions(j jobspec.Job) []Option {
 	add("id_field", j.IDField)
 	add("ignore_unknown_fields", j.IgnoreUnknownFields)
 	add("output_format", j.OutputFormat)
+	add("scenarios", j.Scenarios)
 	if j.Join != nil {
 		add("join.key", j.Join.Key)
 		add("join.missing", j.Join.Missing)

@@ -61,6 +61,8 @@ type Manifest struct {
 	Binary BinaryInfo  `json:"binary"`
 	Inputs []InputInfo `json:"inputs"`
 	Join   *JoinInfo   `json:"join,omitempty"`
+	// Scenarios describes the job's scenarios file; nil without one.
+	Scenarios *ScenariosInfo `json:"scenarios,omitempty"`
 	// ResultFiles and DeadLetterFiles are the committed shards, relative
 	// to the output directory.
 	ResultFiles     []string `json:"result_files"`
@@ -106,6 +108,18 @@ type InputInfo struct {
 	// no field (accepted with ignore_unknown_fields).
 	UnfilledFields []string `json:"unfilled_fields,omitempty"`
 	UnusedColumns  []string `json:"unused_columns,omitempty"`
+}
+
+// ScenariosInfo describes a job's scenarios: every element ran under each.
+type ScenariosInfo struct {
+	File   string `json:"file"`
+	Count  int    `json:"count"`
+	SHA256 string `json:"sha256"`
+	// Type is the binary's scenario message.
+	Type string `json:"type"`
+	// BlockRows is the number of input rows run under every scenario in
+	// turn (the journal's numbering of (row, scenario) depends on it).
+	BlockRows int `json:"block_rows"`
 }
 
 // JoinInfo describes the join: the source, the snapshot read, and the
@@ -267,9 +281,12 @@ const (
 // DeadLetter is an element that got no result, and why. It is one line of
 // the dead-letter output.
 type DeadLetter struct {
-	ID      string `json:"id,omitempty"`
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
+	ID string `json:"id,omitempty"`
+	// Scenario is the id of the scenario the element ran under, in a job
+	// with scenarios.
+	Scenario string `json:"scenario,omitempty"`
+	Kind     string `json:"kind"`
+	Message  string `json:"message"`
 	// Input and Line locate the row the element came from.
 	Input string `json:"input,omitempty"`
 	Line  int64  `json:"line,omitempty"`

@@ -149,7 +149,7 @@ func parseResult(b []byte) (*gridrunv1.Result, error) {
 				return nil, err
 			}
 			res.Outcome, b = &gridrunv1.Result_Error{Error: e}, b[n:]
-		case num >= 4 && num <= 7 && typ == protowire.VarintType:
+		case num >= 4 && num <= 8 && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return nil, protowire.ParseError(n)
@@ -163,6 +163,8 @@ func parseResult(b []byte) (*gridrunv1.Result, error) {
 				res.Started = uint32(v)
 			case 7:
 				res.Done = v != 0
+			case 8:
+				res.Scenario = uint32(v)
 			}
 			b = b[n:]
 		default: // unknown, or a known field with another wire type, as proto.Unmarshal treats it

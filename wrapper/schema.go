@@ -29,6 +29,9 @@ type Schema struct {
 	Result protoreflect.MessageDescriptor
 	// Side is the side rows' message type, or nil when the binary takes none.
 	Side protoreflect.MessageDescriptor
+	// Scenario is the scenarios' message type (Batch.scenarios), or nil
+	// when the binary takes none.
+	Scenario protoreflect.MessageDescriptor
 	// Name and Version are the binary's own, when it says.
 	Name, Version string
 	// StreamsResults reports that results are flushed one by one in batch
@@ -111,6 +114,13 @@ func SchemaFromDescription(d *gridrunv1.Description) (*Schema, error) {
 	if err := resolveTypes(files, s, d.GetInputType(), d.GetResultType(), d.GetSideType()); err != nil {
 		return nil, err
 	}
+	if name := d.GetScenarioType(); name != "" {
+		md, err := findMessage(files, "scenario", name)
+		if err != nil {
+			return nil, err
+		}
+		s.Scenario = md
+	}
 	return s, nil
 }
 
@@ -183,13 +193,9 @@ func resolveTypes(files *protoregistry.Files, s *Schema, input, result, side str
 			}
 			return fmt.Errorf("no %s message type given", role)
 		}
-		d, err := files.FindDescriptorByName(protoreflect.FullName(name))
+		md, err := findMessage(files, role, name)
 		if err != nil {
-			return fmt.Errorf("%s message type %q: not found in the descriptors", role, name)
-		}
-		md, ok := d.(protoreflect.MessageDescriptor)
-		if !ok {
-			return fmt.Errorf("%s type %q is not a message", role, name)
+			return err
 		}
 		*dst = md
 		return nil
@@ -199,6 +205,18 @@ func resolveTypes(files *protoregistry.Files, s *Schema, input, result, side str
 		find("result", result, &s.Result),
 		find("side", side, &s.Side),
 	)
+}
+
+func findMessage(files *protoregistry.Files, role, name string) (protoreflect.MessageDescriptor, error) {
+	d, err := files.FindDescriptorByName(protoreflect.FullName(name))
+	if err != nil {
+		return nil, fmt.Errorf("%s message type %q: not found in the descriptors", role, name)
+	}
+	md, ok := d.(protoreflect.MessageDescriptor)
+	if !ok {
+		return nil, fmt.Errorf("%s type %q is not a message", role, name)
+	}
+	return md, nil
 }
 
 // Description returns the Schema as the protocol's Description, with the
@@ -230,7 +248,7 @@ func (s *Schema) Description() *gridrunv1.Description {
 	for _, m := range []struct {
 		md  protoreflect.MessageDescriptor
 		dst *string
-	}{{s.Input, &d.InputType}, {s.Result, &d.ResultType}, {s.Side, &d.SideType}} {
+	}{{s.Input, &d.InputType}, {s.Result, &d.ResultType}, {s.Side, &d.SideType}, {s.Scenario, &d.ScenarioType}} {
 		if m.md != nil {
 			*m.dst = string(m.md.FullName())
 			add(m.md.ParentFile())

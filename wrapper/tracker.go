@@ -15,9 +15,10 @@ import (
 // begin after a stop, which were handed to other calls. A call of its own
 // and a call served by a Worker share it.
 type tracker struct {
-	ids      []string       // the batch's element ids, unique
-	index    map[string]int // id -> index in batch, built at the first result out of order
-	next     int            // the index a binary streaming in batch order answers next
+	ids      []string           // the batch's element ids
+	scens    []uint32           // their Element.scenario: (id, scenario) is unique
+	index    map[elementKey]int // (id, scenario) -> index in batch, built at the first result out of order
+	next     int                // the index a binary streaming in batch order answers next
 	done     []bool
 	results  []*gridrunv1.Result
 	indexes  []int // indexes[k] is the batch index of results[k]
@@ -39,13 +40,14 @@ func newTracker(batch *gridrunv1.Batch, onResult func(*gridrunv1.Result)) *track
 	n := len(batch.GetElements())
 	t := &tracker{
 		ids:      make([]string, n),
+		scens:    make([]uint32, n),
 		done:     make([]bool, n),
 		released: make([]bool, n),
 		onResult: onResult,
 		acked:    make(chan struct{}),
 	}
 	for i, e := range batch.GetElements() {
-		t.ids[i] = e.GetId()
+		t.ids[i], t.scens[i] = e.GetId(), e.GetScenario()
 	}
 	t.last.Store(time.Now().UnixNano())
 	return t
@@ -57,7 +59,7 @@ func (t *tracker) accept(res *gridrunv1.Result, off int64) error {
 	if res.GetId() == "" && res.GetStopping() {
 		return t.ack(int(res.GetStarted()), off)
 	}
-	i, ok := t.lookup(res.GetId())
+	i, ok := t.lookup(res.GetId(), res.GetScenario())
 	switch {
 	case !ok:
 		return &OutputError{Offset: off, ID: res.GetId(), Reason: "result for an id that is not in the batch"}
@@ -87,19 +89,27 @@ func (t *tracker) accept(res *gridrunv1.Result, off int64) error {
 	return nil
 }
 
-// lookup finds id in the batch: most binaries answer in batch order, so
-// the element after the last answered one is tried before any map.
-func (t *tracker) lookup(id string) (int, bool) {
-	if t.next < len(t.ids) && t.ids[t.next] == id {
+// elementKey names an element of a batch: an element runs once per
+// scenario, and each run has a result of its own.
+type elementKey struct {
+	id       string
+	scenario uint32
+}
+
+// lookup finds (id, scenario) in the batch: most binaries answer in batch
+// order, so the element after the last answered one is tried before any
+// map.
+func (t *tracker) lookup(id string, scenario uint32) (int, bool) {
+	if t.next < len(t.ids) && t.ids[t.next] == id && t.scens[t.next] == scenario {
 		return t.next, true
 	}
 	if t.index == nil {
-		t.index = make(map[string]int, len(t.ids))
+		t.index = make(map[elementKey]int, len(t.ids))
 		for i, id := range t.ids {
-			t.index[id] = i
+			t.index[elementKey{id, t.scens[i]}] = i
 		}
 	}
-	i, ok := t.index[id]
+	i, ok := t.index[elementKey{id, scenario}]
 	return i, ok
 }
 

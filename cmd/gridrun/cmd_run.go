@@ -195,6 +195,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.join.MessageFormat, "join-message-format", "", "format of --join-message-column: proto (wire bytes) or json (protojson) (default proto)")
 	f.StringArrayVar(&o.join.Columns, "join-column", nil, "FIELD=FAMILY:QUALIFIER (Bigtable) or FIELD=HEADER (file): the column that fills a field of the side message, e.g. spot=px:px_last (repeatable)")
 	f.BoolVar(&o.join.Latest, "join-latest", false, "read each key's latest dated row at or before the as-of date: for a --join-key ending with {asof:LAYOUT}")
+	f.StringVar(&j.Scenarios, "scenarios", "", "market scenarios, JSON lines, CSV or Parquet, local or gs://: one row per scenario, an id and the fields of the binary's scenario message; every element runs under every scenario (see docs/scenarios.md)")
 	f.StringVar(&j.Output, "output", "", "output directory, local (gs://BUCKET/PREFIX with --runner); must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
 	choiceVar(f, &j.OutputFormat, "output-format", j.OutputFormat, "format of the results: "+listed(grid.ResultFormats())+" (dead letters are always JSON lines)", grid.ResultFormats()...)

@@ -94,6 +94,9 @@ struct Info {
 // NoSide is the side-row type of binaries that join no market data.
 struct NoSide {};
 
+// NoScenario is the scenario type of binaries that take no scenarios.
+struct NoScenario {};
+
 namespace internal {
 
 using google::protobuf::io::CodedInputStream;
@@ -111,10 +114,16 @@ enum : uint32_t {
   kBatchMaxAttempts = 4,
   kBatchElements = 5,
   kBatchSideRows = 6,
+  kBatchScenarios = 7,
   // Element
   kElementID = 1,
   kElementPayload = 2,
   kElementSideRows = 3,
+  kElementSeed = 4,
+  kElementScenario = 5,
+  // Scenario
+  kScenarioID = 1,
+  kScenarioPayload = 2,
   // SideRow
   kSideRowKey = 1,
   kSideRowPayload = 2,
@@ -126,6 +135,7 @@ enum : uint32_t {
   kResultStopping = 5,
   kResultStarted = 6,
   kResultDone = 7,
+  kResultScenario = 8,
   // ElementError
   kErrorMessage = 1,
   kErrorType = 2,
@@ -140,6 +150,7 @@ enum : uint32_t {
   kDescStreamsResults = 8,
   kDescHonorsSigterm = 9,
   kDescServes = 10,
+  kDescScenarioType = 11,
 };
 
 constexpr uint32_t Tag(uint32_t field, uint32_t wire) { return field << 3 | wire; }
@@ -148,6 +159,13 @@ struct RawElement {
   std::string_view id;
   std::string_view payload;
   std::vector<uint32_t> side_rows;
+  uint64_t seed = 0;
+  uint32_t scenario = 0;
+};
+
+struct RawScenario {
+  std::string_view id;
+  std::string_view payload;
 };
 
 struct RawSideRow {
@@ -161,6 +179,7 @@ struct RawBatch {
   uint32_t attempt = 0, max_attempts = 0;
   std::vector<RawElement> elements;
   std::vector<RawSideRow> side_rows;
+  std::vector<RawScenario> scenarios;
 };
 
 [[noreturn]] inline void Fail(const std::string& msg) {
@@ -212,6 +231,14 @@ inline bool ParseElement(CodedInputStream& in, const std::string& data, RawEleme
         e->side_rows.push_back(v);
         break;
       }
+      // Scenarios: the element's scenario (an index into Batch.scenarios)
+      // and its deterministic seed.
+      case Tag(kElementSeed, kVarint):
+        if (!in.ReadVarint64(&e->seed)) return false;
+        break;
+      case Tag(kElementScenario, kVarint):
+        if (!in.ReadVarint32(&e->scenario)) return false;
+        break;
       default:
         if (!SkipUnknown(in, tag)) return false;
     }
@@ -231,6 +258,28 @@ inline bool ParseSideRow(CodedInputStream& in, const std::string& data, RawSideR
         if (!ReadView(in, data, &r->key)) return false;
         break;
       case Tag(kSideRowPayload, kLen):
+        if (!ReadView(in, data, &r->payload)) return false;
+        break;
+      default:
+        if (!SkipUnknown(in, tag)) return false;
+    }
+  }
+  if (!in.ConsumedEntireMessage()) return false;
+  in.PopLimit(limit);
+  return true;
+}
+
+// ParseScenario reads one Batch.scenarios entry.
+inline bool ParseScenario(CodedInputStream& in, const std::string& data, RawScenario* r) {
+  uint32_t len;
+  if (!in.ReadVarint32(&len)) return false;
+  auto limit = in.PushLimit(static_cast<int>(len));
+  while (uint32_t tag = in.ReadTag()) {
+    switch (tag) {
+      case Tag(kScenarioID, kLen):
+        if (!ReadView(in, data, &r->id)) return false;
+        break;
+      case Tag(kScenarioPayload, kLen):
         if (!ReadView(in, data, &r->payload)) return false;
         break;
       default:
@@ -267,6 +316,10 @@ inline bool ParseBatch(RawBatch* b) {
       case Tag(kBatchSideRows, kLen):
         b->side_rows.emplace_back();
         if (!ParseSideRow(in, data, &b->side_rows.back())) return false;
+        break;
+      case Tag(kBatchScenarios, kLen):
+        b->scenarios.emplace_back();
+        if (!ParseScenario(in, data, &b->scenarios.back())) return false;
         break;
       default:
         if (!SkipUnknown(in, tag)) return false;
@@ -317,8 +370,10 @@ inline void PutBool(CodedOutputStream& out, uint32_t field, bool v) {
 }
 
 // DelimitedResult encodes one Result with its varint length prefix.
+// scenario echoes Element.scenario.
 inline std::string DelimitedResult(std::string_view id, const std::string* payload,
-                                   std::string_view err_msg, std::string_view err_type, uint64_t nanos) {
+                                   std::string_view err_msg, std::string_view err_type, uint64_t nanos,
+                                   uint32_t scenario = 0) {
   std::string body;
   {
     StringOutputStream sink(&body);
@@ -339,6 +394,10 @@ inline std::string DelimitedResult(std::string_view id, const std::string* paylo
     if (nanos > 0) {
       out.WriteTag(Tag(kResultDurationNanos, kVarint));
       out.WriteVarint64(nanos);
+    }
+    if (scenario > 0) {
+      out.WriteTag(Tag(kResultScenario, kVarint));
+      out.WriteVarint32(scenario);
     }
   }
   std::string framed;
@@ -551,7 +610,7 @@ inline void AddFile(const google::protobuf::FileDescriptor* f, std::set<std::str
   f->CopyTo(set->add_file());
 }
 
-template <class In, class Out, class Row>
+template <class In, class Out, class Row, class Scen = NoScenario>
 std::string Describe(const Info& info) {
   google::protobuf::FileDescriptorSet files;
   std::set<std::string> seen;
@@ -561,6 +620,11 @@ std::string Describe(const Info& info) {
   if constexpr (!std::is_same_v<Row, NoSide>) {
     AddFile(Row::descriptor()->file(), &seen, &files);
     side_type = Row::descriptor()->full_name();
+  }
+  std::string scenario_type;
+  if constexpr (!std::is_same_v<Scen, NoScenario>) {
+    AddFile(Scen::descriptor()->file(), &seen, &files);
+    scenario_type = Scen::descriptor()->full_name();
   }
   std::string body;
   {
@@ -576,6 +640,7 @@ std::string Describe(const Info& info) {
     PutBool(out, kDescStreamsResults, true);
     PutBool(out, kDescHonorsSigterm, true);
     PutBool(out, kDescServes, true);
+    if (!scenario_type.empty()) PutString(out, kDescScenarioType, scenario_type);
   }
   return body;
 }
@@ -723,12 +788,21 @@ class Context {
   bool last_attempt() const { return max_attempts_ != 0 && attempt_ >= max_attempts_; }
   // args holds the command-line arguments that are not the protocol's.
   const std::vector<std::string>& args() const { return args_; }
+  // seed is the element's deterministic seed for Monte Carlo: the same for
+  // an (element, scenario) whatever the batching, the attempt or the
+  // engine, and different across scenarios and elements. 0 from a runner
+  // that sends none.
+  uint64_t seed() const { return seed_; }
+  // scenario_id is the id of the scenario the element runs under; "" in a
+  // job without scenarios.
+  const std::string& scenario_id() const { return scenario_id_; }
 
  private:
-  template <class, class, class, class>
+  template <class, class, class, class, class>
   friend class Server;
-  std::string job_id_, batch_id_, element_id_;
+  std::string job_id_, batch_id_, element_id_, scenario_id_;
   uint32_t attempt_ = 0, max_attempts_ = 0;
+  uint64_t seed_ = 0;
   std::vector<std::string> args_;
 };
 
@@ -770,7 +844,7 @@ class Side {
   iterator end() const { return iterator(this, index_.size()); }
 
  private:
-  template <class, class, class, class>
+  template <class, class, class, class, class>
   friend class Server;
   const std::vector<std::optional<Row>>* rows_ = nullptr;
   const std::vector<std::string>* keys_ = nullptr;
@@ -781,7 +855,7 @@ template <>
 class Side<NoSide> {};
 
 // Server runs one process's worth of the protocol; use Serve.
-template <class In, class Out, class Row, class Fn>
+template <class In, class Out, class Row, class Scen, class Fn>
 class Server {
  public:
   Server(Fn fn, Info info) : fn_(std::move(fn)), info_(std::move(info)) {}
@@ -828,7 +902,7 @@ class Server {
 
  private:
   int DescribeTo(const std::string& path) {
-    std::string d = internal::Describe<In, Out, Row>(info_);
+    std::string d = internal::Describe<In, Out, Row, Scen>(info_);
     if (path == "-") {
       internal::WriteAll(STDOUT_FILENO, d, "description");
       return 0;
@@ -873,6 +947,7 @@ class Server {
     ctx_.attempt_ = batch->attempt;
     ctx_.max_attempts_ = batch->max_attempts;
     PrepareSide(*batch);
+    PrepareScenarios(*batch);
     internal::BeginBatch();
     In in;
     std::string payload, err, type;
@@ -880,12 +955,16 @@ class Server {
       const internal::RawElement& e = batch->elements[i];
       if (!internal::Begin(static_cast<uint32_t>(i))) break;
       ctx_.element_id_ = std::string(e.id);
+      ctx_.seed_ = e.seed;
       payload.clear();
       err.clear();
       type.clear();
       bool ok;
       const auto start = std::chrono::steady_clock::now();
-      if (in.ParseFromArray(e.payload.data(), static_cast<int>(e.payload.size()))) {
+      if (!SelectScenario(*batch, e.scenario, &err)) {
+        ok = false;
+        type = "gridrun.BadScenario";
+      } else if (in.ParseFromArray(e.payload.data(), static_cast<int>(e.payload.size()))) {
         ok = Call(in, e.side_rows, &payload, &err, &type);
       } else {
         ok = false;
@@ -895,7 +974,7 @@ class Server {
       const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
       internal::WriteResult(fd,
                             internal::DelimitedResult(e.id, ok ? &payload : nullptr, err, type,
-                                                      static_cast<uint64_t>(nanos.count())),
+                                                      static_cast<uint64_t>(nanos.count()), e.scenario),
                             what);
     }
     return internal::EndBatch();
@@ -926,7 +1005,9 @@ class Server {
   Out Invoke(const In& in, const std::vector<uint32_t>& index) {
     if constexpr (std::is_same_v<Row, NoSide>) {
       (void)index;
-      if constexpr (std::is_invocable_v<Fn&, const In&, const Context&>) {
+      if constexpr (!std::is_same_v<Scen, NoScenario>) {
+        return fn_(in, *scenario_, ctx_);
+      } else if constexpr (std::is_invocable_v<Fn&, const In&, const Context&>) {
         return fn_(in, ctx_);
       } else {
         return fn_(in);
@@ -943,7 +1024,9 @@ class Server {
         }
         side.index_.push_back(i);
       }
-      if constexpr (std::is_invocable_v<Fn&, const In&, const Side<Row>&, const Context&>) {
+      if constexpr (!std::is_same_v<Scen, NoScenario>) {
+        return fn_(in, side, *scenario_, ctx_);
+      } else if constexpr (std::is_invocable_v<Fn&, const In&, const Side<Row>&, const Context&>) {
         return fn_(in, side, ctx_);
       } else {
         return fn_(in, side);
@@ -971,6 +1054,46 @@ class Server {
     }
   }
 
+  // PrepareScenarios parses the batch's scenarios, once per batch: the
+  // elements that run under one share its parsed message.
+  void PrepareScenarios(const internal::RawBatch& batch) {
+    scenario_ = &no_scenario_;
+    ctx_.scenario_id_.clear();
+    if constexpr (!std::is_same_v<Scen, NoScenario>) {
+      scenarios_.clear();
+      scenarios_.reserve(batch.scenarios.size());
+      for (const internal::RawScenario& r : batch.scenarios) {
+        Scen sc;
+        if (sc.ParseFromArray(r.payload.data(), static_cast<int>(r.payload.size()))) {
+          scenarios_.emplace_back(std::move(sc));
+        } else {
+          scenarios_.emplace_back(std::nullopt);
+        }
+      }
+    }
+  }
+
+  // SelectScenario points the element's call at its scenario; false with
+  // *err set when the batch does not have it or it does not parse. A
+  // batch without scenarios (a job run without them) hands every element
+  // the default scenario message: no shock.
+  bool SelectScenario(const internal::RawBatch& batch, uint32_t i, std::string* err) {
+    if (batch.scenarios.empty()) return true;
+    if (i >= batch.scenarios.size()) {
+      *err = "scenario index " + std::to_string(i) + " out of range";
+      return false;
+    }
+    ctx_.scenario_id_.assign(batch.scenarios[i].id);
+    if constexpr (!std::is_same_v<Scen, NoScenario>) {
+      if (!scenarios_[i]) {
+        *err = "scenario " + ctx_.scenario_id_ + " does not parse as " + Scen::descriptor()->full_name();
+        return false;
+      }
+      scenario_ = &*scenarios_[i];
+    }
+    return true;
+  }
+
   // Lines serves JSON lines on stdin: {"id": ..., "element": {...},
   // "side": [{...}, ...]} in, {"id": ..., "result": {...}} or {"id": ...,
   // "error": "..."} out, one per line. It exists so that line-oriented tools
@@ -981,6 +1104,7 @@ class Server {
   int Lines() {
     std::ios::sync_with_stdio(false);
     internal::LineCodec codec(internal::Describe<In, Out, Row>(info_));
+    scenario_ = &no_scenario_;  // line mode carries no scenarios
     std::string line, wire, json, payload, err, type, id;
     In in;
     while (std::getline(std::cin, line)) {
@@ -1034,17 +1158,31 @@ class Server {
   std::vector<std::optional<Row>> rows_;
   std::vector<std::string> keys_;
   std::vector<uint32_t> lines_index_;
+  // The batch's scenarios, parsed once per batch, and the current
+  // element's (no_scenario_ when the batch has none).
+  using ScenMsg = std::conditional_t<std::is_same_v<Scen, NoScenario>, NoScenario, Scen>;
+  std::vector<std::optional<ScenMsg>> scenarios_;
+  ScenMsg no_scenario_{};
+  const ScenMsg* scenario_ = &no_scenario_;
 };
 
 // Serve runs fn over the batch the runner passed on the command line and
 // returns the process's exit code. fn is called as fn(element), fn(element,
 // context), fn(element, side) or fn(element, side, context), and returns Out;
-// side is a Side<Row> when Row is given.
-template <class In, class Out, class Row = NoSide, class Fn>
+// side is a Side<Row> when Row is given. With a Scen (the binary's scenario
+// message, see docs/scenarios.md), fn is called as fn(element, side,
+// scenario, context), or fn(element, scenario, context) without a Row
+// (Row = NoSide): scenario is parsed once per batch, and is the default
+// message (no shock) in a job without scenarios; context.seed() is the
+// element's seed under it.
+template <class In, class Out, class Row = NoSide, class Scen = NoScenario, class Fn>
 int Serve(int argc, char** argv, Fn&& fn, Info info = {}) {
   static_assert(std::is_base_of_v<google::protobuf::Message, In>, "In must be a protobuf message");
   static_assert(std::is_base_of_v<google::protobuf::Message, Out>, "Out must be a protobuf message");
-  Server<In, Out, Row, std::decay_t<Fn>> server(std::forward<Fn>(fn), std::move(info));
+  if constexpr (!std::is_same_v<Scen, NoScenario>) {
+    static_assert(std::is_base_of_v<google::protobuf::Message, Scen>, "Scen must be a protobuf message");
+  }
+  Server<In, Out, Row, Scen, std::decay_t<Fn>> server(std::forward<Fn>(fn), std::move(info));
   return server.Main(argc, argv);
 }
 

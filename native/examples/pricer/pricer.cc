@@ -42,14 +42,18 @@ pricer::Price BlackScholes(const pricer::Trade& t, const pricer::Quote& q) {
   return p;
 }
 
-// Rng is xoshiro256** seeded by splitmix64 from the trade id, so a rerun of
-// a trade reproduces its price bit for bit, wherever and in whatever batch
-// it runs.
+// Rng is xoshiro256** seeded by splitmix64 from the runner's seed for the
+// (trade, scenario), so a rerun of a trade reproduces its price bit for
+// bit, wherever and in whatever batch it runs. Line mode, which carries no
+// seed, seeds from the trade id.
 class Rng {
  public:
-  explicit Rng(const std::string& id) {
-    uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
-    for (unsigned char c : id) h = (h ^ c) * 0x100000001b3ULL;
+  Rng(uint64_t seed, const std::string& id) {
+    uint64_t h = seed;
+    if (h == 0) {
+      h = 0xcbf29ce484222325ULL;  // FNV-1a
+      for (unsigned char c : id) h = (h ^ c) * 0x100000001b3ULL;
+    }
     for (uint64_t& w : s_) w = SplitMix(h);
   }
 
@@ -100,7 +104,7 @@ class Rng {
   bool has_spare_ = false;
 };
 
-pricer::Price AsianMonteCarlo(const pricer::Trade& t, const pricer::Quote& q) {
+pricer::Price AsianMonteCarlo(const pricer::Trade& t, const pricer::Quote& q, uint64_t seed) {
   const uint32_t paths = t.paths() > 0 ? t.paths() : 10000;
   const uint32_t fixings = t.fixings() > 0 ? t.fixings() : 12;
   const double dt = t.expiry() / fixings;
@@ -108,7 +112,7 @@ pricer::Price AsianMonteCarlo(const pricer::Trade& t, const pricer::Quote& q) {
   const double diffusion = q.vol() * std::sqrt(dt);
   const double df = std::exp(-q.rate() * t.expiry());
   const bool call = t.type() == pricer::CALL;
-  Rng rng(t.id());
+  Rng rng(seed, t.id());
   double sum = 0, sum_sq = 0;
   for (uint32_t i = 0; i < paths; i++) {
     double s = q.spot(), total = 0;
@@ -131,9 +135,19 @@ pricer::Price AsianMonteCarlo(const pricer::Trade& t, const pricer::Quote& q) {
   return p;
 }
 
-pricer::Price Price(const pricer::Trade& t, const gridrun::Side<pricer::Quote>& quotes) {
+// Shocked applies a scenario to a quote.
+pricer::Quote Shocked(const pricer::Quote& quote, const pricer::Scenario& sc) {
+  pricer::Quote q = quote;
+  q.set_spot(quote.spot() * (1 + sc.spot_shift()));
+  q.set_vol(quote.vol() + sc.vol_shift());
+  q.set_rate(quote.rate() + sc.rate_shift());
+  return q;
+}
+
+pricer::Price Price(const pricer::Trade& t, const gridrun::Side<pricer::Quote>& quotes, const pricer::Scenario& sc,
+                    const gridrun::Context& ctx) {
   Check(!quotes.empty(), "no quote for underlying \"" + t.underlying() + "\"");
-  const pricer::Quote& q = quotes[0];
+  const pricer::Quote q = Shocked(quotes[0], sc);
   Check(t.type() == pricer::CALL || t.type() == pricer::PUT, "type must be CALL or PUT");
   Check(t.strike() > 0, "strike must be positive");
   Check(t.expiry() > 0, "expiry must be positive");
@@ -145,7 +159,7 @@ pricer::Price Price(const pricer::Trade& t, const gridrun::Side<pricer::Quote>& 
       p = BlackScholes(t, q);
       break;
     case pricer::ASIAN:
-      p = AsianMonteCarlo(t, q);
+      p = AsianMonteCarlo(t, q, ctx.seed());
       break;
     default:
       throw std::invalid_argument("style must be EUROPEAN or ASIAN");
@@ -157,5 +171,6 @@ pricer::Price Price(const pricer::Trade& t, const gridrun::Side<pricer::Quote>& 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return gridrun::Serve<pricer::Trade, pricer::Price, pricer::Quote>(argc, argv, Price, {"pricer", "1.0.0"});
+  return gridrun::Serve<pricer::Trade, pricer::Price, pricer::Quote, pricer::Scenario>(argc, argv, Price,
+                                                                                     {"pricer", "1.0.0"});
 }
