@@ -59,8 +59,6 @@ type plan struct {
 	bin     wrapper.Binary
 	schema  *wrapper.Schema
 	inputs  []*input
-	// scen are the job's scenarios; nil without.
-	scen    *Scenarios
 	table   *join.Table
 	journal *outdir.Journal
 	commits []outdir.Commit
@@ -77,6 +75,8 @@ type plan struct {
 	lock          *outdir.Lock
 	// joinAsOf is the snapshot a join store with timestamps is read as of.
 	joinAsOf time.Time
+	// scen are the job's scenarios; nil without.
+	scen *Scenarios
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {

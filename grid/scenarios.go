@@ -166,4 +166,3 @@ func (s *Scenarios) count() int {
 	}
 	return len(s.List)
 }
-
