@@ -140,7 +140,8 @@ docs:
 # run, written to bench/results/ as JSON rows, then summed up in
 # results.md. The engine against GNU parallel and the ideal schedule, the
 # join against an in-process Bigtable emulator, Parquet against JSON lines,
-# the Beam path on prism against the local engine. About fifteen minutes.
+# the Beam path on prism against the local engine, the scenario fan-out
+# against a materialised input. About twenty minutes.
 bench: build test-binaries
 	@scripts/deps parallel
 	@mkdir -p bench/results
@@ -149,6 +150,7 @@ bench: build test-binaries
 	$(GO) run ./bench/parquet > bench/results/parquet.json
 	$(GO) run ./bench/count > bench/results/count.json
 	$(GO) run ./bench/beam > bench/results/beam.json
+	$(GO) run ./bench/scenarios > bench/results/scenarios.json
 	$(GO) run ./bench/report bench/results
 
 clean:

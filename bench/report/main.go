@@ -27,6 +27,7 @@ var sources = []struct{ file, title string }{
 	{"parquet.json", "Parquet input (`bench/parquet`)"},
 	{"count.json", "Counting the inputs for progress (`bench/count`)"},
 	{"beam.json", "Beam on prism against the local engine (`bench/beam`)"},
+	{"scenarios.json", "Scenario fan-out against a materialised input (`bench/scenarios`)"},
 }
 
 func main() {

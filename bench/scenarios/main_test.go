@@ -1,0 +1,28 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/gridrun/gridrun/internal/testbin"
+)
+
+// The harness on a small portfolio, so that make test keeps it working;
+// its figures mean nothing.
+func TestSmoke(t *testing.T) {
+	for _, name := range []string{"gridrun", "pricer"} {
+		testbin.Path(t, name)
+	}
+	rows, err := run(filepath.Join(testbin.Root(t), "bin"), t.TempDir(), 50, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(rows))
+	}
+	for _, r := range rows {
+		if r.Case == "" || r.Measure == "" || r.Reference == "" || r.Target == "" || r.Value <= 0 || r.Met == nil {
+			t.Errorf("incomplete row %+v", r)
+		}
+	}
+}
