@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/internal/testbin"
+	"github.com/gridrun/gridrun/outdir"
 )
 
 // The pricer's messages as the test reads them from testdata and results.
@@ -88,6 +89,10 @@ func TestScenariosPriceEveryTradeUnderEveryScenario(t *testing.T) {
 	got := readScenarioResults(t, job.Output)
 	if len(got) != n {
 		t.Fatalf("%d results, want %d", len(got), n)
+	}
+	// gridrun verify counts an id once per scenario.
+	if v, err := outdir.Verify(context.Background(), job.Output); err != nil || !v.OK() || v.Results != int64(n) || v.DeadLetters != int64(len(scens)) {
+		t.Fatalf("verify: %v, %+v", err, v)
 	}
 	dead := map[string]bool{}
 	testbin.ScanLines(t, job.Output, "dead-letters-*.jsonl", func(where string, line []byte) {

@@ -244,6 +244,23 @@ type idSet struct {
 
 func (s *idSet) add(id string) bool { return s.set.Add(maphash.String(s.seed, id)) }
 
+// settled keys an outcome: its id, and its scenario in a job with
+// scenarios, where an id is settled once per scenario.
+func settled(id, scenario string) string {
+	if scenario == "" {
+		return id
+	}
+	return id + "\x00" + scenario
+}
+
+// under names a scenario in a problem, if any.
+func under(scenario string) string {
+	if scenario == "" {
+		return ""
+	}
+	return fmt.Sprintf(" under scenario %q", scenario)
+}
+
 // lines calls fn with each line of file n and its 1-based number, and
 // reports a line cut short (no newline at the end: a truncated file).
 func lines(v *Verification, dir, n string, fn func(line []byte, no int64)) {
@@ -281,8 +298,9 @@ func readResults(v *Verification, dir, n string, ids *idSet) int64 {
 	var count int64
 	lines(v, dir, n, func(line []byte, no int64) {
 		var r struct {
-			ID     *string         `json:"id"`
-			Result json.RawMessage `json:"result"`
+			ID       *string         `json:"id"`
+			Scenario string          `json:"scenario"`
+			Result   json.RawMessage `json:"result"`
 		}
 		if err := json.Unmarshal(line, &r); err != nil {
 			v.problem(n, no, "not a JSON line: %v", err)
@@ -293,8 +311,8 @@ func readResults(v *Verification, dir, n string, ids *idSet) int64 {
 			return
 		}
 		count++
-		if !ids.add(*r.ID) {
-			v.problem(n, no, "id %q is settled twice", *r.ID)
+		if !ids.add(settled(*r.ID, r.Scenario)) {
+			v.problem(n, no, "id %q%s is settled twice", *r.ID, under(r.Scenario))
 		}
 	})
 	return count
@@ -357,12 +375,12 @@ func readDeadLetters(v *Verification, dir, n string, ids *idSet, kinds map[strin
 		// one's result.
 		switch {
 		case d.Kind != KindBadInput && d.ID != "":
-			if !ids.add(d.ID) {
-				v.problem(n, no, "id %q is settled twice", d.ID)
+			if !ids.add(settled(d.ID, d.Scenario)) {
+				v.problem(n, no, "id %q%s is settled twice", d.ID, under(d.Scenario))
 			}
 		case d.Input != "" || d.Line != 0:
-			if !ids.add(fmt.Sprintf("\x00row\x00%s:%d", d.Input, d.Line)) {
-				v.problem(n, no, "row %s:%d is settled twice", d.Input, d.Line)
+			if !ids.add(settled(fmt.Sprintf("\x00row\x00%s:%d", d.Input, d.Line), d.Scenario)) {
+				v.problem(n, no, "row %s:%d%s is settled twice", d.Input, d.Line, under(d.Scenario))
 			}
 		}
 	})

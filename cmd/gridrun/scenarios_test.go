@@ -80,6 +80,9 @@ func TestAKilledScenarioRunResumesToTheCleanRunsOutput(t *testing.T) {
 		t.Errorf("last run computed %d elements, but %d of %d were committed before it", computed, m.Resumed, total)
 	}
 	assertNoTmpLeft(t, out)
+	if code, stdout, stderr := gridrun(t, "verify", out); code != 0 {
+		t.Fatalf("verify: exit %d: %s%s", code, stdout, stderr)
+	}
 }
 
 // A bad scenarios file exits 2 before any call, naming the file, the line
