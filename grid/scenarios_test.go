@@ -455,3 +455,19 @@ func TestSmallPortfolioPacksScenariosIntoBatches(t *testing.T) {
 		}
 	}
 }
+
+// Seed is the protocol's definition, computed here independently, and
+// costs no allocation for the usual ids.
+func TestSeedIsTheProtocols(t *testing.T) {
+	for _, c := range []struct{ id, scenario string }{{"T0000001", "base"}, {"T0000001", ""}, {"", "x"}, {strings.Repeat("long", 40), "spot+5%"}} {
+		if got, want := grid.Seed(c.id, c.scenario), seed(c.id, c.scenario); got != want {
+			t.Errorf("Seed(%q, %q) = %d, want %d", c.id, c.scenario, got, want)
+		}
+	}
+	if grid.Seed("a", "b") == grid.Seed("a\x00b", "") {
+		t.Error("the separator does not separate")
+	}
+	if n := testing.AllocsPerRun(100, func() { grid.Seed("T0000001", "crash-2008") }); n != 0 {
+		t.Errorf("Seed allocates %v times", n)
+	}
+}
