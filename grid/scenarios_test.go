@@ -14,9 +14,12 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/internal/testbin"
 	"github.com/gridrun/gridrun/outdir"
+	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
 )
 
 // The pricer's messages as the test reads them from testdata and results.
@@ -470,4 +473,54 @@ func TestSeedIsTheProtocols(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { grid.Seed("T0000001", "crash-2008") }); n != 0 {
 		t.Errorf("Seed allocates %v times", n)
 	}
+}
+
+// A portfolio larger than a batch runs in batches of one scenario each,
+// the scenario sent once: a binary's per-scenario work is done once per
+// batch.
+func TestLargePortfolioBatchesHoldOneScenario(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	lines := strings.SplitAfter(string(must(os.ReadFile(f.testdata("trades.jsonl")))), "\n")
+	input := filepath.Join(t.TempDir(), "trades.jsonl")
+	os.WriteFile(input, []byte(strings.Join(lines[:300], "")), 0o644)
+	scen := testbin.WriteLines(t, "s.jsonl", `{"id":"base"}`, `{"id":"up","spot_shift":0.1}`, `{"id":"down","spot_shift":-0.1}`)
+	job := f.job(f.pricer, input)
+	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
+	job.Scenarios = scen
+	job.BatchSize, job.FixedBatchSize, job.KeepBatchFiles, job.NoSplit = 100, true, true, true
+	m, err := grid.Run(context.Background(), job, quiet)
+	if err != nil || m.Results != 900 || m.Batches != 9 {
+		t.Fatalf("%v: %+v", err, m)
+	}
+	files, _ := filepath.Glob(filepath.Join(job.Output, outdir.CallsDir, "*", "batch.pb"))
+	if len(files) != 9 {
+		t.Fatalf("%d batch files, want 9", len(files))
+	}
+	perScenario := map[string]int{}
+	for _, name := range files {
+		var b gridrunv1.Batch
+		if err := proto.Unmarshal(must(os.ReadFile(name)), &b); err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Scenarios) != 1 || len(b.Elements) != 100 {
+			t.Fatalf("%s: %d scenarios, %d elements; want 1 and 100", name, len(b.Scenarios), len(b.Elements))
+		}
+		for _, e := range b.Elements {
+			if e.Scenario != 0 || e.Seed != seed(e.Id, b.Scenarios[0].Id) {
+				t.Fatalf("%s: element %s: scenario %d, seed %d", name, e.Id, e.Scenario, e.Seed)
+			}
+		}
+		perScenario[b.Scenarios[0].Id]++
+	}
+	if len(perScenario) != 3 || perScenario["base"] != 3 || perScenario["up"] != 3 || perScenario["down"] != 3 {
+		t.Fatalf("batches per scenario %v, want 3 each", perScenario)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
