@@ -429,13 +429,13 @@ func (f *feeder) flushBlock() {
 		return
 	}
 	done := f.done[f.blockInput]
-	start, n := f.blockStart, f.block[len(f.block)-1].pos.Index-f.blockStart+1
+	start := f.blockStart
 	for s := range f.scen.List {
 		sc := &f.scen.List[s]
 		for _, r := range f.block {
 			f.delivered.Add(1)
 			pos := r.pos
-			pos.Index = virtualRow(r.pos.Index, start, n, s, len(f.scen.List))
+			pos.Index = virtualRow(r.pos.Index, start, s, len(f.scen.List))
 			if done != nil && done.Contains(pos.Index) {
 				f.skipped.Add(1)
 				continue

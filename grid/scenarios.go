@@ -46,14 +46,18 @@ type Scenarios struct {
 // The journal names an outcome by a virtual row: a block's rows under its
 // scenarios are numbered scenario-major from the block's first row times
 // the number of scenarios, so that what a run commits is a few ranges.
-// A resume must number them alike: the block size is part of the resume
+// Each scenario of a block has ScenarioBlockRows numbers, used or not (the
+// last block of an input is short), so that the numbering depends on
+// nothing but the row, the scenario and the block size: an input that
+// ended early in one run and whole in its resume numbers alike. A resume
+// must number them alike: the block size is part of the resume
 // fingerprint.
 const ScenarioBlockRows = 1024
 
 // virtualRow numbers (row, scenario) for the journal: the block starts at
-// row start (a multiple of ScenarioBlockRows) and holds n rows.
-func virtualRow(row, start, n int64, scenario, scenarios int) int64 {
-	return start*int64(scenarios) + int64(scenario)*n + (row - start)
+// row start, a multiple of ScenarioBlockRows.
+func virtualRow(row, start int64, scenario, scenarios int) int64 {
+	return start*int64(scenarios) + int64(scenario)*ScenarioBlockRows + (row - start)
 }
 
 // Seed is the deterministic seed of an element under a scenario
