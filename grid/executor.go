@@ -47,7 +47,10 @@ type ExecConfig struct {
 	// wrong: a join table whose first read shows no column for a field of
 	// the side message (*join.CoverageError). The batch makes no call and
 	// its elements get no outcome: the engine stops the job. When nil, they
-	// are dead letters of kind join_unavailable.
+	// are dead letters of kind join_unavailable. It is also told when the
+	// first calls find that the binary cannot run here (*FailFastError,
+	// see FailFastCalls): that call's pending elements, and those of every
+	// call after, get no outcome, whether it is set or not.
 	Misconfigured func(error)
 	// Parallelism caps the subprocesses running at once. Defaults to 1.
 	Parallelism int
@@ -91,6 +94,7 @@ type Executor struct {
 	running                                     atomic.Int64 // calls in flight
 	cpuMicros                                   atomic.Int64
 	good                                        atomic.Int64 // good calls, for log sampling
+	failFast                                    failFast     // watches the first calls; see FailFastCalls
 
 	// workers are the persistent workers, by slot; workerFailed says a
 	// worker failed a call, so that its logs are kept.
@@ -142,10 +146,15 @@ func (x *Executor) Stats() ExecStats {
 
 // RunTask runs a task and its follow-ups to the end, one call at a time,
 // sleeping through retry backoffs: the whole of a batch's work for a caller
-// without a scheduler of its own, such as a Beam DoFn.
+// without a scheduler of its own, such as a Beam DoFn. Once the
+// Executor's first calls have found that the binary cannot run here, it
+// returns the *FailFastError, and makes no call (see FailFastCalls).
 func (x *Executor) RunTask(ctx context.Context, t *Task, emit func(Outcome)) error {
 	todo := []*Task{t}
 	for len(todo) > 0 {
+		if err := x.failFast.Failed(); err != nil {
+			return err
+		}
 		t := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		if d := time.Until(t.NotBefore); d > 0 {
@@ -162,7 +171,7 @@ func (x *Executor) RunTask(ctx context.Context, t *Task, emit func(Outcome)) err
 			return err
 		}
 	}
-	return nil
+	return x.failFast.Failed()
 }
 
 // Call runs one task as one subprocess call, emits the outcomes it settles
@@ -175,7 +184,7 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	if x.cfg.Join != nil && !t.joined {
 		x.join(ctx, t, emit)
 	}
-	if len(t.Elements) == 0 || ctx.Err() != nil {
+	if len(t.Elements) == 0 || ctx.Err() != nil || x.failFast.Failed() != nil {
 		return nil
 	}
 	if err := x.sem.Acquire(ctx, 1); err != nil {
@@ -233,6 +242,9 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	logRef := ""
 	if err != nil && ctx.Err() == nil {
 		logRef = x.keepLogs(ctx, out)
+	}
+	if x.stopFast(ctx, out, err, rec) {
+		return nil
 	}
 	next, failure := x.follow(ctx, t, pending, out, err, logRef, emit)
 	rec.Failure = failure
