@@ -80,7 +80,6 @@ func TestBeamFlagsOutOfPlace(t *testing.T) {
 		{[]string{"--shards", "4"}, "--shards: needs a Beam runner"},
 		{[]string{"--runner", "spark"}, `--runner: want local, prism or dataflow, got "spark"`},
 		{[]string{"--runner", "prism", "--report"}, "--report: not available"},
-		{[]string{"--runner", "prism", "--max-dead-letters", "5"}, "not supported on Beam"},
 		{[]string{"--runner", "prism", "--persistent"}, "--persistent (Beam gives"},
 		{[]string{"--runner", "prism", "--input", "-"}, "cannot read this process's standard input"},
 		// Dataflow workers cannot read this machine's files.
