@@ -1,6 +1,7 @@
 package grid_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -110,3 +111,43 @@ func TestABinaryCrashingOnSomeElementsKeepsGoing(t *testing.T) {
 		t.Errorf("manifest: status %s, %d calls; want dead_letters, 14", m.Status, m.Calls)
 	}
 }
+
+// The pricer with its ELF interpreter renamed to one that does not exist,
+// as a binary built for another distribution finds itself: the kernel
+// cannot start it (ENOENT). Its messages come from its .proto file, since
+// it cannot describe itself either.
+func TestABinaryWhoseLoaderIsMissingFailsTheJobFast(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	b, err := os.ReadFile(f.pricer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const loader, missing = "/lib64/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.9"
+	if !bytes.Contains(b, []byte(loader)) {
+		t.Skipf("%s names another loader than %s", f.pricer, loader)
+	}
+	bin := filepath.Join(t.TempDir(), "pricer")
+	if err := os.WriteFile(bin, bytes.Replace(b, []byte(loader), []byte(missing), 1), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	job := f.job(bin, f.testdata("trades.jsonl"))
+	job.Proto = &grid.ProtoSchema{Files: []string{filepath.Join(f.root, "native/examples/pricer/pricer.proto")},
+		InputType: "pricer.Trade", ResultType: "pricer.Price", SideType: "pricer.Quote"}
+	job.Join = &grid.JoinSpec{Source: f.testdata("quotes.csv"), Key: "{underlying}"}
+	job.BatchSize, job.FixedBatchSize = 10, true
+	_, err = grid.Run(context.Background(), job, quiet)
+	var fe *grid.FailFastError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Cause, "the binary did not start") ||
+		!strings.Contains(err.Error(), "no such file or directory") || !strings.Contains(err.Error(), "make pricer-static") {
+		t.Fatalf("err = %v, want a FailFastError: the binary did not start, naming make pricer-static", err)
+	}
+	m, err := grid.ReadManifest(job.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Calls < grid.FailFastCalls || m.Calls > 10 || m.Results != 0 {
+		t.Errorf("%d calls, %d results; want %d to 10 calls, no result", m.Calls, m.Results, grid.FailFastCalls)
+	}
+}
+
