@@ -63,6 +63,10 @@ func TestABinaryThatCannotRunFailsTheJobFast(t *testing.T) {
 			if !strings.Contains(err.Error(), c.cause) {
 				t.Errorf("the error does not name the cause %q: %v", c.cause, err)
 			}
+			// Calls ran: the job failed, it was not refused.
+			if ce := (*grid.ConfigError)(nil); errors.As(err, &ce) {
+				t.Errorf("a ConfigError: %v", err)
+			}
 			// Counted from the binary's own log: every run but its
 			// description.
 			made := len(calls(runs()))
@@ -150,4 +154,3 @@ func TestABinaryWhoseLoaderIsMissingFailsTheJobFast(t *testing.T) {
 		t.Errorf("%d calls, %d results; want %d to 10 calls, no result", m.Calls, m.Results, grid.FailFastCalls)
 	}
 }
-
