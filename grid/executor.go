@@ -184,10 +184,14 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	if x.cfg.Join != nil && !t.joined {
 		x.join(ctx, t, emit)
 	}
-	if len(t.Elements) == 0 || ctx.Err() != nil || x.failFast.Failed() != nil {
+	if len(t.Elements) == 0 || ctx.Err() != nil {
 		return nil
 	}
 	if err := x.sem.Acquire(ctx, 1); err != nil {
+		return nil
+	}
+	if x.failFast.Failed() != nil { // checked once a slot is ours: it may have tripped while we waited
+		x.sem.Release(1)
 		return nil
 	}
 	slot := x.slots.take()
