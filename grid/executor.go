@@ -203,6 +203,7 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 		x.cfg.OnCallStart(begun)
 	}
 	out, err := x.run(ctx, t, slot, started)
+	fast := x.failFast.observe(ctx, out, err) // before the slot is free: no call starts once it trips
 	x.running.Add(-1)
 	x.slots.put(slot)
 	x.sem.Release(1)
@@ -247,7 +248,7 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	if err != nil && ctx.Err() == nil {
 		logRef = x.keepLogs(ctx, out)
 	}
-	if x.stopFast(ctx, out, err, rec) {
+	if x.stopFast(fast, err, rec) {
 		return nil
 	}
 	next, failure := x.follow(ctx, t, pending, out, err, logRef, emit)

@@ -132,11 +132,15 @@ type failFast struct {
 // *FailFastError once the first calls have tripped the check: for the
 // call that tripped it and for every call after. A call cancelled with
 // ctx says nothing about the binary and is not counted.
-func (f *failFast) observe(ctx context.Context, results int, err error) error {
+func (f *failFast) observe(ctx context.Context, out *wrapper.Outcome, err error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.decided || ctx.Err() != nil {
 		return f.failed()
+	}
+	var results int
+	if out != nil { // nil: the binary did not start
+		results = len(out.Results)
 	}
 	sig := signature(results, err)
 	if sig == "" || (f.seen > 0 && sig != f.sig) {
@@ -166,11 +170,11 @@ func (f *failFast) Failed() error {
 	return f.failed()
 }
 
-// stopFast ends a call's handling when fail fast has tripped (by this
-// call or an earlier one): the call is recorded, the engine told
-// (ExecConfig.Misconfigured), and its pending elements get no outcome.
-func (x *Executor) stopFast(ctx context.Context, out *wrapper.Outcome, err error, rec CallRecord) bool {
-	ferr := x.failFast.observe(ctx, len(out.Results), err)
+// stopFast ends a call's handling when fail fast had tripped once the
+// call ended (ferr, from observe; by this call or an earlier one): the
+// call is recorded, the engine told (ExecConfig.Misconfigured), and its
+// pending elements get no outcome.
+func (x *Executor) stopFast(ferr, err error, rec CallRecord) bool {
 	if ferr == nil {
 		return false
 	}
