@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/gridrun/gridrun/wrapper"
@@ -46,6 +45,11 @@ type FailFastError struct {
 	// Cause is their shared signature, e.g. "exit status 127" or the
 	// dynamic loader's line.
 	Cause string
+	// Loader says the cause points at the dynamic loader (exit 127, a
+	// loader's line, or an exec that failed: ENOENT for a binary that is
+	// there means its ELF interpreter is not), which is what a
+	// dynamically linked binary meets where its libraries are missing.
+	Loader bool
 	// Err is the last call's error: a *wrapper.ExitError with the end of
 	// stderr, or a *wrapper.StartError.
 	Err error
@@ -53,7 +57,7 @@ type FailFastError struct {
 
 func (e *FailFastError) Error() string {
 	hint := ""
-	if e.loader() {
+	if e.Loader {
 		hint = " (a dynamically linked binary where its shared libraries are missing: link it statically, e.g. make pricer-static, or run it in an image that has them)"
 	}
 	return fmt.Sprintf("the binary cannot run here: its first %d calls all failed the same way, without a single result: %s%s; the job stops rather than make every element a dead letter. Last call: %v",
@@ -61,17 +65,6 @@ func (e *FailFastError) Error() string {
 }
 
 func (e *FailFastError) Unwrap() error { return e.Err }
-
-// loader says whether the cause points at the dynamic loader: exit 127,
-// a loader's message, or an exec that failed (ENOENT for a binary that is
-// there means its ELF interpreter is not).
-func (e *FailFastError) loader() bool {
-	var se *wrapper.StartError
-	return e.Cause == exit127 || errors.As(e.Err, &se) ||
-		strings.Contains(e.Cause, "shared librar") || strings.Contains(e.Cause, "not found (required by")
-}
-
-const exit127 = "exit status 127 (a program or shared library not found)"
 
 // loaderErrors are the markers of a dynamic loader that cannot load the
 // binary: glibc's ld.so ("error while loading shared libraries: libX.so:
@@ -84,47 +77,52 @@ var loaderErrors = [][]byte{
 	[]byte("cannot execute binary file"),
 }
 
-// signature is how a call failed when it failed systemically, or "" when
-// it did not (it returned a result, succeeded, or failed in a way an
-// element can cause).
-func signature(results int, err error) string {
+// signature is how a call failed when it failed systemically (the zero
+// value when it did not: it returned a result, succeeded, or failed in a
+// way an element can cause).
+type signature struct {
+	cause  string
+	loader bool // see FailFastError.Loader
+}
+
+func signatureOf(results int, err error) signature {
 	var (
 		ee *wrapper.ExitError
 		se *wrapper.StartError
 	)
 	switch {
 	case results > 0 || err == nil:
-		return ""
+		return signature{}
 	case errors.As(err, &se):
-		return "the binary did not start: " + se.Err.Error()
+		return signature{"the binary did not start: " + se.Err.Error(), true}
 	case !errors.As(err, &ee):
-		return ""
+		return signature{}
 	}
 	for _, line := range bytes.Split(ee.Stderr, []byte("\n")) {
 		for _, m := range loaderErrors {
 			if bytes.Contains(line, m) {
-				return string(bytes.TrimSpace(line))
+				return signature{string(bytes.TrimSpace(line)), true}
 			}
 		}
 	}
 	switch {
 	case ee.Signal != 0:
-		return fmt.Sprintf("killed by signal %d (%s)", int(ee.Signal), ee.Signal)
+		return signature{fmt.Sprintf("killed by signal %d (%s)", int(ee.Signal), ee.Signal), false}
 	case ee.Code == 127:
-		return exit127
+		return signature{"exit status 127 (a program or shared library not found)", true}
 	case ee.Code == 126:
-		return "exit status 126 (the binary cannot be executed)"
+		return signature{"exit status 126 (the binary cannot be executed)", false}
 	}
-	return ""
+	return signature{}
 }
 
 // failFast watches an Executor's first calls (see FailFastCalls). The
 // zero value is armed.
 type failFast struct {
 	mu      sync.Mutex
-	seen    int    // calls ended, while armed
-	sig     string // their shared signature
-	decided bool   // disarmed or tripped; err says which
+	seen    int       // calls ended, while armed
+	sig     signature // their shared signature
+	decided bool      // disarmed or tripped; err says which
 	err     *FailFastError
 }
 
@@ -142,15 +140,15 @@ func (f *failFast) observe(ctx context.Context, out *wrapper.Outcome, err error)
 	if out != nil { // nil: the binary did not start
 		results = len(out.Results)
 	}
-	sig := signature(results, err)
-	if sig == "" || (f.seen > 0 && sig != f.sig) {
+	sig := signatureOf(results, err)
+	if sig.cause == "" || (f.seen > 0 && sig != f.sig) {
 		f.decided = true
 		return nil
 	}
 	f.sig = sig
 	if f.seen++; f.seen == FailFastCalls {
 		f.decided = true
-		f.err = &FailFastError{Calls: f.seen, Cause: sig, Err: err}
+		f.err = &FailFastError{Calls: f.seen, Cause: sig.cause, Loader: sig.loader, Err: err}
 	}
 	return f.failed()
 }

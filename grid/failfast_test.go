@@ -42,10 +42,13 @@ func TestABinaryThatCannotRunFailsTheJobFast(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name, body, cause string
+		// loader is whether the error points at the dynamic loader and
+		// make pricer-static.
+		loader bool
 	}{
-		{"a missing shared library", "echo '" + loaderLine + "' >&2\nexit 127", loaderLine},
-		{"exit 127", "exit 127", "exit status 127"},
-		{"the same signal", "kill -s ILL $$", "killed by signal 4 (illegal instruction)"},
+		{"a missing shared library", "echo '" + loaderLine + "' >&2\nexit 127", loaderLine, true},
+		{"exit 127", "exit 127", "exit status 127", true},
+		{"the same signal", "kill -s ILL $$", "killed by signal 4 (illegal instruction)", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -62,6 +65,9 @@ func TestABinaryThatCannotRunFailsTheJobFast(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.cause) {
 				t.Errorf("the error does not name the cause %q: %v", c.cause, err)
+			}
+			if fe.Loader != c.loader || strings.Contains(err.Error(), "make pricer-static") != c.loader {
+				t.Errorf("points at the loader: %v, want %v: %v", fe.Loader, c.loader, err)
 			}
 			// Calls ran: the job failed, it was not refused.
 			if ce := (*grid.ConfigError)(nil); errors.As(err, &ce) {
@@ -142,7 +148,7 @@ func TestABinaryWhoseLoaderIsMissingFailsTheJobFast(t *testing.T) {
 	job.BatchSize, job.FixedBatchSize = 10, true
 	_, err = grid.Run(context.Background(), job, quiet)
 	var fe *grid.FailFastError
-	if !errors.As(err, &fe) || !strings.Contains(fe.Cause, "the binary did not start") ||
+	if !errors.As(err, &fe) || !strings.Contains(fe.Cause, "the binary did not start") || !fe.Loader ||
 		!strings.Contains(err.Error(), "no such file or directory") || !strings.Contains(err.Error(), "make pricer-static") {
 		t.Fatalf("err = %v, want a FailFastError: the binary did not start, naming make pricer-static", err)
 	}
