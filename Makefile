@@ -108,7 +108,7 @@ demo: build
 # beamgrid/retry_test.go).
 test: build test-binaries test-deps proto-check lint
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run '^TestRetriedBundlesLeaveNoDuplicate$$' ./beamgrid
+	$(GO) test -count=1 -run '^(TestRetriedBundlesLeaveNoDuplicate|TestABinaryThatCannotRunFailsAPrismJobFast|TestDeadLetterLimitsOnPrism)$$' ./beamgrid
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -218,6 +218,7 @@ type runFn struct {
 	done     chan ranBatch
 	inflight int
 	batches  int64
+	limit    deadLimit // the job's dead-letter limits, this instance's share
 }
 
 // ranBatch is a batch that ran, with its outcomes in the order the
@@ -329,6 +330,9 @@ func (f *runFn) emit(r ranBatch, result func(Result), dead func(DeadLetter)) err
 	f.inflight--
 	if r.err != nil {
 		return fmt.Errorf("batch %s: %w", r.b.ID, r.err)
+	}
+	if err := f.limit.add(f.Spec.Job, r.outs); err != nil {
+		return err
 	}
 	for _, o := range r.outs {
 		if o.Dead != nil {

@@ -28,6 +28,9 @@ type BuildOptions struct {
 	Runner string
 	// DryRun builds the pipeline without touching the output.
 	DryRun bool
+	// WorkerCacheDir, when set, is the workers' Job.CacheDir: the job's
+	// is this machine's, where the binary is staged to build the pipeline.
+	WorkerCacheDir string
 }
 
 // Plan is a whole job built into a pipeline.
@@ -90,6 +93,9 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 		return nil, err
 	}
 	p.Step = st
+	if o.WorkerCacheDir != "" {
+		st.spec.Job.CacheDir = o.WorkerCacheDir
+	}
 	if err := checkInputs(ctx, st, inputs); err != nil {
 		return nil, err
 	}

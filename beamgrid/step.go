@@ -141,8 +141,6 @@ func unsupported(j grid.Job) error {
 	switch {
 	case j.KeepBatchFiles:
 		opt = "--keep-batch-files (workers' disks are not yours to inspect)"
-	case j.MaxDeadLetters > 0 || j.MaxDeadLetterPercent > 0:
-		opt = "--max-dead-letters (workers do not see each other's dead letters while the job runs)"
 	case j.Persistent:
 		opt = "--persistent (Beam gives a worker no moment to stop its processes)"
 	case j.OutputFormat != "" && j.OutputFormat != "jsonl":

@@ -47,7 +47,10 @@ type ExecConfig struct {
 	// wrong: a join table whose first read shows no column for a field of
 	// the side message (*join.CoverageError). The batch makes no call and
 	// its elements get no outcome: the engine stops the job. When nil, they
-	// are dead letters of kind join_unavailable.
+	// are dead letters of kind join_unavailable. It is also told when the
+	// first calls find that the binary cannot run here (*FailFastError,
+	// see FailFastCalls): that call's pending elements, and those of every
+	// call after, get no outcome, whether it is set or not.
 	Misconfigured func(error)
 	// Parallelism caps the subprocesses running at once. Defaults to 1.
 	Parallelism int
@@ -91,6 +94,7 @@ type Executor struct {
 	running                                     atomic.Int64 // calls in flight
 	cpuMicros                                   atomic.Int64
 	good                                        atomic.Int64 // good calls, for log sampling
+	failFast                                    failFast     // watches the first calls; see FailFastCalls
 
 	// workers are the persistent workers, by slot; workerFailed says a
 	// worker failed a call, so that its logs are kept.
@@ -142,10 +146,15 @@ func (x *Executor) Stats() ExecStats {
 
 // RunTask runs a task and its follow-ups to the end, one call at a time,
 // sleeping through retry backoffs: the whole of a batch's work for a caller
-// without a scheduler of its own, such as a Beam DoFn.
+// without a scheduler of its own, such as a Beam DoFn. Once the
+// Executor's first calls have found that the binary cannot run here, it
+// returns the *FailFastError, and makes no call (see FailFastCalls).
 func (x *Executor) RunTask(ctx context.Context, t *Task, emit func(Outcome)) error {
 	todo := []*Task{t}
 	for len(todo) > 0 {
+		if err := x.failFast.Failed(); err != nil {
+			return err
+		}
 		t := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		if d := time.Until(t.NotBefore); d > 0 {
@@ -162,7 +171,7 @@ func (x *Executor) RunTask(ctx context.Context, t *Task, emit func(Outcome)) err
 			return err
 		}
 	}
-	return nil
+	return x.failFast.Failed()
 }
 
 // Call runs one task as one subprocess call, emits the outcomes it settles
@@ -181,6 +190,10 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	if err := x.sem.Acquire(ctx, 1); err != nil {
 		return nil
 	}
+	if x.failFast.Failed() != nil { // checked once a slot is ours: it may have tripped while we waited
+		x.sem.Release(1)
+		return nil
+	}
 	slot := x.slots.take()
 	rec := CallRecord{Seq: x.seq.Add(1), Slot: slot, Batch: t.Batch, Attempt: t.Attempt, Elements: len(t.Elements), Reason: t.reason}
 	x.running.Add(1) // before OnCallStart: a call told of is counted running
@@ -190,6 +203,7 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 		x.cfg.OnCallStart(begun)
 	}
 	out, err := x.run(ctx, t, slot, started)
+	fast := x.failFast.observe(ctx, out, err) // before the slot is free: no call starts once it trips
 	x.running.Add(-1)
 	x.slots.put(slot)
 	x.sem.Release(1)
@@ -233,6 +247,9 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	logRef := ""
 	if err != nil && ctx.Err() == nil {
 		logRef = x.keepLogs(ctx, out)
+	}
+	if x.stopFast(fast, err, rec) {
+		return nil
 	}
 	next, failure := x.follow(ctx, t, pending, out, err, logRef, emit)
 	rec.Failure = failure

@@ -77,6 +77,11 @@ type plan struct {
 	joinAsOf time.Time
 	// scen are the job's scenarios; nil without.
 	scen *Scenarios
+
+	// failedFast is the executor's *FailFastError, told through
+	// misconfigured: calls ran, so the job failed rather than could not
+	// start.
+	failedFast atomic.Pointer[FailFastError]
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
@@ -527,6 +532,8 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		m.Status, m.Error = "failed", commitErr.Error()
 	case configErr != nil:
 		m.Status, m.Error = "failed", configErr.Error()
+	case p.failedFast.Load() != nil:
+		m.Status, m.Error = "failed", p.failedFast.Load().Error()
 	case inputErr != nil && !errors.Is(inputErr, context.Canceled):
 		m.Status, m.Error = "failed", inputErr.Error()
 	case ctx.Err() != nil:
@@ -561,6 +568,8 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 		return m, context.Cause(haltCtx)
 	case configErr != nil && commitErr == nil:
 		return m, configErr
+	case p.failedFast.Load() != nil && commitErr == nil:
+		return m, p.failedFast.Load()
 	case m.Error != "":
 		return m, errors.New(m.Error)
 	}
@@ -644,6 +653,12 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 		func(e *Element) string { return e.Key })
 
 	p.misconfigured = func(err error) {
+		if fe := (*FailFastError)(nil); errors.As(err, &fe) {
+			if p.failedFast.CompareAndSwap(nil, fe) {
+				halt(fe)
+			}
+			return
+		}
 		if p.configErr.CompareAndSwap(nil, &ConfigError{Err: err}) {
 			halt(p.configErr.Load())
 		}

@@ -116,6 +116,9 @@ func runJob(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int
 		if err := checkRemote(job); err != nil {
 			return 0, err
 		}
+		if err := checkDataflow(ctx, job); err != nil {
+			return 0, err
+		}
 		if err := setWorkerBinary(); err != nil {
 			return 0, err
 		}
@@ -124,8 +127,12 @@ func runJob(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int
 		return 0, usagef("-runner %q: want prism or dataflow", *runnerFlag)
 	}
 	p, s := beam.NewPipelineWithRoot()
+	var workerCache string
+	if *runnerFlag == "dataflow" {
+		workerCache = *workerCacheDir
+	}
 	plan, err := beamgrid.Build(ctx, s, job, &beamgrid.BuildOptions{
-		Shards: *shards, OutputShards: *outputShards, Runner: *runnerFlag, DryRun: dryRun,
+		Shards: *shards, OutputShards: *outputShards, Runner: *runnerFlag, DryRun: dryRun, WorkerCacheDir: workerCache,
 	})
 	if err != nil {
 		return 0, err

@@ -80,7 +80,6 @@ func TestBeamFlagsOutOfPlace(t *testing.T) {
 		{[]string{"--shards", "4"}, "--shards: needs a Beam runner"},
 		{[]string{"--runner", "spark"}, `--runner: want local, prism or dataflow, got "spark"`},
 		{[]string{"--runner", "prism", "--report"}, "--report: not available"},
-		{[]string{"--runner", "prism", "--max-dead-letters", "5"}, "not supported on Beam"},
 		{[]string{"--runner", "prism", "--persistent"}, "--persistent (Beam gives"},
 		{[]string{"--runner", "prism", "--input", "-"}, "cannot read this process's standard input"},
 		// Dataflow workers cannot read this machine's files.
@@ -103,7 +102,9 @@ func TestDataflowDryRun(t *testing.T) {
 	ctx := context.Background()
 	gcs := fakegcs.Start(t, "bins", "data")
 	t.Setenv("STORAGE_EMULATOR_HOST", gcs.Host())
-	if _, err := binstage.Push(ctx, testbin.Path(t, "pricer"), "gs://bins/pricer@1.0.0", nil); err != nil {
+	// Linked statically: a dynamically linked binary is refused for
+	// Dataflow (see TestDataflowRefusesBeforeSubmitting).
+	if _, err := binstage.Push(ctx, testbin.Path(t, "pricer-static"), "gs://bins/pricer@1.0.0", nil); err != nil {
 		t.Fatal(err)
 	}
 	trades, err := os.ReadFile(filepath.Join(testbin.Root(t), "testdata/trades.jsonl"))
@@ -139,6 +140,8 @@ func TestDataflowDryRun(t *testing.T) {
 		"1 input files, about 1000 rows; 8 shards, 1 output shards",
 		// gridrun-beam is the workers' binary too.
 		"worker binary " + worker + "\n",
+		// Never their $HOME.
+		"workers stage the binary in /tmp/gridrun/bin\n",
 		"gridrun.Job/gridrun/beamgrid.runFn",
 		"group_by_key",
 	} {
@@ -187,5 +190,10 @@ func TestDataflowDryRun(t *testing.T) {
 		if b := gcs.Get("data", name); b != nil {
 			t.Errorf("the dry run wrote %s to the output: %s", name, b)
 		}
+	}
+	// The Dataflow runner checks the staging bucket's soft-delete policy
+	// even in a dry run; that read must not reach Cloud Storage.
+	if n := gcs.BucketReads("data"); n != 0 {
+		t.Errorf("the dry run read the staging bucket's metadata %d times", n)
 	}
 }

@@ -56,6 +56,7 @@ var dataflowFlags = []struct{ name, beam, help string }{
 	{"subnetwork", "subnetwork", "subnetwork of the workers (regions/REGION/subnetworks/NAME)"},
 	{"sdk-container-image", "sdk_container_image", "workers' container image (default: Beam's Go SDK image, which has no libstdc++: see docs/scaling-out.md)"},
 	{"job-name", "job_name", "Dataflow job name (default: generated)"},
+	{"worker-cache-dir", "worker_cache_dir", "absolute path where the workers stage the binary (default /tmp/gridrun/bin; --cache-dir is this machine's, refused for Dataflow)"},
 }
 
 func (b *beamOptions) addFlags(cmd *cobra.Command) {
@@ -171,6 +172,9 @@ func (b *beamOptions) run(cmd *cobra.Command, job grid.Job) error {
 	args, err := b.args(cmd)
 	if err != nil {
 		return err
+	}
+	if b.runner == "dataflow" {
+		job = dataflowJob(cmd, job)
 	}
 	in, err := json.Marshal(job)
 	if err != nil {

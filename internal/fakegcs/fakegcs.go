@@ -25,6 +25,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	downloads map[string]int // "bucket/object" -> media GETs answered
+	buckets   map[string]int // bucket -> reads of its metadata
 	failNext  int
 }
 
@@ -36,7 +37,7 @@ func Start(t testing.TB, buckets ...string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{fake: fake, downloads: map[string]int{}}
+	s := &Server{fake: fake, downloads: map[string]int{}, buckets: map[string]int{}}
 	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(func() {
 		s.http.Close()
@@ -56,6 +57,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if obj, ok := mediaObject(r); ok && !fail {
 		s.downloads[obj]++
+	}
+	if b, ok := strings.CutPrefix(r.URL.Path, "/storage/v1/b/"); ok && r.Method == http.MethodGet && !strings.Contains(b, "/") {
+		s.buckets[b]++
 	}
 	s.mu.Unlock()
 	if fail {
@@ -125,4 +129,12 @@ func (s *Server) Get(bucket, object string) []byte {
 		return nil
 	}
 	return o.Content
+}
+
+// BucketReads is the number of reads of a bucket's metadata (its
+// attributes, such as its soft-delete policy).
+func (s *Server) BucketReads(bucket string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buckets[bucket]
 }
