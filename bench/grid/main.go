@@ -11,7 +11,7 @@
 //   - cheap elements (Black-Scholes, 1,000,000 trades): throughput against
 //     GNU parallel, and wall time against the pricer's own single pass over
 //     the same batch file, per core, from JSON lines and from delimited
-//     protobuf (to Parquet and to JSON lines);
+//     protobuf (to Parquet and to JSON lines) and from Parquet to Parquet;
 //   - sleeping elements at --parallelism 64 on however many cores: makespan
 //     against its lower bound;
 //   - 10,000,000 cheap elements: the runner's peak RSS.
@@ -338,6 +338,26 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 			Target:    out.target,
 		})
 	}
+
+	// The same trades as a Parquet file, the format quant data lives in,
+	// with the results written as Parquet: both sides column by column.
+	pq := filepath.Join(b.dir, "cheap.parquet")
+	if err := writeFile(pq, func(w *bufio.Writer) error { return testgen.WriteParquet(w, trades, 100_000) }); err != nil {
+		return nil, err
+	}
+	res, single, err = fasterOfTwo(func() (*result, error) { return b.job("cheap-parquet", pq, "--output-format", "parquet") },
+		func() (time.Duration, error) { return b.singlePass(batch) })
+	if err != nil {
+		return nil, err
+	}
+	limit = single.Seconds() / float64(b.cores)
+	rows = append(rows, benchrow.Row{
+		Case:      name + ", Parquet in, Parquet out, against the pricer alone",
+		Measure:   "gridrun wall / (the pricer's single pass over the batch file / cores)",
+		Value:     round(res.wall.Seconds() / limit),
+		Reference: fmt.Sprintf("%.2f s = %.2f s / %d cores; gridrun %.2f s from Parquet in to Parquet out", limit, single.Seconds(), b.cores, res.wall.Seconds()),
+		Target:    "<= 1.3",
+	})
 	return rows, nil
 }
 
