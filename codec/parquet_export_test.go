@@ -29,3 +29,7 @@ func SetParquetRowGroupBytes(w *ParquetWriter, n int64) { w.groupBytes = n }
 // ParquetResultsFast reports whether WritePayload decodes results of w's
 // message straight into columns.
 func ParquetResultsFast(w *ParquetWriter) bool { return w.flat != nil }
+
+// ParquetValueViewFits reports whether the fast path can read parquet's
+// values in place.
+func ParquetValueViewFits() bool { return valueViewFits() }

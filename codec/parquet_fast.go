@@ -79,6 +79,9 @@ type enumName struct {
 // newParquetPlan returns the fast path for columns mapped to fields
 // (nil for a column that sets none), or nil when it declines the file.
 func newParquetPlan(l *parquetLayout, fields []protoreflect.FieldDescriptor, b *ElementBuilder) *parquetPlan {
+	if !valueViewFits() {
+		return nil
+	}
 	msg, opts := b.fields.Desc(), b.opts
 	// Marshal refuses a message whose required field is unset: that is
 	// the general path's to say.
@@ -183,8 +186,8 @@ func fastParquetFieldOf(fd protoreflect.FieldDescriptor, src leafKind) (fastParq
 func (p *parquetPlan) encode(b []byte, cols [][]parquet.Value, row int) ([]byte, bool) {
 	for i := range p.fields {
 		f := &p.fields[i]
-		v := cols[f.at][row]
-		if v.IsNull() {
+		v := viewOf(&cols[f.at][row])
+		if v.isNull() {
 			continue // unset, as the general path leaves it
 		}
 		var ok bool
@@ -197,40 +200,40 @@ func (p *parquetPlan) encode(b []byte, cols [][]parquet.Value, row int) ([]byte,
 
 // append appends field f set from v. A field without presence is written
 // only when it is not its zero value, as Marshal skips those.
-func (f *fastParquetField) append(b []byte, v parquet.Value) ([]byte, bool) {
+func (f *fastParquetField) append(b []byte, v *valueView) ([]byte, bool) {
 	switch f.src {
 	case leafBool:
-		x := v.Boolean()
+		x := v.u64 != 0
 		if !x && !f.presence {
 			return b, true
 		}
 		return protowire.AppendVarint(protowire.AppendTag(b, f.num, protowire.VarintType), protowire.EncodeBool(x)), true
 	case leafInt:
 		var n int64
-		if v.Kind() == parquet.Int32 {
-			n = int64(v.Int32())
+		if v.kindOf() == parquet.Int32 {
+			n = int64(int32(v.u64))
 		} else {
-			n = v.Int64()
+			n = int64(v.u64)
 		}
 		return f.appendInt(b, n)
 	case leafUint:
 		var n uint64
-		if v.Kind() == parquet.Int32 {
-			n = uint64(uint32(v.Int32()))
+		if v.kindOf() == parquet.Int32 {
+			n = uint64(uint32(v.u64))
 		} else {
-			n = uint64(v.Int64())
+			n = v.u64
 		}
 		return f.appendUint(b, n)
 	case leafFloat:
-		x := v.Float()
+		x := math.Float32frombits(uint32(v.u64))
 		if x == 0 && !math.Signbit(float64(x)) && !f.presence {
 			return b, true
 		}
 		return protowire.AppendFixed32(protowire.AppendTag(b, f.num, protowire.Fixed32Type), math.Float32bits(x)), true
 	case leafDouble:
-		return f.appendDouble(b, v.Double()), true
+		return f.appendDouble(b, math.Float64frombits(v.u64)), true
 	case leafString:
-		s := v.ByteArray()
+		s := v.bytes()
 		if f.kind == protoreflect.EnumKind {
 			// Enums are short lists: a scan costs less than hashing.
 			i := slices.IndexFunc(f.enums, func(e enumName) bool { return string(e.name) == string(s) })
@@ -248,7 +251,7 @@ func (f *fastParquetField) append(b []byte, v parquet.Value) ([]byte, bool) {
 		}
 		return f.appendBytes(b, s), true
 	case leafBytes:
-		return f.appendBytes(b, v.ByteArray()), true
+		return f.appendBytes(b, v.bytes()), true
 	}
 	return b, false
 }
@@ -327,15 +330,14 @@ func (f *fastParquetField) appendUint(b []byte, n uint64) ([]byte, bool) {
 // nothing changes: see parquetCursor.read): ids need no copy of their own.
 func (p *parquetPlan) text(cols [][]parquet.Value, row int, name string) (string, bool) {
 	at := slices.Index(p.names, name)
-	if at < 0 || cols[at][row].IsNull() {
+	if at < 0 || viewOf(&cols[at][row]).isNull() {
 		return "", false
 	}
-	v := cols[at][row]
 	if k := p.kind[at].kind; k == leafString || k == leafJSON {
-		b := v.ByteArray()
-		return unsafe.String(unsafe.SliceData(b), len(b)), true
+		v := viewOf(&cols[at][row])
+		return unsafe.String(v.ptr, v.u64), true
 	}
-	return p.kind[at].text(v), true
+	return p.kind[at].text(cols[at][row]), true
 }
 
 // reads reports whether the plan reads the column called name.
@@ -448,15 +450,31 @@ func (r *parquetReader) nextUnit(pending [][]parquetRow) (_ [][]parquetRow, err 
 	// Each batch's values get an allocation of their own, which its rows
 	// keep: the values stay by column, and a row is gathered from them
 	// only when it is shown or decoded by the general path.
+	//
+	// A goroutine reads a batch's values (in turn: the cursors read in
+	// order) and converts them at once, while they are in its core's
+	// cache: reading the whole unit first left the first batches' values
+	// evicted by the last ones', and converting waited on memory for
+	// most of its time.
 	n := int(min(r.due, parquetFastUnit))
 	width := len(r.fast.leaves)
 	batches := (n + parquetBatch - 1) / parquetBatch
-	sets := make([][][]parquet.Value, batches)
-	for b := range sets {
+	pending = slices.Grow(pending[:0], batches)[:batches]
+	var (
+		mu     sync.Mutex // over the cursors, next and failed
+		next   int
+		failed error
+	)
+	read := func(b int) (cols [][]parquet.Value, err error) {
+		defer func() {
+			if p := recover(); p != nil { // as in NewParquetReader
+				err = fmt.Errorf("%s: row %d: corrupt file: %v", r.name, u.first+1, p)
+			}
+		}()
 		m := min((b+1)*parquetBatch, n) - b*parquetBatch
 		block := make([]parquet.Value, width*m)
-		sets[b] = make([][]parquet.Value, width)
-		for j := range sets[b] {
+		cols = make([][]parquet.Value, width)
+		for j := range cols {
 			col := block[j*m : (j+1)*m : (j+1)*m]
 			if k, err := u.cursors[j].read(col); k < m {
 				if err == nil || errors.Is(err, io.EOF) {
@@ -464,39 +482,44 @@ func (r *parquetReader) nextUnit(pending [][]parquetRow) (_ [][]parquetRow, err 
 				}
 				return nil, fmt.Errorf("%s: row %d: %w", r.name, u.first+int64(b*parquetBatch+k)+1, err)
 			}
-			sets[b][j] = col
+			cols[j] = col
+		}
+		return cols, nil
+	}
+	work := func() {
+		for {
+			mu.Lock()
+			if failed != nil || next >= batches {
+				mu.Unlock()
+				return
+			}
+			b := next
+			next++
+			cols, err := read(b)
+			if err != nil {
+				failed = err
+				mu.Unlock()
+				return
+			}
+			mu.Unlock()
+			pending[b] = r.convert(cols)
 		}
 	}
-	r.due -= int64(n)
-	u.first += int64(n)
-	pending = slices.Grow(pending[:0], batches)[:batches]
-	convert := func(b int) { pending[b] = r.convert(sets[b]) }
 	if workers := min(runtime.GOMAXPROCS(0), batches); workers <= 1 {
-		for b := range batches {
-			convert(b)
-		}
+		work()
 	} else {
-		// Batches are handed out in order; each goroutine ends with the
-		// unit.
-		var next sync.Mutex
-		b := 0
+		// Each goroutine ends with the unit.
 		var wg sync.WaitGroup
 		for range workers {
-			wg.Go(func() {
-				for {
-					next.Lock()
-					mine := b
-					b++
-					next.Unlock()
-					if mine >= batches {
-						return
-					}
-					convert(mine)
-				}
-			})
+			wg.Go(work)
 		}
 		wg.Wait()
 	}
+	if failed != nil {
+		return nil, failed
+	}
+	r.due -= int64(n)
+	u.first += int64(n)
 	if r.due == 0 {
 		r.closeCursors()
 	}
@@ -518,8 +541,10 @@ func (r *parquetReader) convert(cols [][]parquet.Value) []parquetRow {
 	nb := 0
 	for j, col := range cols {
 		if p.bytes[j] {
-			for _, v := range col {
-				nb += len(v.ByteArray())
+			for k := range col {
+				if v := viewOf(&col[k]); !v.isNull() {
+					nb += int(v.u64)
+				}
 			}
 		}
 	}
@@ -542,3 +567,80 @@ func (r *parquetReader) convert(cols [][]parquet.Value) []parquetRow {
 	}
 	return rows
 }
+
+// valueView is the layout of a parquet.Value, read in place. The value's
+// methods take it by copy, and the compiler copies its 24 bytes with two
+// overlapping 16-byte stores, then loads across both: the load waits for
+// the stores to retire, a stall on every value, which was most of the
+// fast path's time. valueViewFits checks the layout against the methods
+// once; the fast path declines the file if it no longer fits (a new
+// version of the library).
+type valueView struct {
+	ptr             *byte
+	u64             uint64
+	kind            int8 // ^Kind, so that the zero value is null
+	definitionLevel byte
+	repetitionLevel byte
+	columnIndex     uint16
+}
+
+func viewOf(v *parquet.Value) *valueView { return (*valueView)(unsafe.Pointer(v)) }
+
+func (v *valueView) isNull() bool         { return v.kind == 0 }
+func (v *valueView) kindOf() parquet.Kind { return ^parquet.Kind(v.kind) }
+func (v *valueView) bytes() []byte        { return unsafe.Slice(v.ptr, v.u64) }
+
+// valueViewFits reports whether valueView reads every kind of value the
+// fast path reads as the value's own methods do.
+var valueViewFits = sync.OnceValue(func() bool {
+	if unsafe.Sizeof(valueView{}) != unsafe.Sizeof(parquet.Value{}) {
+		return false
+	}
+	text := []byte("gridrun")
+	for _, v := range []parquet.Value{
+		{}, parquet.NullValue(), parquet.BooleanValue(true), parquet.BooleanValue(false),
+		parquet.Int32Value(-7), parquet.Int32Value(math.MaxInt32), parquet.Int64Value(math.MinInt64),
+		parquet.FloatValue(-1.5), parquet.DoubleValue(math.Pi), parquet.DoubleValue(math.Copysign(0, -1)),
+		parquet.ByteArrayValue(text), parquet.ByteArrayValue(nil), parquet.FixedLenByteArrayValue(text[:4]),
+		parquet.DoubleValue(2).Level(0, 1, 3),
+	} {
+		w := viewOf(&v)
+		if w.isNull() != v.IsNull() {
+			return false
+		}
+		if v.IsNull() {
+			continue
+		}
+		if w.kindOf() != v.Kind() {
+			return false
+		}
+		switch v.Kind() {
+		case parquet.Boolean:
+			if (w.u64 != 0) != v.Boolean() {
+				return false
+			}
+		case parquet.Int32:
+			if int32(w.u64) != v.Int32() {
+				return false
+			}
+		case parquet.Int64:
+			if int64(w.u64) != v.Int64() {
+				return false
+			}
+		case parquet.Float:
+			if math.Float32frombits(uint32(w.u64)) != v.Float() {
+				return false
+			}
+		case parquet.Double:
+			if w.u64 != math.Float64bits(v.Double()) {
+				return false
+			}
+		case parquet.ByteArray, parquet.FixedLenByteArray:
+			b := v.ByteArray()
+			if len(w.bytes()) != len(b) || len(b) > 0 && unsafe.SliceData(w.bytes()) != unsafe.SliceData(b) {
+				return false
+			}
+		}
+	}
+	return true
+})

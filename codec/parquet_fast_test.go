@@ -335,3 +335,13 @@ func FuzzParquetFastPath(f *testing.F) {
 		compareParquetPaths(t, desc, file, codec.DecoderOptions{IgnoreUnknown: unknown, Key: tmpl(t, "{id}")}, &fastTally{})
 	})
 }
+
+// TestParquetValueViewFits checks that the fast path still reads the
+// library's values in place: when a new version of parquet-go changes the
+// value's layout, the fast path declines every file, which no other test
+// would notice.
+func TestParquetValueViewFits(t *testing.T) {
+	if !codec.ParquetValueViewFits() {
+		t.Fatal("parquet.Value's layout no longer matches valueView: the Parquet fast path is off")
+	}
+}

@@ -219,7 +219,11 @@ type chunk struct {
 	input int
 	rows  []codec.Row
 	out   []decoded
-	ready chan struct{}
+	// hashes are the hashes of the elements' ids, in the order of out,
+	// made by the decoders so that deliver can fetch their places in
+	// seen all at once (hashset.Set.Touch) before it adds them.
+	hashes []uint64
+	ready  chan struct{}
 }
 
 // decoded is one row's fate: an element, or a dead letter.
@@ -227,6 +231,7 @@ type decoded struct {
 	pos  Position
 	elem *Element
 	dead *DeadLetter
+	hash uint64 // of elem's id
 }
 
 // run feeds every input and returns the first error that ended an input
@@ -298,7 +303,7 @@ func (f *feeder) readOne(ctx context.Context, i int, r codec.Reader, work, order
 	newChunk := func() *chunk {
 		c, _ := f.chunks.Get().(*chunk)
 		if c == nil {
-			c = &chunk{rows: make([]codec.Row, 0, chunkSize), out: make([]decoded, 0, chunkSize)}
+			c = &chunk{rows: make([]codec.Row, 0, chunkSize), out: make([]decoded, 0, chunkSize), hashes: make([]uint64, 0, chunkSize)}
 		}
 		c.input, c.ready = i, make(chan struct{})
 		return c
@@ -352,7 +357,9 @@ func (f *feeder) decode(c *chunk, d *codec.Decoder) {
 			c.out[k] = decoded{pos: pos, dead: dl}
 			continue
 		}
-		c.out[k] = decoded{pos: pos, elem: &Element{ID: e.ID, Key: e.Key, Payload: e.Payload, Source: pos, row: row, dec: d}}
+		h := maphash.String(f.seed, e.ID)
+		c.out[k] = decoded{pos: pos, elem: &Element{ID: e.ID, Key: e.Key, Payload: e.Payload, Source: pos, row: row, dec: d}, hash: h}
+		c.hashes = append(c.hashes, h)
 	}
 }
 
@@ -363,6 +370,7 @@ func (f *feeder) deliver(c *chunk) {
 	}
 	done := f.done[c.input]
 	in := f.inputs[c.input]
+	f.seen.Touch(c.hashes)
 	for _, r := range c.out {
 		f.delivered.Add(1)
 		skip := done != nil && done.Contains(r.pos.Index)
@@ -377,8 +385,7 @@ func (f *feeder) deliver(c *chunk) {
 		}
 		// Ids committed by an earlier run count too: the same row is a
 		// duplicate whether or not the job was interrupted before it.
-		h := maphash.String(f.seed, r.elem.ID)
-		if !f.seen.Add(h) {
+		if !f.seen.Add(r.hash) {
 			if !skip {
 				f.dead(deadOutcome(r.elem, &DeadLetter{
 					Kind:    KindBadInput,
@@ -460,7 +467,7 @@ func (f *feeder) flushBlock() {
 func (f *feeder) recycle(c *chunk) {
 	clear(c.rows)
 	clear(c.out)
-	c.rows, c.out = c.rows[:0], c.out[:0]
+	c.rows, c.out, c.hashes = c.rows[:0], c.out[:0], c.hashes[:0]
 	f.chunks.Put(c)
 }
 

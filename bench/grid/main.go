@@ -11,7 +11,7 @@
 //   - cheap elements (Black-Scholes, 1,000,000 trades): throughput against
 //     GNU parallel, and wall time against the pricer's own single pass over
 //     the same batch file, per core, from JSON lines and from delimited
-//     protobuf (to Parquet and to JSON lines);
+//     protobuf (to Parquet and to JSON lines) and from Parquet to Parquet;
 //   - sleeping elements at --parallelism 64 on however many cores: makespan
 //     against its lower bound;
 //   - 10,000,000 cheap elements: the runner's peak RSS.
@@ -20,7 +20,7 @@
 // times are the ones the SDK reports per element. Run from the repository
 // root after make build test-binaries, with GNU parallel installed:
 //
-//	go run ./bench/grid [-smoke] [-cases cheap,...] [-cheap 200000]
+//	go run ./bench/grid [-smoke] [-cases cheap,...] [-cheap 200000] [-no-parallel]
 //
 // -smoke runs every case on a few elements, to keep the harness working;
 // its figures mean nothing.
@@ -58,6 +58,8 @@ type sizes struct {
 	uniform, heavy, cheap, sleep, rss, persistent int
 	elementMS, sleepMS                            float64
 	darkMatter                                    time.Duration
+	// noParallel leaves out the cheap case's row against GNU parallel.
+	noParallel bool
 }
 
 var (
@@ -71,6 +73,7 @@ func main() {
 	work := flag.String("work", "", "scratch directory (default: a new temporary one, removed at the end)")
 	only := flag.String("cases", "", "comma-separated cases to run (uniform, heavy, cheap, slots, persistent, memory); default all")
 	cheap := flag.Int("cheap", 0, "trades of the cheap case (default 1,000,000, or the smoke size)")
+	noParallel := flag.Bool("no-parallel", false, "leave GNU parallel out of the cheap case: its rows against the pricer alone, without the minutes GNU parallel takes")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("bench/grid: ")
@@ -81,6 +84,7 @@ func main() {
 	if *cheap > 0 {
 		s.cheap = *cheap
 	}
+	s.noParallel = *noParallel
 	rows, err := run(*bin, *work, s, *only)
 	if err != nil {
 		log.Fatal(err)
@@ -283,23 +287,26 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	lines, err := b.writeLines("cheap", trades)
-	if err != nil {
-		return nil, err
-	}
-	par, err := b.parallel(lines, n)
-	if err != nil {
-		return nil, err
-	}
 	name := fmt.Sprintf("cheap elements (Black-Scholes), %d trades", n)
-	tput := float64(n) / res.wall.Seconds()
-	rows := []benchrow.Row{{
-		Case:      name,
-		Measure:   "gridrun throughput / GNU parallel throughput",
-		Value:     round(tput / (float64(n) / par.Seconds())),
-		Reference: fmt.Sprintf("GNU parallel --pipe -N 100 -j %d: %.0f elements/s (%.2f s); gridrun %.0f elements/s (%.2f s)", b.cores, float64(n)/par.Seconds(), par.Seconds(), tput, res.wall.Seconds()),
-		Target:    ">= 3",
-	}}
+	var rows []benchrow.Row
+	if !b.s.noParallel {
+		lines, err := b.writeLines("cheap", trades)
+		if err != nil {
+			return nil, err
+		}
+		par, err := b.parallel(lines, n)
+		if err != nil {
+			return nil, err
+		}
+		tput := float64(n) / res.wall.Seconds()
+		rows = append(rows, benchrow.Row{
+			Case:      name,
+			Measure:   "gridrun throughput / GNU parallel throughput",
+			Value:     round(tput / (float64(n) / par.Seconds())),
+			Reference: fmt.Sprintf("GNU parallel --pipe -N 100 -j %d: %.0f elements/s (%.2f s); gridrun %.0f elements/s (%.2f s)", b.cores, float64(n)/par.Seconds(), par.Seconds(), tput, res.wall.Seconds()),
+			Target:    ">= 3",
+		})
+	}
 	// The limit: the pricer's own pass over the same elements as one batch
 	// file, as if it had a core to itself per share of the input.
 	limit := single.Seconds() / float64(b.cores)
@@ -338,6 +345,26 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 			Target:    out.target,
 		})
 	}
+
+	// The same trades as a Parquet file, the format quant data lives in,
+	// with the results written as Parquet: both sides column by column.
+	pq := filepath.Join(b.dir, "cheap.parquet")
+	if err := writeFile(pq, func(w *bufio.Writer) error { return testgen.WriteParquet(w, trades, 100_000) }); err != nil {
+		return nil, err
+	}
+	res, single, err = fasterOfTwo(func() (*result, error) { return b.job("cheap-parquet", pq, "--output-format", "parquet") },
+		func() (time.Duration, error) { return b.singlePass(batch) })
+	if err != nil {
+		return nil, err
+	}
+	limit = single.Seconds() / float64(b.cores)
+	rows = append(rows, benchrow.Row{
+		Case:      name + ", Parquet in, Parquet out, against the pricer alone",
+		Measure:   "gridrun wall / (the pricer's single pass over the batch file / cores)",
+		Value:     round(res.wall.Seconds() / limit),
+		Reference: fmt.Sprintf("%.2f s = %.2f s / %d cores; gridrun %.2f s from Parquet in to Parquet out", limit, single.Seconds(), b.cores, res.wall.Seconds()),
+		Target:    "<= 1.3",
+	})
 	return rows, nil
 }
 

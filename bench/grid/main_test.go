@@ -17,8 +17,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 11 {
-		t.Fatalf("%d rows, want 11", len(rows))
+	if len(rows) != 12 {
+		t.Fatalf("%d rows, want 12", len(rows))
 	}
 	for _, r := range rows {
 		if r.Case == "" || r.Measure == "" || r.Reference == "" || r.Target == "" || r.Value <= 0 {

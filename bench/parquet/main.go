@@ -8,6 +8,9 @@
 //     columnar binary format, should decode at least twice as fast (its
 //     reader converts a unit of rows on as many goroutines as there are
 //     cores, as the JSON lines decoders do in a job);
+//   - CPU: the process's CPU time per row, Parquet against JSON lines
+//     (reported): on a machine shared with other work the throughput
+//     ratio depends on how many cores are free, the CPU per row does not;
 //   - equality: both files give the same elements, byte for byte;
 //   - size: the Parquet file against the JSON lines file;
 //   - memory: the largest Go heap seen while reading the Parquet file,
@@ -40,6 +43,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -118,6 +122,10 @@ func run(n int) ([]row, error) {
 		// A reported row has no target, so it cannot be met.
 		benchrow.New(c, "Parquet rows per second", round(pRate), fmt.Sprintf("JSON lines: %.0f rows per second", jRate), "reported"),
 		benchrow.New(c, "Parquet throughput / JSON lines throughput", speedup, "JSON lines, same run", ">= 2"),
+		// On a machine shared with other work the throughput ratio
+		// depends on the cores free; the CPU each row costs does not.
+		benchrow.New(c, "process CPU per row, Parquet / JSON lines", round2(perRow(p)/perRow(j)),
+			fmt.Sprintf("JSON lines: %.0f ns of CPU per row; Parquet: %.0f", perRow(j), perRow(p)), "reported"),
 		benchrow.New(c, "elements equal to the JSON lines' (id, key, payload)", b2f(p.sum == j.sum), "JSON lines", "1"),
 		benchrow.New(c, "file size, Parquet / JSON lines", round2(float64(p.size)/float64(j.size)),
 			fmt.Sprintf("%d bytes of JSON lines, %d of Parquet (Snappy)", j.size, p.size), "reported"),
@@ -243,7 +251,8 @@ func write(path string, fn func(io.Writer) error) error {
 type result struct {
 	rows int64
 	took time.Duration
-	sum  [32]byte // of every element, in order
+	cpu  time.Duration // the process's, user and system
+	sum  [32]byte      // of every element, in order
 	size int64
 	heap uint64 // the largest heap seen while decoding
 }
@@ -262,7 +271,7 @@ func decode(path string, format codec.Format, schema *wrapper.Schema) (result, e
 	}
 	runtime.GC()
 	stop := watchHeap()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	r, err := codec.Open(f, path, format, false)
 	if err != nil {
 		return result{}, err
@@ -290,7 +299,7 @@ func decode(path string, format codec.Format, schema *wrapper.Schema) (result, e
 		h.Write(e.Payload)
 		res.rows++
 	}
-	res.took = time.Since(start)
+	res.took, res.cpu = time.Since(start), processCPU()-cpu0
 	res.heap = stop()
 	copy(res.sum[:], h.Sum(nil))
 	return res, nil
@@ -330,6 +339,18 @@ func watchHeap() func() uint64 {
 		return peak
 	}
 }
+
+// processCPU returns the user and system CPU time of the process so far.
+func processCPU() time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+}
+
+// perRow is the nanoseconds of CPU a row of r cost.
+func perRow(r result) float64 { return float64(r.cpu.Nanoseconds()) / float64(r.rows) }
 
 func mib(n uint64) float64 { return round2(float64(n) / (1 << 20)) }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -104,5 +105,73 @@ func BenchmarkAdd(b *testing.B) {
 			b.ReportMetric(perEntry, "heap-B/hash")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/add")
 		})
+	}
+}
+
+// TestSearchMatchesBisection holds search, which starts from a guess and
+// gallops, to a plain binary search, on runs that are uniform (as a
+// bucket's are), crowded at one end, or all one value, for values in the
+// run, between its values and beyond its ends.
+func TestSearchMatchesBisection(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const top = 1 << (64 - bucketBits)
+	for trial := range 3000 {
+		n := r.IntN(300)
+		vals := make([]uint64, n)
+		for i := range vals {
+			switch trial % 3 {
+			case 0:
+				vals[i] = r.Uint64N(top)
+			case 1:
+				vals[i] = r.Uint64N(1000) // all near 0: every guess is far off
+			case 2:
+				vals[i] = top - 1 - r.Uint64N(3) // at the top, repeated
+			}
+		}
+		slices.Sort(vals)
+		b := make([]byte, n*width)
+		for i, v := range vals {
+			put(b[i*width:], v)
+		}
+		probes := []uint64{0, 1, top - 1, top / 2, r.Uint64N(top)}
+		for _, v := range vals {
+			probes = append(probes, v, v+1, v-1)
+		}
+		for _, v := range probes {
+			v &= top - 1
+			want, wantFound := slices.BinarySearch(vals, v)
+			got, found := search(b, v)
+			if got != want || found != wantFound {
+				t.Fatalf("trial %d: search(%d values, %#x) = %d, %v; want %d, %v", trial, n, v, got, found, want, wantFound)
+			}
+		}
+	}
+}
+
+// TestTouchChangesNothing adds hashes in chunks, touched first, and holds
+// the answers to a map's.
+func TestTouchChangesNothing(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	s, m := New(), map[uint64]bool{}
+	var added []uint64
+	for range 400 {
+		chunk := make([]uint64, r.IntN(300))
+		for i := range chunk {
+			chunk[i] = r.Uint64()
+			if len(added) > 0 && r.IntN(5) == 0 {
+				chunk[i] = added[r.IntN(len(added))]
+			}
+		}
+		s.Touch(chunk)
+		for _, h := range chunk {
+			if got, want := s.Add(h), !m[h]; got != want {
+				t.Fatalf("Add(%#x) = %v, want %v", h, got, want)
+			}
+			m[h] = true
+			added = append(added, h)
+		}
+	}
+	if s.Len() != len(m) {
+		t.Errorf("Len() = %d, want %d", s.Len(), len(m))
 	}
 }
