@@ -49,6 +49,10 @@ type ExecConfig struct {
 	// its elements get no outcome: the engine stops the job. When nil, they
 	// are dead letters of kind join_unavailable.
 	Misconfigured func(error)
+	// Common is the job's common data, nil without: its bytes go to each
+	// process of the binary once (see wrapper.Options.Common), and its
+	// SHA256 identifies it, e.g. in a result cache's keys.
+	Common *CommonData
 	// Parallelism caps the subprocesses running at once. Defaults to 1.
 	Parallelism int
 	// Call configures each subprocess call.
@@ -119,6 +123,9 @@ func NewExecutor(cfg ExecConfig) *Executor {
 	}
 	// Element times are learned as results stream, so that a straggler
 	// is recognised while its call still runs.
+	if cfg.Common != nil {
+		cfg.Call.Common = cfg.Common.Bytes
+	}
 	cfg.Call.OnResult = func(r *gridrunv1.Result) {
 		if ns := r.GetDurationNanos(); ns > 0 {
 			x.elementTime.Add(float64(ns) / 1e9)

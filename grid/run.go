@@ -74,6 +74,9 @@ type plan struct {
 	lock          *outdir.Lock
 	// joinAsOf is the snapshot a join store with timestamps is read as of.
 	joinAsOf time.Time
+	// common is the job's common data, checked; nil without. Its SHA256
+	// is the digest a result cache keys on (see ExecConfig.Common).
+	common *CommonData
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
@@ -229,6 +232,13 @@ func (p *plan) checkMessages(ctx context.Context, key *codec.Template) error {
 	}
 	if err := codec.CheckNames(p.schema.Input, j.InputOptional, "--input-optional"); err != nil {
 		return &ConfigError{Err: err}
+	}
+	var err error
+	if p.common, err = LoadCommon(ctx, j, p.schema); err != nil {
+		return err
+	}
+	if p.common == nil && p.schema.Common != nil {
+		p.hooks.Logger.Info("the binary takes common data and none is given: it runs on its defaults", "common_type", p.schema.Common.FullName())
 	}
 	if err := CheckJoin(j, p.schema); err != nil {
 		return err
@@ -752,6 +762,7 @@ func (p *plan) executor(onCallStart, onCall func(CallRecord)) (*Executor, error)
 	}
 	cfg := ExecConfigOf(j, p.hooks.Logger)
 	cfg.JobID, cfg.Binary, cfg.Schema, cfg.Join = p.state.JobID, p.bin, p.schema, p.table
+	cfg.Common = p.common
 	cfg.RawResults = format.Raw
 	if format.Raw && format.Direct != nil {
 		cfg.DirectResult = format.Direct(p.schema.Result)
@@ -821,6 +832,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		DeadLetterFiles: []string{},
 	}
 	m.ElementTimes, m.CallTimes = x.Times()
+	m.Common = p.common.Info()
 	if p.schema.Side != nil {
 		m.Binary.SideType = string(p.schema.Side.FullName())
 	}

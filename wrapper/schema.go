@@ -29,6 +29,9 @@ type Schema struct {
 	Result protoreflect.MessageDescriptor
 	// Side is the side rows' message type, or nil when the binary takes none.
 	Side protoreflect.MessageDescriptor
+	// Common is the message of the job's common data (Batch.common), or
+	// nil when the binary takes none.
+	Common protoreflect.MessageDescriptor
 	// Name and Version are the binary's own, when it says.
 	Name, Version string
 	// StreamsResults reports that results are flushed one by one in batch
@@ -111,7 +114,27 @@ func SchemaFromDescription(d *gridrunv1.Description) (*Schema, error) {
 	if err := resolveTypes(files, s, d.GetInputType(), d.GetResultType(), d.GetSideType()); err != nil {
 		return nil, err
 	}
+	if s.Common, err = resolveOptional(files, "common", d.GetCommonType()); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// resolveOptional finds the message type name of a role a binary may
+// leave empty (it takes no such data): nil then.
+func resolveOptional(files *protoregistry.Files, role, name string) (protoreflect.MessageDescriptor, error) {
+	if name == "" {
+		return nil, nil
+	}
+	d, err := files.FindDescriptorByName(protoreflect.FullName(name))
+	if err != nil {
+		return nil, fmt.Errorf("%s message type %q: not found in the descriptors", role, name)
+	}
+	md, ok := d.(protoreflect.MessageDescriptor)
+	if !ok {
+		return nil, fmt.Errorf("%s type %q is not a message", role, name)
+	}
+	return md, nil
 }
 
 // SchemaFromProtoFiles compiles .proto files (with the well-known types
@@ -230,7 +253,7 @@ func (s *Schema) Description() *gridrunv1.Description {
 	for _, m := range []struct {
 		md  protoreflect.MessageDescriptor
 		dst *string
-	}{{s.Input, &d.InputType}, {s.Result, &d.ResultType}, {s.Side, &d.SideType}} {
+	}{{s.Input, &d.InputType}, {s.Result, &d.ResultType}, {s.Side, &d.SideType}, {s.Common, &d.CommonType}} {
 		if m.md != nil {
 			*m.dst = string(m.md.FullName())
 			add(m.md.ParentFile())

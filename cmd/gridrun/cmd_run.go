@@ -170,6 +170,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.Binary, "binary", "", "the binary to run: a path, or a published version gs://BUCKET/PATH/NAME@VERSION (required)")
 	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes (and a version whose manifest says otherwise)")
 	f.StringVar(&j.CacheDir, "cache-dir", "", "where staged binaries are kept (default $GRIDRUN_CACHE_DIR or the user cache dir)")
+	f.StringVar(&j.Common, "common", "", "the job's common data (curves, calendars, model parameters): one message of the binary's common type, as .json or .pb/.binpb (binary encoding), a path or gs://BUCKET/OBJECT; checked before the first call and sent once to each process of the binary")
 	f.StringArrayVar(&j.Env, "env", nil, "KEY=VALUE for the binary's environment (repeatable); it gets only PATH, HOME, USER, LANG, LC_* and TZ otherwise")
 	f.StringArrayVar(&j.Inputs, "input", nil, "input file, glob, gs://BUCKET/OBJECT or gs:// glob: .jsonl, .csv or .pb (delimited protobuf), optionally .gz, or .parquet; - reads standard input (--input-format, default jsonl), saved in the output directory first (repeatable, required)")
 	inputFormatVar(f, &j.InputFormat)
