@@ -238,7 +238,7 @@ func (p *plan) checkMessages(ctx context.Context, key *codec.Template) error {
 		return err
 	}
 	if p.common == nil && p.schema.Common != nil {
-		p.hooks.Logger.Info("the binary takes common data and none is given: it runs on its defaults", "common_type", p.schema.Common.FullName())
+		p.hooks.Logger.Debug("the binary takes common data and none is given: it runs on its defaults", "common_type", p.schema.Common.FullName())
 	}
 	if err := CheckJoin(j, p.schema); err != nil {
 		return err
