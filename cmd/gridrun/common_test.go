@@ -117,7 +117,16 @@ func TestTheCurveOfTheCommonDataPricesEveryTrade(t *testing.T) {
 		t.Fatalf("manifest: %v", err)
 	}
 	if m.Common.Type != "pricer.Common" || len(m.Common.SHA256) != 64 || m.Common.Bytes == 0 || m.Common.Source != "testdata/common.json" {
-		t.Errorf("manifest's common data: %+v", m.Common)
+		t.Fatalf("manifest's common data: %+v", m.Common)
+	}
+	if want := fmt.Sprintf("  common testdata/common.json (pricer.Common, %d bytes) sha256 %s\n", m.Common.Bytes, m.Common.SHA256[:12]); !strings.Contains(stdout, want) {
+		t.Errorf("the summary does not say %q:\n%s", want, stdout)
+	}
+	// A dry run checks the file too, and names the same digest.
+	code, stdout, stderr = gridrun(t, "run", "--dry-run", "--binary", testbin.Path(t, "pricer"), "--common", "testdata/common.json",
+		"--input", "testdata/trades.jsonl", "--join", "testdata/quotes.csv", "--join-key", "{underlying}", "--output", filepath.Join(t.TempDir(), "dry"))
+	if want := fmt.Sprintf("  common   testdata/common.json: a pricer.Common of %d bytes, sha256 %s\n", m.Common.Bytes, m.Common.SHA256); code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("dry run: exit %d, want 0 and %q:\n%s\n%s", code, want, stdout, stderr)
 	}
 }
 
