@@ -234,3 +234,46 @@ func packedDoubles(field byte, vs ...float64) []byte {
 	}
 	return b
 }
+
+// gridrun inspect shows a kept batch file's common data decoded with the
+// binary's common type.
+func TestInspectDecodesTheCommonDataOfABatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	input := filepath.Join(dir, "trades.jsonl")
+	b, err := os.ReadFile(filepath.Join(testbin.Root(t), "testdata", "trades.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if err := os.WriteFile(input, []byte(strings.Join(lines[:3], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := gridrun(t, "run", "--binary", testbin.Path(t, "pricer"), "--common", "testdata/common.json", "--input", input,
+		"--join", "testdata/quotes.csv", "--join-key", "{underlying}", "--output", out, "--keep-batch-files")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	batches, _ := filepath.Glob(filepath.Join(out, "calls", "*", "batch.pb"))
+	if len(batches) == 0 {
+		t.Fatal("no batch file kept")
+	}
+	want := readCurve(t, filepath.Join(testbin.Root(t), "testdata", "common.json"))
+	for _, f := range batches {
+		code, stdout, stderr := gridrun(t, "inspect", f)
+		var got struct {
+			Common struct {
+				Payload struct {
+					Curve zeroCurve `json:"curve"`
+				} `json:"payload"`
+			} `json:"common"`
+		}
+		if code != 0 || json.Unmarshal([]byte(stdout), &got) != nil {
+			t.Fatalf("inspect %s: exit %d\n%s\n%s", f, code, stdout, stderr)
+		}
+		if c := got.Common.Payload.Curve; fmt.Sprint(c) != fmt.Sprint(want) {
+			t.Errorf("%s: common curve %v, want %v", f, c, want)
+		}
+	}
+}
