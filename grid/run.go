@@ -420,7 +420,11 @@ func BinaryEnv(extra []string) []string {
 // files when it names them, otherwise by asking the binary.
 func LoadSchema(ctx context.Context, j Job, bin wrapper.Binary) (*wrapper.Schema, error) {
 	if j.Proto != nil {
-		return wrapper.SchemaFromProtoFiles(ctx, j.Proto.Files, j.Proto.ImportPaths, j.Proto.InputType, j.Proto.ResultType, j.Proto.SideType)
+		s, err := wrapper.SchemaFromProtoFiles(ctx, j.Proto.Files, j.Proto.ImportPaths, j.Proto.InputType, j.Proto.ResultType, j.Proto.SideType)
+		if err == nil && j.Proto.CommonType != "" {
+			err = s.ResolveCommon(j.Proto.CommonType)
+		}
+		return s, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -191,6 +191,9 @@ type ProtoSchema struct {
 	InputType   string   `json:"input_type"`
 	ResultType  string   `json:"result_type"`
 	SideType    string   `json:"side_type,omitempty"`
+	// CommonType is the message of the job's common data (Job.Common),
+	// for a binary that takes some.
+	CommonType string `json:"common_type,omitempty"`
 }
 
 // JoinSpec says where an element's market data comes from.

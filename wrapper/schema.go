@@ -38,6 +38,24 @@ type Schema struct {
 	// order; HonorsSigterm that SIGTERM stops the binary between elements;
 	// Serves that it can run as a persistent Worker.
 	StreamsResults, HonorsSigterm, Serves bool
+
+	// files are the descriptors the types were found in, for ResolveCommon.
+	files *protoregistry.Files
+}
+
+// ResolveCommon sets Common to the message type name, found among the
+// descriptors the schema was made from: for a binary given its types with
+// .proto files, which cannot say its common type itself.
+func (s *Schema) ResolveCommon(name string) error {
+	if s.files == nil {
+		return fmt.Errorf("common message type %q: the schema has no descriptors to find it in", name)
+	}
+	md, err := resolveOptional(s.files, "common", name)
+	if err != nil {
+		return err
+	}
+	s.Common = md
+	return nil
 }
 
 // Describe asks a binary built with the SDK for its Schema by running it with
@@ -110,6 +128,7 @@ func SchemaFromDescription(d *gridrunv1.Description) (*Schema, error) {
 		StreamsResults: d.GetStreamsResults(),
 		HonorsSigterm:  d.GetHonorsSigterm(),
 		Serves:         d.GetServes(),
+		files:          files,
 	}
 	if err := resolveTypes(files, s, d.GetInputType(), d.GetResultType(), d.GetSideType()); err != nil {
 		return nil, err
@@ -174,7 +193,7 @@ func SchemaFromProtoFiles(ctx context.Context, files, importPaths []string, inpu
 			return nil, err
 		}
 	}
-	s := new(Schema)
+	s := &Schema{files: reg}
 	if err := resolveTypes(reg, s, input, result, side); err != nil {
 		return nil, err
 	}

@@ -182,6 +182,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.proto.InputType, "input-type", "", "fully qualified input message type, with --proto")
 	f.StringVar(&o.proto.ResultType, "result-type", "", "fully qualified result message type, with --proto")
 	f.StringVar(&o.proto.SideType, "side-type", "", "fully qualified side-row message type, with --proto and --join")
+	f.StringVar(&o.proto.CommonType, "common-type", "", "fully qualified message type of the common data, with --proto and --common")
 	f.StringVar(&o.join.Source, "join", "", "market data table: a CSV or JSONL path or file:// URI, or bigtable://PROJECT/INSTANCE/TABLE")
 	f.StringVar(&o.join.Key, "join-key", "", "key template of the join, e.g. '{underlying}' (required with --join)")
 	choiceVar(f, &o.join.Missing, "join-missing", o.join.Missing, "element without a join row: dead-letter (kind missing_join) or pass (run it without)", jobspec.MissingDeadLetter, jobspec.MissingPass)
@@ -262,7 +263,7 @@ func (o *runOptions) toJob() (grid.Job, error) {
 	} else if o.join.Family != "" || o.joinAsOf != "" || len(o.join.Optional) > 0 || joinLayoutSet(o.join.Layout) {
 		return j, usageError("--join-family, --join-as-of, --join-optional and the --join-* layout flags need --join")
 	}
-	if p := o.proto; len(p.Files) > 0 || p.InputType != "" || p.ResultType != "" {
+	if p := o.proto; len(p.Files) > 0 || p.InputType != "" || p.ResultType != "" || p.CommonType != "" {
 		if len(p.Files) == 0 || p.InputType == "" || p.ResultType == "" {
 			return j, usageError("--proto, --input-type and --result-type go together")
 		}

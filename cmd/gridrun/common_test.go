@@ -277,3 +277,40 @@ func TestInspectDecodesTheCommonDataOfABatch(t *testing.T) {
 		}
 	}
 }
+
+// A binary given its types with --proto names its common type with
+// --common-type, and gets the common data as one that describes itself.
+func TestCommonTypeFromProtoFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	input := filepath.Join(dir, "trades.jsonl")
+	b, err := os.ReadFile(filepath.Join(testbin.Root(t), "testdata", "trades.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(input, []byte(strings.Join(strings.SplitAfter(string(b), "\n")[:50], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]map[string]price{}
+	for name, extra := range map[string][]string{
+		"described": nil,
+		"proto": {"--proto", "native/examples/pricer/pricer.proto", "--input-type", "pricer.Trade", "--result-type", "pricer.Price",
+			"--side-type", "pricer.Quote", "--common-type", "pricer.Common"},
+	} {
+		out := filepath.Join(dir, name)
+		args := append([]string{"run", "--binary", testbin.Path(t, "pricer"), "--common", "testdata/common.json", "--input", input,
+			"--join", "testdata/quotes.csv", "--join-key", "{underlying}", "--output", out}, extra...)
+		if code, stdout, stderr := gridrun(t, args...); code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", name, code, stdout, stderr)
+		}
+		results[name] = readPrices(t, out)
+	}
+	if len(results["proto"]) != 50 || fmt.Sprint(results["proto"]) != fmt.Sprint(results["described"]) {
+		t.Errorf("with --proto: %d prices, differing from the described binary's", len(results["proto"]))
+	}
+	code, _, stderr := gridrun(t, "run", "--binary", testbin.Path(t, "pricer"), "--common-type", "pricer.Common", "--input", input,
+		"--join", "testdata/quotes.csv", "--join-key", "{underlying}", "--output", filepath.Join(dir, "alone"))
+	if code != 2 || !strings.Contains(stderr, "--proto, --input-type and --result-type go together") {
+		t.Errorf("--common-type without --proto: exit %d\n%s", code, stderr)
+	}
+}
