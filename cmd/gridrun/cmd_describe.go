@@ -70,7 +70,7 @@ func printDescription(w io.Writer, s *wrapper.Schema, st *binstage.Staged) {
 	for _, m := range []struct {
 		role string
 		d    protoreflect.MessageDescriptor
-	}{{"input", s.Input}, {"result", s.Result}, {"side rows", s.Side}} {
+	}{{"input", s.Input}, {"result", s.Result}, {"side rows", s.Side}, {"common data (--common)", s.Common}} {
 		if m.d == nil {
 			continue
 		}
@@ -130,5 +130,6 @@ func printDescriptionJSON(w io.Writer, s *wrapper.Schema, st *binstage.Staged) e
 		"input_type": name(s.Input), "input_fields": fields(s.Input),
 		"result_type": name(s.Result), "result_fields": fields(s.Result),
 		"side_type": name(s.Side), "side_fields": fields(s.Side),
+		"common_type": name(s.Common), "common_fields": fields(s.Common),
 	})
 }
