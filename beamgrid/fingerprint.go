@@ -38,6 +38,7 @@ func fingerprint(ctx context.Context, st *Step, inputs []InputFile, have *outdir
 		}
 		fp.Inputs = append(fp.Inputs, s)
 	}
+	fp.Common = st.spec.Common.Stamp()
 	if j.Join == nil {
 		return fp, nil
 	}

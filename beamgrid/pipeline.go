@@ -166,6 +166,7 @@ func (p *Plan) manifest(started time.Time, runner string, state outdir.State) *M
 	if j := sp.Job.Join; j != nil {
 		m.Join = &grid.JoinInfo{Source: j.Source, Key: j.Key, MissingPolicy: j.Missing, Family: j.Family, AsOf: j.AsOf}
 	}
+	m.Common = sp.Common.Info()
 	m.Options = sp.Job
 	return m
 }

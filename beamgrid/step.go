@@ -55,7 +55,11 @@ type spec struct {
 	// built: a worker runs those bytes or fails.
 	SHA256      string
 	Description []byte
-	Shards      int
+	// Common is the job's common data, read and checked when the
+	// pipeline is built: workers never read Job.Common, a file that may
+	// exist only where the pipeline was built.
+	Common *grid.CommonData `json:",omitempty"`
+	Shards int
 	// Output, when set, receives the logs of failed calls under logs/.
 	Output string
 }
@@ -100,6 +104,10 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	if err := grid.CheckJoin(j, schema); err != nil {
 		return nil, err
 	}
+	common, err := grid.LoadCommon(ctx, j, schema)
+	if err != nil {
+		return nil, err
+	}
 	if j.Join != nil {
 		// The as-of time is fixed later (see fingerprint); a key that
 		// renders its date is checked here with the time of now.
@@ -128,7 +136,7 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 		id = outdir.NewJobID()
 	}
 	return &Step{
-		spec:   spec{Job: j, JobID: id, SHA256: staged.SHA256, Description: desc, Shards: o.Shards},
+		spec:   spec{Job: j, JobID: id, SHA256: staged.SHA256, Description: desc, Common: common, Shards: o.Shards},
 		staged: staged,
 		schema: schema,
 	}, nil

@@ -166,6 +166,7 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	cfg.Binary = wrapper.Binary{Path: staged.Source, Image: image, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
 	cfg.Schema = e.schema
 	cfg.Join = w.table
+	cfg.Common = sp.Common
 	cfg.Parallelism = w.slots
 	cfg.Call.LogDir = w.logDir
 	cfg.UploadLog = w.uploadLog()

@@ -34,6 +34,9 @@ type Plan struct {
 	// Batches estimates the calls: the rows over the first batch size (or
 	// the fixed one); adaptive sizing changes it once calls are timed.
 	Batches int64
+	// Common is the job's common data, read and checked against the
+	// binary's common type; nil without.
+	Common *outdir.CommonInfo
 	// Join is the join's plan, nil without a join.
 	Join *PlannedJoin
 	// Output is the output directory; OutputExists says it exists already
@@ -141,6 +144,7 @@ func DryRun(ctx context.Context, job Job, hooks *Hooks) (*Plan, error) {
 	if p.schema.Side != nil {
 		pl.Side = string(p.schema.Side.FullName())
 	}
+	pl.Common = p.common.Info()
 	if j.Join != nil {
 		if err := p.openJoin(ctx, key); err != nil {
 			return nil, err

@@ -52,6 +52,10 @@ type ExecConfig struct {
 	// see FailFastCalls): that call's pending elements, and those of every
 	// call after, get no outcome, whether it is set or not.
 	Misconfigured func(error)
+	// Common is the job's common data, nil without: its bytes go to each
+	// process of the binary once (see wrapper.Options.Common), and its
+	// SHA256 identifies it, e.g. in a result cache's keys.
+	Common *CommonData
 	// Parallelism caps the subprocesses running at once. Defaults to 1.
 	Parallelism int
 	// Call configures each subprocess call.
@@ -123,6 +127,9 @@ func NewExecutor(cfg ExecConfig) *Executor {
 	}
 	// Element times are learned as results stream, so that a straggler
 	// is recognised while its call still runs.
+	if cfg.Common != nil {
+		cfg.Call.Common = cfg.Common.Bytes
+	}
 	cfg.Call.OnResult = func(r *gridrunv1.Result) {
 		if ns := r.GetDurationNanos(); ns > 0 {
 			x.elementTime.Add(float64(ns) / 1e9)

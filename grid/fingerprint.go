@@ -58,6 +58,7 @@ func (p *plan) fingerprint(ctx context.Context, have *outdir.Fingerprint) (*outd
 		}
 		fp.Join = js
 	}
+	fp.Common = p.common.Stamp()
 	return fp, nil
 }
 

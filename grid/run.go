@@ -82,6 +82,9 @@ type plan struct {
 	// misconfigured: calls ran, so the job failed rather than could not
 	// start.
 	failedFast atomic.Pointer[FailFastError]
+	// common is the job's common data, checked; nil without. Its SHA256
+	// is the digest a result cache keys on (see ExecConfig.Common).
+	common *CommonData
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
@@ -240,6 +243,13 @@ func (p *plan) checkMessages(ctx context.Context, key *codec.Template) error {
 	}
 	if err := codec.CheckNames(p.schema.Input, j.InputOptional, "--input-optional"); err != nil {
 		return &ConfigError{Err: err}
+	}
+	var err error
+	if p.common, err = LoadCommon(ctx, j, p.schema); err != nil {
+		return err
+	}
+	if p.common == nil && p.schema.Common != nil {
+		p.hooks.Logger.Debug("the binary takes common data and none is given: it runs on its defaults", "common_type", p.schema.Common.FullName())
 	}
 	if err := CheckJoin(j, p.schema); err != nil {
 		return err
@@ -429,7 +439,11 @@ func BinaryEnv(extra []string) []string {
 // files when it names them, otherwise by asking the binary.
 func LoadSchema(ctx context.Context, j Job, bin wrapper.Binary) (*wrapper.Schema, error) {
 	if j.Proto != nil {
-		return wrapper.SchemaFromProtoFiles(ctx, j.Proto.Files, j.Proto.ImportPaths, j.Proto.InputType, j.Proto.ResultType, j.Proto.SideType)
+		s, err := wrapper.SchemaFromProtoFiles(ctx, j.Proto.Files, j.Proto.ImportPaths, j.Proto.InputType, j.Proto.ResultType, j.Proto.SideType)
+		if err == nil && j.Proto.CommonType != "" {
+			err = s.ResolveCommon(j.Proto.CommonType)
+		}
+		return s, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -784,6 +798,7 @@ func (p *plan) executor(onCallStart, onCall func(CallRecord)) (*Executor, error)
 	}
 	cfg := ExecConfigOf(j, p.hooks.Logger)
 	cfg.JobID, cfg.Binary, cfg.Schema, cfg.Join = p.state.JobID, p.bin, p.schema, p.table
+	cfg.Common = p.common
 	cfg.RawResults = format.Raw
 	if format.Raw && format.Direct != nil {
 		cfg.DirectResult = format.Direct(p.schema.Result)
@@ -853,6 +868,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		DeadLetterFiles: []string{},
 	}
 	m.ElementTimes, m.CallTimes = x.Times()
+	m.Common = p.common.Info()
 	if p.schema.Side != nil {
 		m.Binary.SideType = string(p.schema.Side.FullName())
 	}

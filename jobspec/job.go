@@ -67,6 +67,15 @@ type Job struct {
 	// Env adds KEY=VALUE pairs to the binary's environment, which is
 	// otherwise only PATH, HOME, LANG, LC_*, TZ and USER of the runner.
 	Env []string `json:"env,omitempty"`
+	// Common is the job's common data (curves, calendars, model
+	// parameters shared by every element): a file holding one message of
+	// the binary's common type (its description's common_type), as JSON
+	// (.json, protobuf's JSON mapping) or in the protobuf binary encoding
+	// (.pb, .binpb); a local path or gs://BUCKET/OBJECT. It is checked
+	// against the type before the first call, then sent to each process of
+	// the binary once, with its first batch (Batch.common). Empty sends
+	// none.
+	Common string `json:"common,omitempty"`
 	// Proto gives the message types of a binary that cannot describe
 	// itself (not built with the SDK). Nil asks the binary.
 	Proto *ProtoSchema `json:"proto,omitempty"`
@@ -194,6 +203,9 @@ type ProtoSchema struct {
 	InputType   string   `json:"input_type"`
 	ResultType  string   `json:"result_type"`
 	SideType    string   `json:"side_type,omitempty"`
+	// CommonType is the message of the job's common data (Job.Common),
+	// for a binary that takes some.
+	CommonType string `json:"common_type,omitempty"`
 }
 
 // JoinSpec says where an element's market data comes from.

@@ -23,6 +23,8 @@ import (
 type Fingerprint struct {
 	Inputs []FileStamp `json:"inputs"`
 	Join   *JoinStamp  `json:"join,omitempty"`
+	// Common is the job's common data, nil without.
+	Common *CommonStamp `json:"common,omitempty"`
 	// Options are the job's options that change results, by their job
 	// file names, with their values as JSON.
 	Options []Option `json:"options"`
@@ -47,6 +49,14 @@ type JoinStamp struct {
 	AsOf time.Time `json:"as_of,omitzero"`
 	// File is the stamp of a file table.
 	File *FileStamp `json:"file,omitempty"`
+}
+
+// CommonStamp identifies a job's common data by the sha256 of its
+// canonical encoding, so that the same message rewritten (reformatted
+// JSON, the binary encoding of it) is the same data.
+type CommonStamp struct {
+	Source string `json:"source"`
+	SHA256 string `json:"sha256"`
 }
 
 // Option is one option that changes results.
@@ -140,6 +150,15 @@ func (f *Fingerprint) Changes(cur *Fingerprint) []string {
 		if a.File != nil && b.File != nil {
 			out = append(out, a.File.changes("join", *b.File)...)
 		}
+	}
+	switch a, b := f.Common, cur.Common; {
+	case a == nil && b == nil:
+	case a == nil:
+		out = append(out, fmt.Sprintf("common data: there was none, is %s", b.Source))
+	case b == nil:
+		out = append(out, fmt.Sprintf("common data: was %s, there is none", a.Source))
+	case a.SHA256 != b.SHA256:
+		out = append(out, fmt.Sprintf("common data %s: sha256 of its message was %s, is %s", b.Source, a.SHA256, b.SHA256))
 	}
 	was := map[string]string{}
 	for _, o := range f.Options {

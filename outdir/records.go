@@ -63,6 +63,8 @@ type Manifest struct {
 	Join   *JoinInfo   `json:"join,omitempty"`
 	// Scenarios describes the job's scenarios file; nil without one.
 	Scenarios *ScenariosInfo `json:"scenarios,omitempty"`
+	// Common is the provenance of the job's common data; nil without.
+	Common *CommonInfo `json:"common,omitempty"`
 	// ResultFiles and DeadLetterFiles are the committed shards, relative
 	// to the output directory.
 	ResultFiles     []string `json:"result_files"`
@@ -93,6 +95,16 @@ type BinaryInfo struct {
 	InputType  string `json:"input_type"`
 	ResultType string `json:"result_type"`
 	SideType   string `json:"side_type,omitempty"`
+}
+
+// CommonInfo is the provenance of a job's common data: the file, the
+// binary's message type it holds, and the sha256 and length of the
+// message's canonical encoding, the bytes each process received.
+type CommonInfo struct {
+	Source string `json:"source"`
+	Type   string `json:"type"`
+	SHA256 string `json:"sha256"`
+	Bytes  int    `json:"bytes"`
 }
 
 // InputInfo describes one input file.

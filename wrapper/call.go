@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gridrun/gridrun/internal/caplog"
@@ -62,6 +63,12 @@ type Options struct {
 	// Containment says how processes that left the binary's group are
 	// killed when the call ends. Defaults to DetectContainment().
 	Containment Containment
+	// Common is the job's common data, serialized (the binary's
+	// Description.common_type). It goes in Batch.common of the first batch
+	// each process receives: every call's, since each call is a process of
+	// its own, and a Worker's first only. A batch whose Common is already
+	// set keeps it. Nil sends none.
+	Common []byte
 }
 
 // Outcome is what a call produced, whether or not it failed.
@@ -181,7 +188,7 @@ func (c *Call) launch() (err error) {
 			os.Remove(resultsPath)
 		}
 	}()
-	data, err := proto.Marshal(c.batch)
+	data, err := marshalBatch(c.batch, c.opts.Common)
 	if err != nil {
 		return err
 	}
@@ -409,3 +416,19 @@ func (c *Call) cleanup() {
 		os.RemoveAll(c.dir)
 	}
 }
+
+// marshalBatch serializes b with common in its Batch.common field unless b
+// has one. The field is appended to the encoding rather than set on b,
+// which belongs to the caller and may be shared by goroutines: a field may
+// come in any order on the wire, and every parser takes it there.
+func marshalBatch(b *gridrunv1.Batch, common []byte) ([]byte, error) {
+	data, err := proto.Marshal(b)
+	if err != nil || len(common) == 0 || len(b.GetCommon()) > 0 {
+		return data, err
+	}
+	data = protowire.AppendTag(data, batchCommonField, protowire.BytesType)
+	return protowire.AppendBytes(data, common), nil
+}
+
+// batchCommonField is Batch.common's field number.
+const batchCommonField = 8

@@ -76,6 +76,9 @@ func batchOf(n int) *gridrunv1.Batch {
 //	serve            a persistent worker: results for every batch, then done;
 //	                 an element with id "hold" holds its batch until the
 //	                 runner closes the requests pipe
+//	common           the payload of each result is "common=" and Batch.common
+//	serve-common     a worker whose results' payload is "common=" and the
+//	                 Batch.common of their batch
 //	serve-crash:N    a worker that dies after 3 results of its Nth batch
 //	serve-setsid     a worker that starts a setsid grandchild (see
 //	                 setsid-grandchild) and answers with its pid
@@ -130,6 +133,10 @@ func fakeBinary(mode string, args []string) int {
 		return &gridrunv1.Result{Id: e.GetId(), Outcome: &gridrunv1.Result_Payload{Payload: append([]byte("out-"), e.GetPayload()...)}}
 	}
 	switch name {
+	case "common":
+		for _, e := range batch.GetElements() {
+			write(&gridrunv1.Result{Id: e.GetId(), Outcome: &gridrunv1.Result_Payload{Payload: []byte("common=" + string(batch.GetCommon()))}})
+		}
 	case "ok", "exit", "flood", "stdout":
 		for _, e := range batch.GetElements() {
 			write(ok(e))
@@ -266,6 +273,9 @@ func fakeWorker(name string, crashAt int) int {
 			time.Sleep(time.Hour)
 		}
 		payload := fmt.Sprint(os.Getpid())
+		if name == "serve-common" {
+			payload = "common=" + string(batch.GetCommon())
+		}
 		if name == "serve-setsid" {
 			payload = fmt.Sprint(startSetsidGrandchild())
 		}

@@ -32,12 +32,33 @@ type Schema struct {
 	// Scenario is the scenarios' message type (Batch.scenarios), or nil
 	// when the binary takes none.
 	Scenario protoreflect.MessageDescriptor
+	// Common is the message of the job's common data (Batch.common), or
+	// nil when the binary takes none.
+	Common protoreflect.MessageDescriptor
 	// Name and Version are the binary's own, when it says.
 	Name, Version string
 	// StreamsResults reports that results are flushed one by one in batch
 	// order; HonorsSigterm that SIGTERM stops the binary between elements;
 	// Serves that it can run as a persistent Worker.
 	StreamsResults, HonorsSigterm, Serves bool
+
+	// files are the descriptors the types were found in, for ResolveCommon.
+	files *protoregistry.Files
+}
+
+// ResolveCommon sets Common to the message type name, found among the
+// descriptors the schema was made from: for a binary given its types with
+// .proto files, which cannot say its common type itself.
+func (s *Schema) ResolveCommon(name string) error {
+	if s.files == nil {
+		return fmt.Errorf("common message type %q: the schema has no descriptors to find it in", name)
+	}
+	md, err := resolveOptional(s.files, "common", name)
+	if err != nil {
+		return err
+	}
+	s.Common = md
+	return nil
 }
 
 // Describe asks a binary built with the SDK for its Schema by running it with
@@ -110,18 +131,35 @@ func SchemaFromDescription(d *gridrunv1.Description) (*Schema, error) {
 		StreamsResults: d.GetStreamsResults(),
 		HonorsSigterm:  d.GetHonorsSigterm(),
 		Serves:         d.GetServes(),
+		files:          files,
 	}
 	if err := resolveTypes(files, s, d.GetInputType(), d.GetResultType(), d.GetSideType()); err != nil {
 		return nil, err
 	}
-	if name := d.GetScenarioType(); name != "" {
-		md, err := findMessage(files, "scenario", name)
-		if err != nil {
-			return nil, err
-		}
-		s.Scenario = md
+	if s.Scenario, err = resolveOptional(files, "scenario", d.GetScenarioType()); err != nil {
+		return nil, err
+	}
+	if s.Common, err = resolveOptional(files, "common", d.GetCommonType()); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// resolveOptional finds the message type name of a role a binary may
+// leave empty (it takes no such data): nil then.
+func resolveOptional(files *protoregistry.Files, role, name string) (protoreflect.MessageDescriptor, error) {
+	if name == "" {
+		return nil, nil
+	}
+	d, err := files.FindDescriptorByName(protoreflect.FullName(name))
+	if err != nil {
+		return nil, fmt.Errorf("%s message type %q: not found in the descriptors", role, name)
+	}
+	md, ok := d.(protoreflect.MessageDescriptor)
+	if !ok {
+		return nil, fmt.Errorf("%s type %q is not a message", role, name)
+	}
+	return md, nil
 }
 
 // SchemaFromProtoFiles compiles .proto files (with the well-known types
@@ -161,7 +199,7 @@ func SchemaFromProtoFiles(ctx context.Context, files, importPaths []string, inpu
 			return nil, err
 		}
 	}
-	s := new(Schema)
+	s := &Schema{files: reg}
 	if err := resolveTypes(reg, s, input, result, side); err != nil {
 		return nil, err
 	}
@@ -248,7 +286,7 @@ func (s *Schema) Description() *gridrunv1.Description {
 	for _, m := range []struct {
 		md  protoreflect.MessageDescriptor
 		dst *string
-	}{{s.Input, &d.InputType}, {s.Result, &d.ResultType}, {s.Side, &d.SideType}, {s.Scenario, &d.ScenarioType}} {
+	}{{s.Input, &d.InputType}, {s.Result, &d.ResultType}, {s.Side, &d.SideType}, {s.Scenario, &d.ScenarioType}, {s.Common, &d.CommonType}} {
 		if m.md != nil {
 			*m.dst = string(m.md.FullName())
 			add(m.md.ParentFile())

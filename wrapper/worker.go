@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/gridrun/gridrun/internal/caplog"
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
@@ -74,10 +73,13 @@ type Worker struct {
 	readDone chan struct{}
 	state    *os.ProcessState
 
-	mu      sync.Mutex
-	cur     *WorkerCall // the call being served
-	broken  error       // a protocol violation: the worker is done for
-	closing bool
+	mu sync.Mutex
+	// sentCommon says a batch has gone to the process: Options.Common
+	// went with it, and goes with no other.
+	sentCommon bool
+	cur        *WorkerCall // the call being served
+	broken     error       // a protocol violation: the worker is done for
+	closing    bool
 	// streamEnded says the results stream has ended and its reader has
 	// taken the call it was serving: no later call could ever end, even
 	// while the process, not yet reaped, lives on.
@@ -163,8 +165,12 @@ func (w *Worker) Start(ctx context.Context, batch *gridrunv1.Batch) (*WorkerCall
 		return nil, ErrWorkerBusy
 	}
 	w.cur = c
+	var common []byte
+	if !w.sentCommon {
+		common, w.sentCommon = w.opts.Common, true
+	}
 	w.mu.Unlock()
-	data, err := proto.Marshal(batch)
+	data, err := marshalBatch(batch, common)
 	if err == nil {
 		frame := protowire.AppendVarint(make([]byte, 0, len(data)+10), uint64(len(data)))
 		_, err = w.req.Write(append(frame, data...))

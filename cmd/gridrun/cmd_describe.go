@@ -70,7 +70,7 @@ func printDescription(w io.Writer, s *wrapper.Schema, st *binstage.Staged) {
 	for _, m := range []struct {
 		role string
 		d    protoreflect.MessageDescriptor
-	}{{"input", s.Input}, {"result", s.Result}, {"side rows", s.Side}, {"scenario (--scenarios)", s.Scenario}} {
+	}{{"input", s.Input}, {"result", s.Result}, {"side rows", s.Side}, {"scenario (--scenarios)", s.Scenario}, {"common data (--common)", s.Common}} {
 		if m.d == nil {
 			continue
 		}
@@ -131,5 +131,6 @@ func printDescriptionJSON(w io.Writer, s *wrapper.Schema, st *binstage.Staged) e
 		"result_type": name(s.Result), "result_fields": fields(s.Result),
 		"side_type": name(s.Side), "side_fields": fields(s.Side),
 		"scenario_type": name(s.Scenario), "scenario_fields": fields(s.Scenario),
+		"common_type": name(s.Common), "common_fields": fields(s.Common),
 	})
 }

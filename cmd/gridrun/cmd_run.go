@@ -170,6 +170,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.Binary, "binary", "", "the binary to run: a path, or a published version gs://BUCKET/PATH/NAME@VERSION (required)")
 	f.StringVar(&j.SHA256, "sha256", "", "expected sha256 of the binary; the job refuses any other bytes (and a version whose manifest says otherwise)")
 	f.StringVar(&j.CacheDir, "cache-dir", "", "where staged binaries are kept (default $GRIDRUN_CACHE_DIR or the user cache dir)")
+	f.StringVar(&j.Common, "common", "", "the job's common data (curves, calendars, model parameters): one message of the binary's common type, as .json or .pb/.binpb (binary encoding), a path or gs://BUCKET/OBJECT; checked before the first call and sent once to each process of the binary")
 	f.StringArrayVar(&j.Env, "env", nil, "KEY=VALUE for the binary's environment (repeatable); it gets only PATH, HOME, USER, LANG, LC_* and TZ otherwise")
 	f.StringArrayVar(&j.Inputs, "input", nil, "input file, glob, gs://BUCKET/OBJECT or gs:// glob: .jsonl, .csv or .pb (delimited protobuf), optionally .gz, or .parquet; - reads standard input (--input-format, default jsonl), saved in the output directory first (repeatable, required)")
 	inputFormatVar(f, &j.InputFormat)
@@ -181,6 +182,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&o.proto.InputType, "input-type", "", "fully qualified input message type, with --proto")
 	f.StringVar(&o.proto.ResultType, "result-type", "", "fully qualified result message type, with --proto")
 	f.StringVar(&o.proto.SideType, "side-type", "", "fully qualified side-row message type, with --proto and --join")
+	f.StringVar(&o.proto.CommonType, "common-type", "", "fully qualified message type of the common data, with --proto and --common")
 	f.StringVar(&o.join.Source, "join", "", "market data table: a CSV or JSONL path or file:// URI, or bigtable://PROJECT/INSTANCE/TABLE")
 	f.StringVar(&o.join.Key, "join-key", "", "key template of the join, e.g. '{underlying}' (required with --join)")
 	choiceVar(f, &o.join.Missing, "join-missing", o.join.Missing, "element without a join row: dead-letter (kind missing_join) or pass (run it without)", jobspec.MissingDeadLetter, jobspec.MissingPass)
@@ -262,7 +264,7 @@ func (o *runOptions) toJob() (grid.Job, error) {
 	} else if o.join.Family != "" || o.joinAsOf != "" || len(o.join.Optional) > 0 || joinLayoutSet(o.join.Layout) {
 		return j, usageError("--join-family, --join-as-of, --join-optional and the --join-* layout flags need --join")
 	}
-	if p := o.proto; len(p.Files) > 0 || p.InputType != "" || p.ResultType != "" {
+	if p := o.proto; len(p.Files) > 0 || p.InputType != "" || p.ResultType != "" || p.CommonType != "" {
 		if len(p.Files) == 0 || p.InputType == "" || p.ResultType == "" {
 			return j, usageError("--proto, --input-type and --result-type go together")
 		}

@@ -297,7 +297,8 @@ func TestDescribeShowsTheBinarysMessages(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{"input: pricer.Trade", "result: pricer.Price", "side rows: pricer.Quote",
-		"strike           double", "type             enum pricer.OptionType {OPTION_TYPE_UNSPECIFIED, CALL, PUT}"} {
+		"strike           double", "type             enum pricer.OptionType {OPTION_TYPE_UNSPECIFIED, CALL, PUT}",
+		"common data (--common): pricer.Common\n  curve            pricer.ZeroCurve\n"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("describe output lacks %q:\n%s", want, stdout)
 		}

@@ -43,6 +43,9 @@ func writePlan(w io.Writer, pl *grid.Plan, job grid.Job) {
 		side = ", side rows " + pl.Side
 	}
 	fmt.Fprintf(w, "  messages %s -> %s%s\n", pl.Input, pl.Result, side)
+	if c := pl.Common; c != nil {
+		fmt.Fprintf(w, "  common   %s: a %s of %d bytes, sha256 %s\n", c.Source, c.Type, c.Bytes, c.SHA256)
+	}
 	for _, in := range pl.Inputs {
 		fmt.Fprintf(w, "  input    %s (%s, %d bytes): %d rows\n", in.Path, in.Format, in.Size, in.Rows)
 	}

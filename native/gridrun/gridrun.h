@@ -37,7 +37,10 @@
 //     produces, so the runner needs no schema flags;
 //   * answers --gridrun-lines with a line mode for tools that pipe JSON
 //     (one {"id", "element", "side"} object per line in, one {"id", "result"}
-//     or {"id", "error"} per line out), e.g. GNU parallel --pipe.
+//     or {"id", "error"} per line out), e.g. GNU parallel --pipe;
+//   * with an init hook (the Serve that takes one), decodes the job's common
+//     data (gridrun run --common: curves, calendars, model parameters) and
+//     hands it to the hook once per process, before the first element.
 #ifndef GRIDRUN_GRIDRUN_H_
 #define GRIDRUN_GRIDRUN_H_
 
@@ -69,6 +72,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -115,6 +119,7 @@ enum : uint32_t {
   kBatchElements = 5,
   kBatchSideRows = 6,
   kBatchScenarios = 7,
+  kBatchCommon = 8,
   // Element
   kElementID = 1,
   kElementPayload = 2,
@@ -151,6 +156,7 @@ enum : uint32_t {
   kDescHonorsSigterm = 9,
   kDescServes = 10,
   kDescScenarioType = 11,
+  kDescCommonType = 12,
 };
 
 constexpr uint32_t Tag(uint32_t field, uint32_t wire) { return field << 3 | wire; }
@@ -180,6 +186,7 @@ struct RawBatch {
   std::vector<RawElement> elements;
   std::vector<RawSideRow> side_rows;
   std::vector<RawScenario> scenarios;
+  std::string_view common;  // the job's common data; set on a process's first batch only
 };
 
 [[noreturn]] inline void Fail(const std::string& msg) {
@@ -320,6 +327,9 @@ inline bool ParseBatch(RawBatch* b) {
       case Tag(kBatchScenarios, kLen):
         b->scenarios.emplace_back();
         if (!ParseScenario(in, data, &b->scenarios.back())) return false;
+        break;
+      case Tag(kBatchCommon, kLen):
+        if (!ReadView(in, data, &b->common)) return false;
         break;
       default:
         if (!SkipUnknown(in, tag)) return false;
@@ -610,12 +620,15 @@ inline void AddFile(const google::protobuf::FileDescriptor* f, std::set<std::str
   f->CopyTo(set->add_file());
 }
 
+// Describe writes the binary's Description; common is the message of its
+// common data, or null when it takes none.
 template <class In, class Out, class Row, class Scen = NoScenario>
-std::string Describe(const Info& info) {
+std::string Describe(const Info& info, const google::protobuf::Descriptor* common = nullptr) {
   google::protobuf::FileDescriptorSet files;
   std::set<std::string> seen;
   AddFile(In::descriptor()->file(), &seen, &files);
   AddFile(Out::descriptor()->file(), &seen, &files);
+  if (common != nullptr) AddFile(common->file(), &seen, &files);
   std::string side_type;
   if constexpr (!std::is_same_v<Row, NoSide>) {
     AddFile(Row::descriptor()->file(), &seen, &files);
@@ -641,6 +654,7 @@ std::string Describe(const Info& info) {
     PutBool(out, kDescHonorsSigterm, true);
     PutBool(out, kDescServes, true);
     if (!scenario_type.empty()) PutString(out, kDescScenarioType, scenario_type);
+    if (common != nullptr) PutString(out, kDescCommonType, common->full_name());
   }
   return body;
 }
@@ -860,6 +874,15 @@ class Server {
  public:
   Server(Fn fn, Info info) : fn_(std::move(fn)), info_(std::move(info)) {}
 
+  // SetInit installs the init hook: init gets the common data's bytes,
+  // parses them as the message common describes, and calls the user's
+  // hook. See the Serve that takes one.
+  void SetInit(const google::protobuf::Descriptor* common,
+               std::function<void(std::string_view, const Context&)> init) {
+    common_type_ = common;
+    init_ = std::move(init);
+  }
+
   int Main(int argc, char** argv) {
     std::string batch_path, results_path, describe_path;
     bool lines = false, serve = false;
@@ -902,7 +925,7 @@ class Server {
 
  private:
   int DescribeTo(const std::string& path) {
-    std::string d = internal::Describe<In, Out, Row, Scen>(info_);
+    std::string d = internal::Describe<In, Out, Row, Scen>(info_, common_type_);
     if (path == "-") {
       internal::WriteAll(STDOUT_FILENO, d, "description");
       return 0;
@@ -946,6 +969,7 @@ class Server {
     ctx_.batch_id_ = std::string(batch->batch_id);
     ctx_.attempt_ = batch->attempt;
     ctx_.max_attempts_ = batch->max_attempts;
+    RunInit(batch->common);
     PrepareSide(*batch);
     PrepareScenarios(*batch);
     internal::BeginBatch();
@@ -961,7 +985,11 @@ class Server {
       type.clear();
       bool ok;
       const auto start = std::chrono::steady_clock::now();
-      if (!SelectScenario(*batch, e.scenario, &err)) {
+      if (!init_error_.empty()) {
+        ok = false;
+        err = init_error_;
+        type = init_error_type_;
+      } else if (!SelectScenario(*batch, e.scenario, &err)) {
         ok = false;
         type = "gridrun.BadScenario";
       } else if (in.ParseFromArray(e.payload.data(), static_cast<int>(e.payload.size()))) {
@@ -978,6 +1006,29 @@ class Server {
                             what);
     }
     return internal::EndBatch();
+  }
+
+  // RunInit runs the init hook, once per process: on the first batch,
+  // which alone carries the common data (empty when the job gives none:
+  // the hook then sees the message's defaults). An exception it throws is
+  // kept, and every element of the process fails with it: a process whose
+  // set-up failed cannot price anything right, and failing each element
+  // (rather than crashing) reports the cause once per element without
+  // sending each one through a call of its own.
+  void RunInit(std::string_view common) {
+    if (!init_ || init_ran_) return;
+    init_ran_ = true;
+    try {
+      init_(common, ctx_);
+    } catch (const std::exception& ex) {
+      init_error_ = std::string("init failed: ") + ex.what();
+      init_error_type_ = internal::Demangle(typeid(ex).name());
+    } catch (...) {
+      init_error_ = "init failed: unknown exception";
+      const std::type_info* t = abi::__cxa_current_exception_type();
+      init_error_type_ = t != nullptr ? internal::Demangle(t->name()) : "";
+    }
+    if (!init_error_.empty()) std::cerr << "gridrun: " << init_error_ << std::endl;
   }
 
   // Call runs the user's function on one element; false with *err set when
@@ -1107,6 +1158,7 @@ class Server {
     scenario_ = &no_scenario_;  // line mode carries no scenarios
     std::string line, wire, json, payload, err, type, id;
     In in;
+    RunInit({});  // line mode carries no common data: the hook sees the defaults
     while (std::getline(std::cin, line)) {
       if (line.empty()) continue;
       payload.clear();
@@ -1117,7 +1169,9 @@ class Server {
       internal::LineParts parts;
       if (!codec.Parse(line, &wire, &parts, &err)) {
         // the message says what is wrong
-      } else if (id.assign(parts.id), !in.ParseFromArray(parts.element.data(), static_cast<int>(parts.element.size()))) {
+      } else if (id.assign(parts.id), !init_error_.empty()) {
+        err = init_error_;
+      } else if (!in.ParseFromArray(parts.element.data(), static_cast<int>(parts.element.size()))) {
         err = "element does not parse as " + In::descriptor()->full_name();
       } else {
         ctx_.element_id_ = id;
@@ -1155,6 +1209,10 @@ class Server {
   Fn fn_;
   Info info_;
   Context ctx_;
+  const google::protobuf::Descriptor* common_type_ = nullptr;
+  std::function<void(std::string_view, const Context&)> init_;
+  bool init_ran_ = false;
+  std::string init_error_, init_error_type_;
   std::vector<std::optional<Row>> rows_;
   std::vector<std::string> keys_;
   std::vector<uint32_t> lines_index_;
@@ -1183,6 +1241,59 @@ int Serve(int argc, char** argv, Fn&& fn, Info info = {}) {
     static_assert(std::is_base_of_v<google::protobuf::Message, Scen>, "Scen must be a protobuf message");
   }
   Server<In, Out, Row, Scen, std::decay_t<Fn>> server(std::forward<Fn>(fn), std::move(info));
+  return server.Main(argc, argv);
+}
+
+// Serve with an init hook, for binaries that take common data: curves,
+// calendars, model parameters shared by every element of a job (gridrun run
+// --common FILE). init is called as init(common) or init(common, context)
+// with a const Common&, once per process, before its first element: once
+// per call, or once per persistent worker. It sees the message's defaults
+// when the job gives no common data. The description names Common as the
+// binary's common type, so the runner checks the job's file against it
+// before the first call. An exception init throws fails every element the
+// process is given, each with "init failed: " and its message (an element
+// error of the exception's type); stderr says it once.
+//
+//   pricer::Common common;  // read by the pricing function
+//   int main(int argc, char** argv) {
+//     return gridrun::Serve<pricer::Trade, pricer::Price, pricer::Quote, pricer::Common>(
+//         argc, argv, Price, {"pricer", "1.4.2"}, [](const pricer::Common& c) { common = c; });
+//   }
+//
+// Row is NoSide for a binary that joins no market data. A binary that
+// takes scenarios too names both, Scen before Common:
+// Serve<In, Out, Row, Scen, Common>(argc, argv, fn, info, init).
+template <class In, class Out, class Row, class Common, class Fn, class Init>
+int Serve(int argc, char** argv, Fn&& fn, Info info, Init&& init) {
+  return Serve<In, Out, Row, NoScenario, Common>(argc, argv, std::forward<Fn>(fn), std::move(info),
+                                                 std::forward<Init>(init));
+}
+
+template <class In, class Out, class Row, class Scen, class Common, class Fn, class Init>
+int Serve(int argc, char** argv, Fn&& fn, Info info, Init&& init) {
+  static_assert(std::is_base_of_v<google::protobuf::Message, In>, "In must be a protobuf message");
+  static_assert(std::is_base_of_v<google::protobuf::Message, Out>, "Out must be a protobuf message");
+  if constexpr (!std::is_same_v<Scen, NoScenario>) {
+    static_assert(std::is_base_of_v<google::protobuf::Message, Scen>, "Scen must be a protobuf message");
+  }
+  static_assert(std::is_base_of_v<google::protobuf::Message, Common>, "Common must be a protobuf message");
+  static_assert(std::is_invocable_v<Init&, const Common&> || std::is_invocable_v<Init&, const Common&, const Context&>,
+                "init must be callable as init(const Common&) or init(const Common&, const Context&)");
+  Server<In, Out, Row, Scen, std::decay_t<Fn>> server(std::forward<Fn>(fn), std::move(info));
+  server.SetInit(Common::descriptor(),
+                 [init = std::forward<Init>(init)](std::string_view bytes, const Context& ctx) mutable {
+                   Common common;
+                   if (!common.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+                     throw std::invalid_argument("the common data does not parse as " + Common::descriptor()->full_name());
+                   }
+                   if constexpr (std::is_invocable_v<Init&, const Common&, const Context&>) {
+                     init(static_cast<const Common&>(common), ctx);
+                   } else {
+                     (void)ctx;
+                     init(static_cast<const Common&>(common));
+                   }
+                 });
   return server.Main(argc, argv);
 }
 

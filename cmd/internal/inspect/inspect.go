@@ -318,6 +318,8 @@ type batchJSON struct {
 	MaxAttempts uint32        `json:"max_attempts,omitempty"`
 	Elements    []elementJSON `json:"elements"`
 	SideRows    []sideRowJSON `json:"side_rows,omitempty"`
+	// Common is the job's common data, on a process's first batch.
+	Common *payload `json:"common,omitempty"`
 }
 
 type elementJSON struct {
@@ -348,6 +350,14 @@ func (p *printer) batch(path string) error {
 	}
 	for _, r := range b.GetSideRows() {
 		out.SideRows = append(out.SideRows, sideRowJSON{Key: r.GetKey(), payload: decode(side, r.GetPayload())})
+	}
+	if c := b.GetCommon(); len(c) > 0 {
+		var md protoreflect.MessageDescriptor
+		if p.opts.Schema != nil {
+			md = p.opts.Schema.Common
+		}
+		d := decode(md, c)
+		out.Common = &d
 	}
 	return p.emit(out)
 }

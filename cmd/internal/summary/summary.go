@@ -33,6 +33,9 @@ func Write(w io.Writer, m *outdir.Manifest, out string) {
 		sha = sha[:12]
 	}
 	fmt.Fprintf(w, "  binary %s sha256 %s\n", m.Binary.URI, sha)
+	if c := m.Common; c != nil {
+		fmt.Fprintf(w, "  common %s (%s, %d bytes) sha256 %s\n", c.Source, c.Type, c.Bytes, c.SHA256[:min(12, len(c.SHA256))])
+	}
 	if m.Join != nil {
 		fmt.Fprintf(w, "  join %s: %d reads, %d rows, %d cache hits, %d keys missing", m.Join.Source, m.Join.Reads, m.Join.Rows, m.Join.CacheHits, m.Join.Missing)
 		if m.Join.BadRows > 0 {

@@ -26,6 +26,10 @@
 //   busy           loops on the CPU forever, without a result
 //   stuck-later    sleeps 300 ms the first time the element runs, arg ms after
 //                  (the runs are counted in $FAULTY_STATE_DIR)
+//
+// Every element appends "PID\n" to $FAULTY_RUN_LOG, if set; the init hook
+// appends "PID TAG\n" to $FAULTY_INIT_LOG, if set, and throws when the
+// common data's tag is "throw": the tests count processes and inits.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -75,7 +79,25 @@ bool FirstRun(const std::string& id) {
   return true;
 }
 
+// AppendLine appends a line to the file named by the environment variable
+// env, if set, in one write (O_APPEND: lines of concurrent processes do not
+// mix).
+void AppendLine(const char* env, const std::string& line) {
+  const char* path = std::getenv(env);
+  if (path == nullptr) return;
+  int fd = ::open(path, O_CREAT | O_WRONLY | O_APPEND, 0600);
+  if (fd < 0) std::abort();
+  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) std::abort();
+  ::close(fd);
+}
+
+void Init(const faulty::Common& c) {
+  AppendLine("FAULTY_INIT_LOG", std::to_string(::getpid()) + " " + c.tag() + "\n");
+  if (c.tag() == "throw") throw std::runtime_error("common tag says throw");
+}
+
 faulty::Output Run(const faulty::Task& t, const gridrun::Context& ctx) {
+  AppendLine("FAULTY_RUN_LOG", std::to_string(::getpid()) + "\n");
   const std::string& f = t.fault();
   if (f == "throw") throw std::runtime_error("bad task " + t.id());
   if (f == "segv") {
@@ -162,5 +184,6 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i++) {
     if (std::strcmp(argv[i], "--gridrun-results") == 0) results_path = argv[i + 1];
   }
-  return gridrun::Serve<faulty::Task, faulty::Output>(argc, argv, Run, {"faulty", "1"});
+  return gridrun::Serve<faulty::Task, faulty::Output, gridrun::NoSide, faulty::Common>(argc, argv, Run, {"faulty", "1"},
+                                                                                       Init);
 }

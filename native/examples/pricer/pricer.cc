@@ -1,10 +1,13 @@
 // pricer: the example gridrun binary. It prices European options by
 // Black-Scholes and arithmetic-average Asian options by Monte Carlo, from a
-// Trade and the Quote of its underlying.
+// Trade and the Quote of its underlying, discounting at the zero rate of the
+// job's curve (its common data, gridrun run --common) when it is given, at
+// the quote's flat rate otherwise.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "gridrun/gridrun.h"
 #include "pricer.pb.h"
@@ -19,6 +22,40 @@ double NormPdf(double x) { return kInvSqrt2Pi * std::exp(-0.5 * x * x); }
 
 void Check(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument(what);
+}
+
+// Curve is the job's zero curve, set once per process by Init before the
+// first trade; empty when the job gives none.
+struct Curve {
+  std::vector<double> tenors, rates;
+
+  // Rate is the zero rate at time t: linear between tenors, flat outside.
+  double Rate(double t) const {
+    if (t <= tenors.front()) return rates.front();
+    if (t >= tenors.back()) return rates.back();
+    size_t i = 1;
+    while (tenors[i] < t) i++;
+    const double w = (t - tenors[i - 1]) / (tenors[i] - tenors[i - 1]);
+    return rates[i - 1] + w * (rates[i] - rates[i - 1]);
+  }
+};
+
+Curve curve;
+
+// Init checks the job's curve and keeps it for every trade of the process.
+// A bad curve throws: every trade of the process then fails with the
+// reason, rather than being priced on a rate the job did not mean.
+void Init(const pricer::Common& common) {
+  const pricer::ZeroCurve& c = common.curve();
+  Check(c.tenors_size() == c.zero_rates_size(), "curve: " + std::to_string(c.tenors_size()) + " tenors but " +
+                                                    std::to_string(c.zero_rates_size()) + " zero rates");
+  for (int i = 0; i < c.tenors_size(); i++) {
+    Check(c.tenors(i) > 0, "curve: tenor " + std::to_string(i) + " must be positive");
+    Check(i == 0 || c.tenors(i) > c.tenors(i - 1), "curve: tenors must increase, tenor " + std::to_string(i) +
+                                                       " does not");
+  }
+  curve.tenors.assign(c.tenors().begin(), c.tenors().end());
+  curve.rates.assign(c.zero_rates().begin(), c.zero_rates().end());
 }
 
 pricer::Price BlackScholes(const pricer::Trade& t, const pricer::Quote& q) {
@@ -108,9 +145,10 @@ pricer::Price AsianMonteCarlo(const pricer::Trade& t, const pricer::Quote& q, ui
   const uint32_t paths = t.paths() > 0 ? t.paths() : 10000;
   const uint32_t fixings = t.fixings() > 0 ? t.fixings() : 12;
   const double dt = t.expiry() / fixings;
-  const double drift = (q.rate() - q.dividend() - 0.5 * q.vol() * q.vol()) * dt;
+  const double r = q.rate();
+  const double drift = (r - q.dividend() - 0.5 * q.vol() * q.vol()) * dt;
   const double diffusion = q.vol() * std::sqrt(dt);
-  const double df = std::exp(-q.rate() * t.expiry());
+  const double df = std::exp(-r * t.expiry());
   const bool call = t.type() == pricer::CALL;
   Rng rng(seed, t.id());
   double sum = 0, sum_sq = 0;
@@ -135,19 +173,22 @@ pricer::Price AsianMonteCarlo(const pricer::Trade& t, const pricer::Quote& q, ui
   return p;
 }
 
-// Shocked applies a scenario to a quote.
-pricer::Quote Shocked(const pricer::Quote& quote, const pricer::Scenario& sc) {
+// Market is the quote a trade is priced on: the joined quote, its rate the
+// curve's at the trade's expiry when the job gives a curve, then shocked by
+// the scenario.
+pricer::Quote Market(const pricer::Trade& t, const pricer::Quote& quote, const pricer::Scenario& sc) {
   pricer::Quote q = quote;
+  const double rate = curve.tenors.empty() ? quote.rate() : curve.Rate(t.expiry());
   q.set_spot(quote.spot() * (1 + sc.spot_shift()));
   q.set_vol(quote.vol() + sc.vol_shift());
-  q.set_rate(quote.rate() + sc.rate_shift());
+  q.set_rate(rate + sc.rate_shift());
   return q;
 }
 
 pricer::Price Price(const pricer::Trade& t, const gridrun::Side<pricer::Quote>& quotes, const pricer::Scenario& sc,
                     const gridrun::Context& ctx) {
   Check(!quotes.empty(), "no quote for underlying \"" + t.underlying() + "\"");
-  const pricer::Quote q = Shocked(quotes[0], sc);
+  const pricer::Quote q = Market(t, quotes[0], sc);
   Check(t.type() == pricer::CALL || t.type() == pricer::PUT, "type must be CALL or PUT");
   Check(t.strike() > 0, "strike must be positive");
   Check(t.expiry() > 0, "expiry must be positive");
@@ -171,6 +212,6 @@ pricer::Price Price(const pricer::Trade& t, const gridrun::Side<pricer::Quote>& 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return gridrun::Serve<pricer::Trade, pricer::Price, pricer::Quote, pricer::Scenario>(argc, argv, Price,
-                                                                                     {"pricer", "1.0.0"});
+  return gridrun::Serve<pricer::Trade, pricer::Price, pricer::Quote, pricer::Scenario, pricer::Common>(
+      argc, argv, Price, {"pricer", "1.0.0"}, Init);
 }
