@@ -26,6 +26,7 @@ import (
 	"github.com/gridrun/gridrun/internal/procstat"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
+	"github.com/gridrun/gridrun/resultcache"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -74,6 +75,8 @@ type plan struct {
 	lock          *outdir.Lock
 	// joinAsOf is the snapshot a join store with timestamps is read as of.
 	joinAsOf time.Time
+	// cache is the result cache; nil without one.
+	cache *resultcache.Cache
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
@@ -121,6 +124,9 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 			return nil, err
 		}
 		p.joinReported = reportJoinCoverage(h.Logger, p.table)
+	}
+	if p.cache, err = OpenResultCache(ctx, j, h.Logger); err != nil {
+		return nil, err
 	}
 	if p.journal, p.commits, err = outdir.Prepare(j.Output, j.Resume, resultExts()); err != nil {
 		return nil, err
@@ -382,6 +388,9 @@ func (p *plan) close() {
 	defer p.lock.Unlock()
 	if p.table != nil {
 		p.table.Close()
+	}
+	if p.cache != nil {
+		p.cache.Close()
 	}
 	if p.journal != nil {
 		p.journal.Close()
@@ -760,6 +769,9 @@ func (p *plan) executor(onCallStart, onCall func(CallRecord)) (*Executor, error)
 	cfg.LogRoot, cfg.OnCallStart, cfg.OnCall, cfg.UploadLog = j.Output, onCallStart, onCall, upload
 	p.hooks.Logger.Debug("processes that leave a call's group are killed through", "containment", wrapper.DetectContainment())
 	cfg.Misconfigured = p.misconfigured
+	if p.cache != nil {
+		cfg.ResultCache, cfg.CacheJob = p.cache, CacheJobOf(j, p.staged.SHA256)
+	}
 	return NewExecutor(cfg), nil
 }
 
@@ -821,6 +833,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 		DeadLetterFiles: []string{},
 	}
 	m.ElementTimes, m.CallTimes = x.Times()
+	m.ResultCache = ResultCacheInfo(p.job, p.cache)
 	if p.schema.Side != nil {
 		m.Binary.SideType = string(p.schema.Side.FullName())
 	}

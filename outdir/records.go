@@ -61,6 +61,8 @@ type Manifest struct {
 	Binary BinaryInfo  `json:"binary"`
 	Inputs []InputInfo `json:"inputs"`
 	Join   *JoinInfo   `json:"join,omitempty"`
+	// ResultCache is the result cache's use by this run; nil without one.
+	ResultCache *ResultCacheInfo `json:"result_cache,omitempty"`
 	// ResultFiles and DeadLetterFiles are the committed shards, relative
 	// to the output directory.
 	ResultFiles     []string `json:"result_files"`
@@ -106,6 +108,26 @@ type InputInfo struct {
 	// no field (accepted with ignore_unknown_fields).
 	UnfilledFields []string `json:"unfilled_fields,omitempty"`
 	UnusedColumns  []string `json:"unused_columns,omitempty"`
+}
+
+// ResultCacheInfo describes a run's use of its result cache (package
+// resultcache): the elements served from it (hits) and computed (misses),
+// the batches looked up and the pack reads they took, the corrupt entries
+// found and recomputed, the entries stored.
+type ResultCacheInfo struct {
+	URI  string `json:"uri"`
+	Mode string `json:"mode"`
+	// IndexEntries is the number of entries the cache held when the run
+	// opened it (0 in write mode, which reads nothing).
+	IndexEntries  int   `json:"index_entries"`
+	Hits          int64 `json:"hits"`
+	Misses        int64 `json:"misses"`
+	Lookups       int64 `json:"lookups"`
+	Reads         int64 `json:"reads"`
+	Corrupt       int64 `json:"corrupt"`
+	Stored        int64 `json:"stored"`
+	Packs         int64 `json:"packs_written"`
+	StoreFailures int64 `json:"store_failures,omitempty"`
 }
 
 // JoinInfo describes the join: the source, the snapshot read, and the
