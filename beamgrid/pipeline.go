@@ -156,6 +156,9 @@ func (p *Plan) manifest(started time.Time, runner string, state outdir.State) *M
 		m.Join = &grid.JoinInfo{Source: j.Source, Key: j.Key, MissingPolicy: j.Missing, Family: j.Family, AsOf: j.AsOf}
 	}
 	m.Options = sp.Job
+	if sp.Job.ResultCache != "" {
+		m.ResultCache = &outdir.ResultCacheInfo{URI: sp.Job.ResultCache, Mode: sp.Job.ResultCacheMode}
+	}
 	return m
 }
 
