@@ -149,6 +149,7 @@ bench: build test-binaries
 	$(GO) run ./bench/parquet > bench/results/parquet.json
 	$(GO) run ./bench/count > bench/results/count.json
 	$(GO) run ./bench/beam > bench/results/beam.json
+	$(GO) run ./bench/cache > bench/results/cache.json
 	$(GO) run ./bench/report bench/results
 
 clean:

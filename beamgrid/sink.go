@@ -8,8 +8,8 @@ import (
 
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
-	"github.com/gridrun/gridrun/resultcache"
 	"github.com/gridrun/gridrun/outdir"
+	"github.com/gridrun/gridrun/resultcache"
 )
 
 // The sink writes what the local engine writes: results-NNNNN.jsonl,

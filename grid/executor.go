@@ -18,8 +18,8 @@ import (
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/jobspec"
 	"github.com/gridrun/gridrun/join"
-	"github.com/gridrun/gridrun/resultcache"
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+	"github.com/gridrun/gridrun/resultcache"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -90,12 +90,12 @@ type ExecConfig struct {
 
 // Executor runs tasks through the binary. It is safe for concurrent use.
 type Executor struct {
-	cfg   ExecConfig
-	sem   *semaphore.Weighted
+	cfg ExecConfig
+	sem *semaphore.Weighted
 	// cacheJob is cfg.CacheJob's digest, computed once.
 	cacheJob resultcache.Key
-	enc   *codec.ResultEncoder
-	slots slotPool
+	enc      *codec.ResultEncoder
+	slots    slotPool
 
 	calls, retries, isolations, splits, backups atomic.Int64
 	seq                                         atomic.Int64 // calls begun, for CallRecord.Seq

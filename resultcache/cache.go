@@ -218,9 +218,11 @@ func (c *Cache) load(ctx context.Context, budget int64) error {
 			c.index = append(c.index, slot{prefix: prefixOf(l.key), pack: n, off: l.off, len: l.len})
 		}
 	}
-	// Newest first, so that a key stored again (after its entry was found
-	// corrupt) is found in its newest pack.
-	slices.SortStableFunc(c.index, func(a, b slot) int { return cmp.Compare(a.prefix, b.prefix) })
+	// Packs are numbered newest first: a key stored again (after its
+	// entry was found corrupt) is found in its newest pack.
+	slices.SortFunc(c.index, func(a, b slot) int {
+		return cmp.Or(cmp.Compare(a.prefix, b.prefix), cmp.Compare(a.pack, b.pack))
+	})
 	c.index = slices.CompactFunc(c.index, func(a, b slot) bool { return a.prefix == b.prefix })
 	c.index = slices.Clip(c.index)
 	return nil
@@ -229,12 +231,22 @@ func (c *Cache) load(ctx context.Context, budget int64) error {
 func prefixOf(k Key) uint64 { return binary.BigEndian.Uint64(k[:8]) }
 
 func (c *Cache) find(k Key) (slot, bool) {
+	// sort.Search, written out: a closure per probe costs a third of a
+	// fully cached run's lookups.
 	p := prefixOf(k)
-	i, ok := slices.BinarySearchFunc(c.index, p, func(s slot, p uint64) int { return cmp.Compare(s.prefix, p) })
-	if !ok {
+	lo, hi := 0, len(c.index)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if c.index[m].prefix < p {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(c.index) || c.index[lo].prefix != p {
 		return slot{}, false
 	}
-	return c.index[i], true
+	return c.index[lo], true
 }
 
 // Lookup returns the cached payloads of keys, nil for a miss, in one

@@ -146,7 +146,9 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-func keyN(i int) Key { return KeyOf(Job{}.Digest(), Element{Payload: fmt.Appendf(nil, "element %d", i)}) }
+func keyN(i int) Key {
+	return KeyOf(Job{}.Digest(), Element{Payload: fmt.Appendf(nil, "element %d", i)})
+}
 
 func payloadN(i int) []byte { return fmt.Appendf(nil, "result of %d: %s", i, strings.Repeat("x", i%7)) }
 
