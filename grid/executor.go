@@ -519,13 +519,14 @@ func (x *Executor) fromCache(ctx context.Context, t *Task, emit func(Outcome)) {
 	t.cached = true
 	keys := make([]resultcache.Key, len(t.Elements))
 	side := make([][]byte, 1)
+	var h resultcache.Hasher
 	for i, e := range t.Elements {
 		ke := resultcache.Element{Payload: e.Payload}
 		if row, ok := t.rows[e.Key]; ok {
 			side[0] = row.Payload
 			ke.SideRows = side
 		}
-		e.cacheKey = resultcache.KeyOf(x.cacheJob, ke)
+		e.cacheKey = h.Key(x.cacheJob, ke)
 		keys[i] = e.cacheKey
 	}
 	hits, err := x.cfg.ResultCache.Lookup(ctx, keys)

@@ -73,8 +73,12 @@ func TestKeyCoversEveryInput(t *testing.T) {
 		t.Fatalf("key %s, want %s", got, want)
 	}
 	seen := map[Key]string{KeyOf(job.Digest(), base): "base"}
+	var reused Hasher // one state for every variant, as a batch uses it
 	variant := func(name string, j Job, e Element) {
 		k := KeyOf(j.Digest(), e)
+		if r := reused.Key(j.Digest(), e); r != k {
+			t.Errorf("%s: a reused Hasher gives %s, KeyOf %s", name, r, k)
+		}
 		if prev, dup := seen[k]; dup {
 			t.Errorf("%s has the key of %s", name, prev)
 		}
