@@ -19,11 +19,14 @@ import (
 )
 
 // cacheJob is the demo job (1000 trades on 20 underlyings, joined with
-// their quotes) with a result cache, in batches of 100.
+// their quotes) with a result cache, in batches of 100. Neither split nor
+// backed up, each element a call runs is in exactly one call: the
+// timeline's element counts are the elements computed.
 func (f *fixture) cacheJob(binary, quotes, cache string) grid.Job {
 	j := f.job(binary, f.testdata("trades.jsonl"))
 	j.Join = &grid.JoinSpec{Source: quotes, Key: "{underlying}"}
 	j.FixedBatchSize = true
+	j.NoSplit = true
 	j.ResultCache = cache
 	return j
 }
