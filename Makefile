@@ -151,6 +151,7 @@ bench: build test-binaries
 	$(GO) run ./bench/count > bench/results/count.json
 	$(GO) run ./bench/beam > bench/results/beam.json
 	$(GO) run ./bench/scenarios > bench/results/scenarios.json
+	$(GO) run ./bench/cache > bench/results/cache.json
 	$(GO) run ./bench/report bench/results
 
 clean:

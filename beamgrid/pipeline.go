@@ -168,6 +168,9 @@ func (p *Plan) manifest(started time.Time, runner string, state outdir.State) *M
 	}
 	m.Common = sp.Common.Info()
 	m.Options = sp.Job
+	if sp.Job.ResultCache != "" {
+		m.ResultCache = &outdir.ResultCacheInfo{URI: sp.Job.ResultCache, Mode: sp.Job.ResultCacheMode}
+	}
 	return m
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
+	"github.com/gridrun/gridrun/resultcache"
 )
 
 // The sink writes what the local engine writes: results-NNNNN.jsonl,
@@ -136,11 +137,15 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	// The largest counts of each process, added up below.
 	exec := map[string]grid.ExecStats{}
 	joins := map[string]join.Stats{}
+	caches := map[string]resultcache.Stats{}
+	entries := 0
 	var t Tally
 	for tallies(&t) {
 		if t.Process != "" {
 			exec[t.Process] = maxExec(exec[t.Process], t.Exec)
 			joins[t.Process] = maxJoin(joins[t.Process], t.Join)
+			caches[t.Process] = maxCache(caches[t.Process], t.Cache)
+			entries = max(entries, t.CacheEntries)
 		}
 		if t.Input >= 0 && t.Input < len(m.Inputs) {
 			m.Inputs[t.Input].Rows += t.Rows
@@ -166,6 +171,20 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 		m.Splits += x.Splits
 		m.Backups += x.Backups
 		m.CPU += x.CPU
+	}
+	if m.ResultCache != nil {
+		var sum resultcache.Stats
+		for _, c := range caches {
+			sum.Hits += c.Hits
+			sum.Misses += c.Misses
+			sum.Batches += c.Batches
+			sum.Reads += c.Reads
+			sum.Corrupt += c.Corrupt
+			sum.Stored += c.Stored
+			sum.Packs += c.Packs
+			sum.StoreFailures += c.StoreFailures
+		}
+		m.ResultCache = grid.ResultCacheInfoOf(m.Options, entries, sum)
 	}
 	if m.Join != nil {
 		for _, j := range joins {
@@ -238,6 +257,13 @@ func maxExec(a, b grid.ExecStats) grid.ExecStats {
 	return grid.ExecStats{
 		Calls: max(a.Calls, b.Calls), Retries: max(a.Retries, b.Retries), Isolations: max(a.Isolations, b.Isolations),
 		Splits: max(a.Splits, b.Splits), Backups: max(a.Backups, b.Backups), CPU: max(a.CPU, b.CPU),
+	}
+}
+
+func maxCache(a, b resultcache.Stats) resultcache.Stats {
+	return resultcache.Stats{
+		Hits: max(a.Hits, b.Hits), Misses: max(a.Misses, b.Misses), Batches: max(a.Batches, b.Batches), Reads: max(a.Reads, b.Reads),
+		Corrupt: max(a.Corrupt, b.Corrupt), Stored: max(a.Stored, b.Stored), Packs: max(a.Packs, b.Packs), StoreFailures: max(a.StoreFailures, b.StoreFailures),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
+	"github.com/gridrun/gridrun/resultcache"
 )
 
 // Element is one element of work in a PCollection: what grid.Element is to
@@ -79,6 +80,10 @@ type Tally struct {
 	Process string
 	Exec    grid.ExecStats
 	Join    join.Stats
+	// Cache is the process's result-cache counts, CacheEntries the
+	// entries its index held.
+	Cache        resultcache.Stats
+	CacheEntries int
 }
 
 // InputFile is one input of the job. A file is read whole by one worker,

@@ -21,6 +21,7 @@ import (
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+	"github.com/gridrun/gridrun/resultcache"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -104,6 +105,7 @@ type worker struct {
 	staged *binstage.Staged
 	image  *wrapper.Image // the sealed bytes every call runs
 	table  *join.Table
+	cache  *resultcache.Cache // nil without one
 	x      *grid.Executor
 	slots  int
 	logDir string // this process's directory for the calls' logs
@@ -122,6 +124,9 @@ func (w *worker) tally() Tally {
 	t := Tally{Input: -1, Process: processID, Exec: w.x.Stats()}
 	if w.table != nil {
 		t.Join = w.table.Stats()
+	}
+	if w.cache != nil {
+		t.Cache, t.CacheEntries = w.cache.Stats(), w.cache.Entries()
 	}
 	return t
 }
@@ -161,6 +166,14 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 		image.Close()
 		return nil, err
 	}
+	if w.cache, err = grid.OpenResultCache(ctx, j, slog.Default().With("job", sp.JobID)); err != nil {
+		os.RemoveAll(w.logDir)
+		if w.table != nil {
+			w.table.Close()
+		}
+		image.Close()
+		return nil, err
+	}
 	cfg := grid.ExecConfigOf(j, slog.Default().With("job", sp.JobID))
 	cfg.JobID = sp.JobID
 	cfg.Binary = wrapper.Binary{Path: staged.Source, Image: image, Args: j.Args, Env: grid.BinaryEnv(j.Env)}
@@ -170,6 +183,9 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	cfg.Parallelism = w.slots
 	cfg.Call.LogDir = w.logDir
 	cfg.UploadLog = w.uploadLog()
+	if w.cache != nil {
+		cfg.ResultCache, cfg.CacheJob = w.cache, grid.CacheJobOf(j, staged.SHA256)
+	}
 	w.x = grid.NewExecutor(cfg)
 	return w, nil
 }
@@ -234,6 +250,9 @@ func Close() {
 		if e.w != nil {
 			if e.w.table != nil {
 				e.w.table.Close()
+			}
+			if e.w.cache != nil {
+				e.w.cache.Close()
 			}
 			e.w.image.Close()
 			os.RemoveAll(e.w.logDir)

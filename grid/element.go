@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/gridrun/gridrun/codec"
+	"github.com/gridrun/gridrun/resultcache"
 )
 
 // Element is one unit of work on its way through the engine.
@@ -29,6 +30,9 @@ type Element struct {
 	// a closure per element.
 	row codec.Row
 	dec *codec.Decoder
+
+	// cacheKey is the element's result-cache key, once looked up.
+	cacheKey resultcache.Key
 
 	// settled is set by the first outcome: an element that runs twice (a
 	// backup call) still has one.

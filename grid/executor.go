@@ -19,6 +19,7 @@ import (
 	"github.com/gridrun/gridrun/jobspec"
 	"github.com/gridrun/gridrun/join"
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+	"github.com/gridrun/gridrun/resultcache"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -84,14 +85,24 @@ type ExecConfig struct {
 	// UploadLog, when set, copies a failed call's log file somewhere
 	// lasting (a --log-dir, a bucket) and returns where.
 	UploadLog func(ctx context.Context, path string) (string, error)
+	// ResultCache, when set, settles the elements it holds a result for
+	// without a call, from one lookup per batch, and stores the results
+	// of the elements that run. Nil: no cache.
+	ResultCache *resultcache.Cache
+	// CacheJob is the job's part of every element's cache key: the
+	// binary's sha256, its arguments and environment, the common data's
+	// sha256.
+	CacheJob resultcache.Job
 }
 
 // Executor runs tasks through the binary. It is safe for concurrent use.
 type Executor struct {
-	cfg   ExecConfig
-	sem   *semaphore.Weighted
-	enc   *codec.ResultEncoder
-	slots slotPool
+	cfg ExecConfig
+	sem *semaphore.Weighted
+	// cacheJob is cfg.CacheJob's digest, computed once.
+	cacheJob resultcache.Key
+	enc      *codec.ResultEncoder
+	slots    slotPool
 
 	calls, retries, isolations, splits, backups atomic.Int64
 	seq                                         atomic.Int64 // calls begun, for CallRecord.Seq
@@ -136,6 +147,14 @@ func NewExecutor(cfg ExecConfig) *Executor {
 		}
 	}
 	x.cfg = cfg
+	if cfg.ResultCache != nil {
+		// The common data is part of every key: a result computed on
+		// another curve is another result.
+		if cfg.Common != nil {
+			cfg.CacheJob.CommonSHA256 = cfg.Common.SHA256
+		}
+		x.cacheJob = cfg.CacheJob.Digest()
+	}
 	return x
 }
 
@@ -191,6 +210,9 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 	if x.cfg.Join != nil && !t.joined {
 		x.join(ctx, t, emit)
 	}
+	if x.cfg.ResultCache != nil && !t.cached {
+		x.fromCache(ctx, t, emit)
+	}
 	if len(t.Elements) == 0 || ctx.Err() != nil {
 		return nil
 	}
@@ -228,14 +250,21 @@ func (x *Executor) Call(ctx context.Context, t *Task, emit func(Outcome), starte
 
 	// The sink copies each line before emit returns, so one buffer serves
 	// every result of the call.
-	var buf []byte
+	var (
+		buf    []byte
+		stored []resultcache.Entry
+	)
 	for k, r := range out.Results {
 		if e := t.Elements[out.Indexes[k]]; e.claim() {
 			var o Outcome
 			o, buf = x.settle(e, r, t, buf[:0])
+			if x.cfg.ResultCache != nil && o.Dead == nil {
+				stored = append(stored, resultcache.Entry{Key: e.cacheKey, Payload: r.GetPayload()})
+			}
 			emit(o)
 		}
 	}
+	x.store(ctx, t, stored)
 	if t.backup != nil {
 		// A backup settles its element if it wins; if it fails, the
 		// original call still owns the element.
@@ -536,29 +565,89 @@ func (x *Executor) join(ctx context.Context, t *Task, emit func(Outcome)) {
 	t.Elements, t.rows, t.joined = kept, rows, true
 }
 
+// fromCache computes the keys of the task's elements, looks them up in
+// one batched lookup, settles the hits as the results they were, and
+// leaves the misses to run. Without a join row an element's key has no
+// side row, as its call would have none.
+func (x *Executor) fromCache(ctx context.Context, t *Task, emit func(Outcome)) {
+	t.cached = true
+	keys := make([]resultcache.Key, len(t.Elements))
+	side := make([][]byte, 1)
+	var h resultcache.Hasher
+	for i, e := range t.Elements {
+		ke := resultcache.Element{Payload: e.Payload}
+		if row, ok := t.rows[e.Key]; ok {
+			side[0] = row.Payload
+			ke.SideRows = side
+		}
+		if e.Scenario != nil {
+			ke.HasScenario, ke.ScenarioID, ke.ScenarioPayload = true, e.Scenario.ID, e.Scenario.Payload
+		}
+		e.cacheKey = h.Key(x.cacheJob, ke)
+		keys[i] = e.cacheKey
+	}
+	hits, err := x.cfg.ResultCache.Lookup(ctx, keys)
+	if err != nil { // ctx ended: the elements are left without outcomes
+		t.Elements = nil
+		return
+	}
+	var buf []byte
+	kept := t.Elements[:0:0]
+	for i, e := range t.Elements {
+		if hits[i] == nil {
+			kept = append(kept, e)
+			continue
+		}
+		if e.claim() {
+			// The same path as a computed result: the same bytes out.
+			var o Outcome
+			o, buf = x.settleResult(e, hits[i], t, buf[:0])
+			emit(o)
+		}
+	}
+	t.Elements = kept
+}
+
+// store writes the results of a call into the result cache, as one pack.
+// A cache that cannot be written costs the next run its hits, not this
+// run its results: it is a warning.
+func (x *Executor) store(ctx context.Context, t *Task, entries []resultcache.Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	if err := x.cfg.ResultCache.Store(ctx, entries); err != nil && ctx.Err() == nil {
+		x.cfg.Logger.Warn("result cache: cannot store a call's results; the next run computes them again", "batch", t.Batch, "elements", len(entries), "err", err)
+	}
+}
+
 // settle turns one result into an outcome, its line (if any) encoded into
 // buf, which it returns for reuse.
 func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task, buf []byte) (Outcome, []byte) {
 	if ee := r.GetError(); ee != nil {
 		return deadOutcome(e, &DeadLetter{Kind: KindElementError, Message: ee.GetMessage(), ErrorType: ee.GetType(), Batch: t.Batch, Attempts: t.Attempt}), buf
 	}
+	return x.settleResult(e, r.GetPayload(), t, buf)
+}
+
+// settleResult turns a result's payload into an outcome, as settle does.
+func (x *Executor) settleResult(e *Element, payload []byte, t *Task, buf []byte) (Outcome, []byte) {
 	o := Outcome{Source: e.Source, ID: e.ID}
 	if e.Scenario != nil {
 		o.Scenario = e.Scenario.ID
 	}
 	var err error
 	switch {
-	case x.cfg.RawResults && x.cfg.DirectResult != nil && x.cfg.DirectResult(r.GetPayload()):
-		o.Payload = r.GetPayload()
+	case x.cfg.RawResults && x.cfg.DirectResult != nil && x.cfg.DirectResult(payload):
+		o.Payload = payload
 	case x.cfg.RawResults:
 		m := dynamicpb.NewMessage(x.cfg.Schema.Result)
-		if err = proto.Unmarshal(r.GetPayload(), m); err == nil {
+		if err = proto.Unmarshal(payload, m); err == nil {
 			o.Result = m
 		} else {
 			err = fmt.Errorf("result for %q is not a %s: %w", e.ID, x.cfg.Schema.Result.FullName(), err)
 		}
 	default:
-		buf, err = x.enc.AppendScenarioLine(buf, e.ID, o.Scenario, r.GetPayload())
+		buf, err = x.enc.AppendScenarioLine(buf, e.ID, o.Scenario, payload)
 		o.Line = buf
 	}
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/gridrun/gridrun/jobspec"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
+	"github.com/gridrun/gridrun/resultcache"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -85,6 +86,8 @@ type plan struct {
 	// common is the job's common data, checked; nil without. Its SHA256
 	// is the digest a result cache keys on (see ExecConfig.Common).
 	common *CommonData
+	// cache is the result cache; nil without one.
+	cache *resultcache.Cache
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
@@ -132,6 +135,9 @@ func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
 			return nil, err
 		}
 		p.joinReported = reportJoinCoverage(h.Logger, p.table)
+	}
+	if p.cache, err = OpenResultCache(ctx, j, h.Logger); err != nil {
+		return nil, err
 	}
 	if p.journal, p.commits, err = outdir.Prepare(j.Output, j.Resume, resultExts()); err != nil {
 		return nil, err
@@ -411,6 +417,9 @@ func (p *plan) close() {
 	defer p.lock.Unlock()
 	if p.table != nil {
 		p.table.Close()
+	}
+	if p.cache != nil {
+		p.cache.Close()
 	}
 	if p.journal != nil {
 		p.journal.Close()
@@ -807,6 +816,9 @@ func (p *plan) executor(onCallStart, onCall func(CallRecord)) (*Executor, error)
 	cfg.LogRoot, cfg.OnCallStart, cfg.OnCall, cfg.UploadLog = j.Output, onCallStart, onCall, upload
 	p.hooks.Logger.Debug("processes that leave a call's group are killed through", "containment", wrapper.DetectContainment())
 	cfg.Misconfigured = p.misconfigured
+	if p.cache != nil {
+		cfg.ResultCache, cfg.CacheJob = p.cache, CacheJobOf(j, p.staged.SHA256)
+	}
 	return NewExecutor(cfg), nil
 }
 
@@ -869,6 +881,7 @@ func (p *plan) manifest(started time.Time, s *sink, x *Executor, f *feeder) *Man
 	}
 	m.ElementTimes, m.CallTimes = x.Times()
 	m.Common = p.common.Info()
+	m.ResultCache = ResultCacheInfo(p.job, p.cache)
 	if p.schema.Side != nil {
 		m.Binary.SideType = string(p.schema.Side.FullName())
 	}

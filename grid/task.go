@@ -28,6 +28,9 @@ type Task struct {
 	backup wrapper.Running
 	rows   map[string]join.Row
 	joined bool
+	// cached says the elements were looked up in the result cache: the
+	// misses remain, each with its key.
+	cached bool
 	subseq *atomic.Int32 // names sub-tasks of the same batch
 }
 
@@ -46,6 +49,7 @@ func (t *Task) sub(elems []*Element, reason string) *Task {
 		retried:  t.retried,
 		rows:     t.rows,
 		joined:   t.joined,
+		cached:   t.cached,
 		subseq:   t.subseq,
 	}
 }

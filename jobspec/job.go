@@ -11,6 +11,7 @@ import (
 
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/join"
+	"github.com/gridrun/gridrun/resultcache"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
@@ -33,6 +34,7 @@ const (
 	DefaultBackoff            = time.Second
 	DefaultCommitInterval     = 10 * time.Second
 	DefaultJoinCacheBytes     = join.DefaultCacheBytes
+	DefaultResultCacheMode    = string(resultcache.ModeReadWrite)
 )
 
 // StallOff, as a Job's StallTimeout, switches the stall watchdog off.
@@ -194,6 +196,16 @@ type Job struct {
 	// KeepBatchFiles keeps each call's batch and results files under
 	// Output/calls for inspection.
 	KeepBatchFiles bool `json:"keep_batch_files,omitempty"`
+
+	// ResultCache, when set, is a result cache (a directory or
+	// gs://BUCKET/PREFIX, see package resultcache): elements whose inputs
+	// (the binary's sha256, arguments and environment, payload, side rows,
+	// scenario, common data) it holds a result for are settled from it
+	// without a call, and the results computed are stored in it.
+	ResultCache string `json:"result_cache,omitempty"`
+	// ResultCacheMode is read, write or readwrite. Defaults to
+	// DefaultResultCacheMode when ResultCache is set.
+	ResultCacheMode string `json:"result_cache_mode,omitempty"`
 }
 
 // ProtoSchema names the message types of a binary from .proto files.
@@ -347,6 +359,15 @@ func (j Job) WithDefaults() (Job, error) {
 		return j, Errorf("dead-letter limits must be a count or a percentage between 0 and 100")
 	case j.LogSample < 0:
 		return j, Errorf("log sample %d: must not be negative", j.LogSample)
+	}
+	if j.ResultCache != "" {
+		m, err := resultcache.ParseMode(j.ResultCacheMode)
+		if err != nil {
+			return j, &Error{Err: err}
+		}
+		j.ResultCacheMode = string(m)
+	} else if j.ResultCacheMode != "" {
+		return j, Errorf("a result cache mode (%s) needs a result cache", j.ResultCacheMode)
 	}
 	if j.Join != nil {
 		js := *j.Join

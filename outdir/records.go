@@ -65,6 +65,8 @@ type Manifest struct {
 	Scenarios *ScenariosInfo `json:"scenarios,omitempty"`
 	// Common is the provenance of the job's common data; nil without.
 	Common *CommonInfo `json:"common,omitempty"`
+	// ResultCache is the result cache's use by this run; nil without one.
+	ResultCache *ResultCacheInfo `json:"result_cache,omitempty"`
 	// ResultFiles and DeadLetterFiles are the committed shards, relative
 	// to the output directory.
 	ResultFiles     []string `json:"result_files"`
@@ -132,6 +134,26 @@ type ScenariosInfo struct {
 	// BlockRows is the number of input rows run under every scenario in
 	// turn (the journal's numbering of (row, scenario) depends on it).
 	BlockRows int `json:"block_rows"`
+}
+
+// ResultCacheInfo describes a run's use of its result cache (package
+// resultcache): the elements served from it (hits) and computed (misses),
+// the batches looked up and the pack reads they took, the corrupt entries
+// found and recomputed, the entries stored.
+type ResultCacheInfo struct {
+	URI  string `json:"uri"`
+	Mode string `json:"mode"`
+	// IndexEntries is the number of entries the cache held when the run
+	// opened it (0 in write mode, which reads nothing).
+	IndexEntries  int   `json:"index_entries"`
+	Hits          int64 `json:"hits"`
+	Misses        int64 `json:"misses"`
+	Lookups       int64 `json:"lookups"`
+	Reads         int64 `json:"reads"`
+	Corrupt       int64 `json:"corrupt"`
+	Stored        int64 `json:"stored"`
+	Packs         int64 `json:"packs_written"`
+	StoreFailures int64 `json:"store_failures,omitempty"`
 }
 
 // JoinInfo describes the join: the source, the snapshot read, and the

@@ -228,6 +228,8 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.LogDir, "log-dir", "", "also copy the logs of failed calls here: a directory or gs://BUCKET/PREFIX")
 	f.StringVar(&o.maxDead, "max-dead-letters", "", "stop early after N dead letters, or P% of the elements (e.g. 100 or 5%); exit 3")
 	f.BoolVar(&j.KeepBatchFiles, "keep-batch-files", false, "keep each call's batch and results files under OUTPUT/calls")
+	f.StringVar(&j.ResultCache, "result-cache", "", "result cache, a directory or gs://BUCKET/PREFIX: elements computed before with the same binary, arguments and inputs are settled from it without a call (see docs/incremental.md)")
+	choiceVar(f, &j.ResultCacheMode, "result-cache-mode", "", "read (serve hits, store nothing), write (store, serve nothing) or readwrite (default readwrite)", "read", "write", "readwrite")
 	o.live.addFlags(f)
 	o.ux.addFlags(cmd, &o.job.Args)
 	o.beam.addFlags(cmd)

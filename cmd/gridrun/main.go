@@ -137,7 +137,7 @@ Exit codes:
 	choiceVar(pf, &logFormat, "log-format", "text", "log format on stderr: text or json", logFormats...)
 	choiceVar(pf, &logLevel, "log-level", "info", "log level: debug, info, warn or error", logLevels...)
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newRunCmd(), newDescribeCmd(), newStageCmd(), newMarketdataCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newDescribeCmd(), newStageCmd(), newMarketdataCmd(), newCacheCmd(), newVersionCmd())
 	addUXCommands(root)
 	addVersionFlag(root)
 	return root

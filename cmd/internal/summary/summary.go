@@ -46,5 +46,15 @@ func Write(w io.Writer, m *outdir.Manifest, out string) {
 		}
 		fmt.Fprintln(w)
 	}
+	if c := m.ResultCache; c != nil {
+		fmt.Fprintf(w, "  result cache %s (%s): %d hits, %d misses, %d reads for %d batches, %d stored", c.URI, c.Mode, c.Hits, c.Misses, c.Reads, c.Lookups, c.Stored)
+		if c.Corrupt > 0 {
+			fmt.Fprintf(w, ", %d corrupt entries recomputed", c.Corrupt)
+		}
+		if c.StoreFailures > 0 {
+			fmt.Fprintf(w, ", %d packs not stored", c.StoreFailures)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "  output %s\n", out)
 }
