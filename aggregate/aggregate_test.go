@@ -194,8 +194,8 @@ func TestSumExactAndOrderFree(t *testing.T) {
 // again independently for the expected figures.
 type fakeRow struct {
 	id, underlying, typ, scenario string
-	quantity, value, delta          float64
-	dead                            bool
+	quantity, value, delta        float64
+	dead                          bool
 }
 
 func (f fakeRow) row(t *testing.T, s aggregate.Schema) aggregate.Row {

@@ -380,3 +380,20 @@ func appendKey(b []byte, fd protoreflect.FieldDescriptor, v val) []byte {
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
+
+func keyType(f ref) string {
+	if f.src == fromScenario {
+		return "string"
+	}
+	switch f.fd.Kind() {
+	case protoreflect.StringKind, protoreflect.EnumKind:
+		return "string"
+	case protoreflect.BoolKind:
+		return "bool"
+	case protoreflect.DoubleKind, protoreflect.FloatKind:
+		return "double"
+	case protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.Fixed32Kind, protoreflect.Fixed64Kind:
+		return "uint64"
+	}
+	return "int64"
+}

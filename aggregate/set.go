@@ -224,7 +224,11 @@ type Output struct {
 	// count, quantile_0_99_value). Every row has the key fields, the
 	// values, then results and dead_letters.
 	Keys, Values []string
-	Rows         []OutputRow
+	// KeyTypes are the by fields' types, for formats with a schema:
+	// "string" (strings, enums by name, scenario ids), "bool", "int64",
+	// "uint64" or "double".
+	KeyTypes []string
+	Rows     []OutputRow
 }
 
 // OutputRow is one group.
@@ -246,6 +250,7 @@ func (s *Set) Outputs() []Output {
 		o := Output{Spec: b.spec, Values: b.valueColumns()}
 		for _, f := range b.by {
 			o.Keys = append(o.Keys, f.name)
+			o.KeyTypes = append(o.KeyTypes, keyType(f))
 		}
 		for _, k := range slices.Sorted(maps.Keys(s.groups[i])) {
 			g := s.groups[i][k]

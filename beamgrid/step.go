@@ -147,6 +147,8 @@ func unsupported(j grid.Job) error {
 		opt = "--persistent (Beam gives a worker no moment to stop its processes)"
 	case j.OutputFormat != "" && j.OutputFormat != "jsonl":
 		opt = "--output-format " + j.OutputFormat
+	case len(j.Aggregates) > 0:
+		opt = "--aggregate (the local engine computes aggregates; on Beam, total the results files)"
 	}
 	if opt == "" {
 		return nil

@@ -493,11 +493,10 @@ func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task, buf []byte) 
 	if ee := r.GetError(); ee != nil {
 		return deadOutcome(e, &DeadLetter{Kind: KindElementError, Message: ee.GetMessage(), ErrorType: ee.GetType(), Batch: t.Batch, Attempts: t.Attempt}), buf
 	}
-	o := Outcome{Source: e.Source, ID: e.ID}
+	o := Outcome{Source: e.Source, ID: e.ID, Input: e.Payload, Payload: r.GetPayload()}
 	var err error
 	switch {
 	case x.cfg.RawResults && x.cfg.DirectResult != nil && x.cfg.DirectResult(r.GetPayload()):
-		o.Payload = r.GetPayload()
 	case x.cfg.RawResults:
 		m := dynamicpb.NewMessage(x.cfg.Schema.Result)
 		if err = proto.Unmarshal(r.GetPayload(), m); err == nil {

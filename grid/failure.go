@@ -28,7 +28,7 @@ func emitDead(emit func(Outcome), e *Element, d *DeadLetter) {
 func deadOutcome(e *Element, d *DeadLetter) Outcome {
 	d.ID = e.ID
 	d.Element = e.given()
-	return Outcome{Source: e.Source, Dead: d}
+	return Outcome{Source: e.Source, Dead: d, Input: e.Payload}
 }
 
 // follow decides what happens to the elements a call left pending, and
