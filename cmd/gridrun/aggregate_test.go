@@ -196,6 +196,30 @@ func TestAggregatesEqualTotalsOfTheResults(t *testing.T) {
 		t.Errorf("verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 
+	// The report shows the aggregates as tables.
+	if code, _, stderr := gridrun(t, "report", out); code != 0 {
+		t.Fatalf("report: exit %d: %s", code, stderr)
+	}
+	html, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	for _, tr := range trades {
+		if tr.Type == "CALL" {
+			calls++
+		}
+	}
+	for _, want := range []string{
+		"<h3><code>count() by type</code></h3>",
+		"<tr><th>type</th><th>count</th><th>results</th><th>dead_letters</th></tr>",
+		fmt.Sprintf("<tr><td>CALL</td><td>%d</td><td>%d</td><td>0</td></tr>", calls, calls),
+	} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report.html lacks %s", want)
+		}
+	}
+
 	// With Parquet results, the same figures in Parquet.
 	pq := run("parquet")
 	type sumRow struct {
