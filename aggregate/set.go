@@ -34,8 +34,8 @@ type Set struct {
 	plan   *Plan
 	groups []map[string]*group // by spec, by group key
 	// scratch for Add
-	rv, iv []val
-	key    []byte
+	rv, iv    []val
+	key, okey []byte
 }
 
 // group is one group's accumulator.
@@ -109,11 +109,11 @@ func (s *Set) Add(r Row) error {
 		}
 		g.results++
 		if b.over != nil {
-			bucket := string(appendRef(nil, *b.over))
-			sums := g.over[bucket]
+			s.okey = appendRef(s.okey[:0], *b.over)
+			sums := g.over[string(s.okey)] // no copy of the key to look it up
 			if sums == nil {
 				sums = make([]Sum, len(b.fields))
-				g.over[bucket] = sums
+				g.over[string(s.okey)] = sums
 			}
 			for k, f := range b.fields {
 				v, _ := get(f)
