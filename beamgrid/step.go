@@ -100,6 +100,11 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	if err := grid.CheckJoin(j, schema); err != nil {
 		return nil, err
 	}
+	if len(j.Aggregates) > 0 {
+		if _, err := grid.CompileAggregates(j, schema); err != nil {
+			return nil, err
+		}
+	}
 	if j.Join != nil {
 		// The as-of time is fixed later (see fingerprint); a key that
 		// renders its date is checked here with the time of now.
@@ -147,8 +152,6 @@ func unsupported(j grid.Job) error {
 		opt = "--persistent (Beam gives a worker no moment to stop its processes)"
 	case j.OutputFormat != "" && j.OutputFormat != "jsonl":
 		opt = "--output-format " + j.OutputFormat
-	case len(j.Aggregates) > 0:
-		opt = "--aggregate (the local engine computes aggregates; on Beam, total the results files)"
 	}
 	if opt == "" {
 		return nil

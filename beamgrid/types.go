@@ -45,6 +45,10 @@ type Result struct {
 	// JSON is the line the local engine writes for the result, without
 	// its newline: {"id": ID, "result": {...}}.
 	JSON []byte
+	// Payload is the result message and Input the element's input
+	// message, wire bytes, for a job with aggregates (nil otherwise): the
+	// output shard totals them.
+	Payload, Input []byte
 }
 
 // DeadLetter is an element without a result, and why.
@@ -56,6 +60,10 @@ type DeadLetter struct {
 	// JSON is the grid.DeadLetter line the local engine writes, without
 	// its newline.
 	JSON []byte
+	// Input is the element's input message, for a job with aggregates:
+	// the dead letter counts in its element's group. Nil for a row that
+	// never became an element.
+	Input []byte
 }
 
 // Tally counts what one piece of the pipeline did, for the manifest: the
@@ -79,6 +87,10 @@ type Tally struct {
 	Process string
 	Exec    grid.ExecStats
 	Join    join.Stats
+	// Aggregates is an output shard's partial aggregates (an encoded
+	// aggregate.Set), for a job with aggregates: merged in any order, they
+	// give the job's.
+	Aggregates []byte
 }
 
 // InputFile is one input of the job. A file is read whole by one worker,
