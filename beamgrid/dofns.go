@@ -341,11 +341,11 @@ func (f *runFn) emit(r ranBatch, result func(Result), dead func(DeadLetter)) err
 			e := r.b.Elements[o.Source.Index]
 			o.Dead.Input, o.Dead.Line = e.Input, e.Line
 			d := deadLetter(o.Dead)
-			d.Input = o.Input
+			d.Input, d.Scenario = o.Input, o.Scenario
 			dead(d)
 			continue
 		}
-		result(Result{ID: o.ID, JSON: bytes.TrimSuffix(o.Line, []byte("\n")), Payload: o.Payload, Input: o.Input})
+		result(Result{ID: o.ID, JSON: bytes.TrimSuffix(o.Line, []byte("\n")), Payload: o.Payload, Input: o.Input, Scenario: o.Scenario})
 	}
 	f.batches++
 	return nil

@@ -92,7 +92,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(
 				return err
 			}
 			t.Results++
-			add(aggregate.Row{Result: r.Payload, Input: r.Input})
+			add(aggregate.Row{Result: r.Payload, Input: r.Input, Scenario: r.Scenario})
 		}
 		if t.Results == 0 {
 			return errEmpty
@@ -112,7 +112,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(
 			}
 			t.DeadLetters++
 			t.Kinds[d.Kind]++
-			add(aggregate.Row{Input: d.Input, Dead: true})
+			add(aggregate.Row{Input: d.Input, Scenario: d.Scenario, Dead: true})
 		}
 		if t.DeadLetters == 0 {
 			return errEmpty

@@ -49,6 +49,9 @@ type Result struct {
 	// message, wire bytes, for a job with aggregates (nil otherwise): the
 	// output shard totals them.
 	Payload, Input []byte
+	// Scenario is the outcome's scenario id (grid.Outcome.Scenario), for
+	// the aggregates; "" without scenarios.
+	Scenario string
 }
 
 // DeadLetter is an element without a result, and why.
@@ -64,6 +67,8 @@ type DeadLetter struct {
 	// the dead letter counts in its element's group. Nil for a row that
 	// never became an element.
 	Input []byte
+	// Scenario is as Result's.
+	Scenario string
 }
 
 // Tally counts what one piece of the pipeline did, for the manifest: the
