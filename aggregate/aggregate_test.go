@@ -425,3 +425,14 @@ func TestDecodeRefusesOtherSpecs(t *testing.T) {
 		t.Error("Decode of truncated bytes: no error")
 	}
 }
+
+func TestCompileRefusesColumnsNamedTwice(t *testing.T) {
+	t.Parallel()
+	for _, spec := range []string{"sum(value, value)", "count() by type, input.type", "sum(value) by method, result.method"} {
+		_, err := aggregate.Compile([]string{spec}, schema(t, false))
+		var fe *aggregate.FieldError
+		if !errors.As(err, &fe) || !strings.Contains(fe.Error(), "named twice") {
+			t.Errorf("Compile(%q) = %v, want a *FieldError naming a column twice", spec, err)
+		}
+	}
+}

@@ -90,20 +90,25 @@ func Compile(specs []string, s Schema) (*Plan, error) {
 			}
 			b.over = &r
 		}
-		seen := map[string]bool{}
 		for _, f := range sp.By {
 			r, err := p.resolve(sp, f, s, false)
 			if err != nil {
 				return nil, err
 			}
 			b.by = append(b.by, r)
-			seen[r.name] = true
 		}
-		cols := b.valueColumns()
-		for _, c := range append(cols, "results", "dead_letters") {
+		// Every column of the output row has a name of its own.
+		seen := map[string]bool{}
+		var cols []string
+		for _, r := range b.by {
+			cols = append(cols, r.name)
+		}
+		for _, c := range append(append(cols, b.valueColumns()...), "results", "dead_letters") {
 			if seen[c] {
-				return nil, &FieldError{Spec: text, Field: c, Problem: "a by field cannot share its name with a column of the output", Fields: "rename it with result. or input."}
+				return nil, &FieldError{Spec: text, Field: c, Problem: "named twice among the output's columns (the by fields, the values, results and dead_letters)",
+					Fields: "give each field once"}
 			}
+			seen[c] = true
 		}
 		p.specs = append(p.specs, b)
 	}
