@@ -423,3 +423,47 @@ func TestAKilledAggregateJobResumesToTheCleanTotals(t *testing.T) {
 		t.Errorf("verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// A committed partial found altered on resume withdraws its commit like a
+// damaged shard: its rows run again, and the aggregates are the clean
+// run's.
+func TestADamagedPartialRunsItsRowsAgain(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"run", "--binary", testbin.Path(t, "pricer"), "--input", "testdata/trades.jsonl",
+		"--join", "testdata/quotes.csv", "--join-key", "{underlying}", "--output", out,
+		"--batch-size", "50", "--fixed-batch-size", "--commit-interval", "1ms", "--aggregate", "sum(value, delta) by underlying"}
+	if code, _, stderr := gridrun(t, args...); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want, err := os.ReadFile(filepath.Join(out, "aggregates-1.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	partials, _ := filepath.Glob(filepath.Join(out, "_gridrun", "aggregates-*.bin"))
+	if len(partials) < 2 {
+		t.Fatalf("%d partials: the job made one commit", len(partials))
+	}
+	b, err := os.ReadFile(partials[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	if err := os.WriteFile(partials[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := gridrun(t, append(args, "--resume")...)
+	if code != 0 || !strings.Contains(stderr, "committed shard damaged") || !strings.Contains(stderr, filepath.Base(partials[0])) {
+		t.Fatalf("resume: exit %d, want 0 and the damaged partial named: %s", code, stderr)
+	}
+	if m := readManifest(t, out); m.Resumed == 0 || m.Resumed == 1000 {
+		t.Errorf("resume kept %d of 1000 elements: want all but the damaged commit's", m.Resumed)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "aggregates-1.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("aggregates after the repair:\n%s\nbefore the damage:\n%s", got, want)
+	}
+}
