@@ -315,8 +315,14 @@ func (f *runFn) run(ctx context.Context, b Batch, done chan<- ranBatch) {
 		}
 	}
 	var outs []grid.Outcome
+	agg := len(f.Spec.Job.Aggregates) > 0
 	err := f.w.x.RunTask(ctx, grid.NewTask(b.ID, elems), func(o grid.Outcome) {
 		o.Line = bytes.Clone(o.Line) // the engine reuses its buffer once emit returns
+		if agg {
+			o.Payload = bytes.Clone(o.Payload)
+		} else {
+			o.Payload, o.Input = nil, nil
+		}
 		outs = append(outs, o)
 	})
 	f.w.removeLogs(b.ID)
@@ -338,10 +344,12 @@ func (f *runFn) emit(r ranBatch, result func(Result), dead func(DeadLetter)) err
 		if o.Dead != nil {
 			e := r.b.Elements[o.Source.Index]
 			o.Dead.Input, o.Dead.Line = e.Input, e.Line
-			dead(deadLetter(o.Dead))
+			d := deadLetter(o.Dead)
+			d.Input, d.Scenario = o.Input, o.Scenario
+			dead(d)
 			continue
 		}
-		result(Result{ID: o.ID, JSON: bytes.TrimSuffix(o.Line, []byte("\n"))})
+		result(Result{ID: o.ID, JSON: bytes.TrimSuffix(o.Line, []byte("\n")), Payload: o.Payload, Input: o.Input, Scenario: o.Scenario})
 	}
 	f.batches++
 	return nil

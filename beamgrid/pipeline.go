@@ -129,13 +129,13 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	out := beam.CoGroupByKey(s,
 		beam.ParDo(s, &keyResultFn{Shards: p.OutputShards}, results),
 		beam.ParDo(s, &keyDeadFn{Shards: p.OutputShards}, dead))
-	written := beam.ParDo(s, &writeFn{Output: st.spec.Job.Output}, out)
+	written := beam.ParDo(s, &writeFn{Output: st.spec.Job.Output, Spec: st.spec}, out)
 	tallies := beam.Flatten(s, read, ran, written)
 	m, err := outdir.EncodeManifest(p.manifest(started, o.Runner, state))
 	if err != nil {
 		return nil, err
 	}
-	beam.ParDo0(s, &manifestFn{Output: st.spec.Job.Output, Manifest: string(m), Lock: string(p.lock)},
+	beam.ParDo0(s, &manifestFn{Output: st.spec.Job.Output, Manifest: string(m), Lock: string(p.lock), Spec: st.spec},
 		beam.GroupByKey(s, beam.AddFixedKey(s, tallies)))
 	return p, nil
 }

@@ -6,10 +6,15 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gridrun/gridrun/aggregate"
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
 	"github.com/gridrun/gridrun/resultcache"
+	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+	"github.com/gridrun/gridrun/wrapper"
 )
 
 // The sink writes what the local engine writes: results-NNNNN.jsonl,
@@ -50,6 +55,17 @@ func (f *keyDeadFn) ProcessElement(d DeadLetter) (int64, DeadLetter) {
 // kind (an earlier run of the job, resumed, may have left one).
 type writeFn struct {
 	Output string
+	// Spec, for a job with aggregates, is the step's: each shard totals
+	// its outcomes into a partial, in its tally.
+	Spec spec
+
+	agg *aggregate.Plan
+}
+
+func (f *writeFn) Setup() error {
+	var err error
+	f.agg, err = aggregatePlan(f.Spec)
+	return err
 }
 
 func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(*Result) bool, dead func(*DeadLetter) bool, tally func(Tally)) error {
@@ -58,6 +74,16 @@ func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(
 		return err
 	}
 	t := Tally{Input: -1, Kinds: map[string]int64{}}
+	var set *aggregate.Set
+	if f.agg != nil {
+		set = f.agg.NewSet()
+	}
+	var aggErr error
+	add := func(r aggregate.Row) {
+		if set != nil && aggErr == nil {
+			aggErr = set.Add(r)
+		}
+	}
 	name := resultsFile(shard)
 	err = st.write(ctx, name, func(w *bufWriter) error {
 		var r Result
@@ -67,6 +93,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(
 				return err
 			}
 			t.Results++
+			add(aggregate.Row{Result: r.Payload, Input: r.Input, Scenario: r.Scenario})
 		}
 		if t.Results == 0 {
 			return errEmpty
@@ -86,6 +113,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(
 			}
 			t.DeadLetters++
 			t.Kinds[d.Kind]++
+			add(aggregate.Row{Input: d.Input, Scenario: d.Scenario, Dead: true})
 		}
 		if t.DeadLetters == 0 {
 			return errEmpty
@@ -95,8 +123,33 @@ func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(
 	if err := f.settle(ctx, st, name, err, &t.DeadLetterFile); err != nil {
 		return err
 	}
+	if set != nil {
+		if aggErr != nil {
+			return fmt.Errorf("output shard %d: %w", shard, aggErr)
+		}
+		if t.Aggregates, err = set.MarshalBinary(); err != nil {
+			return err
+		}
+	}
 	tally(t)
 	return nil
+}
+
+// aggregatePlan binds the job's aggregate specs to the step's messages;
+// nil without aggregates.
+func aggregatePlan(sp spec) (*aggregate.Plan, error) {
+	if len(sp.Job.Aggregates) == 0 {
+		return nil, nil
+	}
+	d := new(gridrunv1.Description)
+	if err := proto.Unmarshal(sp.Description, d); err != nil {
+		return nil, fmt.Errorf("the step's description: %w", err)
+	}
+	schema, err := wrapper.SchemaFromDescription(d)
+	if err != nil {
+		return nil, fmt.Errorf("the step's description: %w", err)
+	}
+	return grid.CompileAggregates(sp.Job, schema)
 }
 
 // errEmpty abandons the write of a file that would be empty.
@@ -125,6 +178,9 @@ type manifestFn struct {
 	// Lock is the output's lock object, released once the manifest is
 	// written; "" when the pipeline took none.
 	Lock string
+	// Spec, for a job with aggregates, is the step's: the shards'
+	// partials are merged into the aggregates files.
+	Spec spec
 }
 
 func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Tally) bool) error {
@@ -139,8 +195,23 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	joins := map[string]join.Stats{}
 	caches := map[string]resultcache.Stats{}
 	entries := 0
+	agg, err := aggregatePlan(f.Spec)
+	if err != nil {
+		return err
+	}
+	var total *aggregate.Set
+	if agg != nil {
+		total = agg.NewSet()
+	}
 	var t Tally
 	for tallies(&t) {
+		if total != nil && len(t.Aggregates) > 0 {
+			part, err := agg.Decode(t.Aggregates)
+			if err != nil {
+				return err
+			}
+			total.Merge(part)
+		}
 		if t.Process != "" {
 			exec[t.Process] = maxExec(exec[t.Process], t.Exec)
 			joins[t.Process] = maxJoin(joins[t.Process], t.Join)
@@ -221,11 +292,22 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	default:
 		m.Status = "ok"
 	}
-	b, err := outdir.EncodeManifest(m)
+	st, err := openStore(ctx, f.Output)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, f.Output)
+	if total != nil && m.Status != "failed" {
+		// Written before the manifest, which names them: with the
+		// local engine's names and layout.
+		for i, o := range total.Outputs() {
+			name := outdir.AggregatesName(i+1) + ".jsonl"
+			if err := st.write(ctx, name, func(w *bufWriter) error { return aggregate.WriteJSONL(w, o) }); err != nil {
+				return err
+			}
+			m.Aggregates = append(m.Aggregates, outdir.AggregateInfo{Spec: o.Spec.Text, File: name, Groups: len(o.Rows), Keys: o.Keys, Values: o.Values})
+		}
+	}
+	b, err := outdir.EncodeManifest(m)
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,11 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(j.Aggregates) > 0 {
+		if _, err := grid.CompileAggregates(j, schema); err != nil {
+			return nil, err
+		}
+	}
 	if j.Join != nil {
 		// The as-of time is fixed later (see fingerprint); a key that
 		// renders its date is checked here with the time of now.

@@ -46,6 +46,13 @@ type Result struct {
 	// JSON is the line the local engine writes for the result, without
 	// its newline: {"id": ID, "result": {...}}.
 	JSON []byte
+	// Payload is the result message and Input the element's input
+	// message, wire bytes, for a job with aggregates (nil otherwise): the
+	// output shard totals them.
+	Payload, Input []byte
+	// Scenario is the outcome's scenario id (grid.Outcome.Scenario), for
+	// the aggregates; "" without scenarios.
+	Scenario string
 }
 
 // DeadLetter is an element without a result, and why.
@@ -57,6 +64,12 @@ type DeadLetter struct {
 	// JSON is the grid.DeadLetter line the local engine writes, without
 	// its newline.
 	JSON []byte
+	// Input is the element's input message, for a job with aggregates:
+	// the dead letter counts in its element's group. Nil for a row that
+	// never became an element.
+	Input []byte
+	// Scenario is as Result's.
+	Scenario string
 }
 
 // Tally counts what one piece of the pipeline did, for the manifest: the
@@ -84,6 +97,10 @@ type Tally struct {
 	// entries its index held.
 	Cache        resultcache.Stats
 	CacheEntries int
+	// Aggregates is an output shard's partial aggregates (an encoded
+	// aggregate.Set), for a job with aggregates: merged in any order, they
+	// give the job's.
+	Aggregates []byte
 }
 
 // InputFile is one input of the job. A file is read whole by one worker,

@@ -76,10 +76,15 @@ type Outcome struct {
 	// Result is the decoded result message, for formats that encode it
 	// themselves (ResultFormat.Raw).
 	Result protoreflect.Message
-	// Payload is the result message's wire bytes instead of Result, for a
-	// result the format takes as they are (ResultFormat.Direct). It is
-	// valid until the emit function it was given to returns.
+	// Payload is the result message's wire bytes, set for every result:
+	// a Direct format (ResultFormat.Direct) takes them when Result is nil,
+	// and the aggregates read them. It is valid until the emit function it
+	// was given to returns.
 	Payload []byte
 	// Dead is the dead letter; nil for a result.
 	Dead *DeadLetter
+	// Input is the element's input message, wire bytes, for a result and
+	// for a dead letter of an element (nil for a row that never became
+	// one): the aggregates read its fields. Valid until emit returns.
+	Input []byte
 }

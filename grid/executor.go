@@ -630,15 +630,16 @@ func (x *Executor) settle(e *Element, r *gridrunv1.Result, t *Task, buf []byte) 
 }
 
 // settleResult turns a result's payload into an outcome, as settle does.
+// Payload is set on every result: a format that takes wire bytes writes
+// them, and the sink's aggregates read their fields from them.
 func (x *Executor) settleResult(e *Element, payload []byte, t *Task, buf []byte) (Outcome, []byte) {
-	o := Outcome{Source: e.Source, ID: e.ID}
+	o := Outcome{Source: e.Source, ID: e.ID, Input: e.Payload, Payload: payload}
 	if e.Scenario != nil {
 		o.Scenario = e.Scenario.ID
 	}
 	var err error
 	switch {
 	case x.cfg.RawResults && x.cfg.DirectResult != nil && x.cfg.DirectResult(payload):
-		o.Payload = payload
 	case x.cfg.RawResults:
 		m := dynamicpb.NewMessage(x.cfg.Schema.Result)
 		if err = proto.Unmarshal(payload, m); err == nil {

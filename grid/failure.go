@@ -28,7 +28,7 @@ func emitDead(emit func(Outcome), e *Element, d *DeadLetter) {
 func deadOutcome(e *Element, d *DeadLetter) Outcome {
 	d.ID = e.ID
 	d.Element = e.given()
-	o := Outcome{Source: e.Source, ID: e.ID, Dead: d}
+	o := Outcome{Source: e.Source, ID: e.ID, Dead: d, Input: e.Payload}
 	if e.Scenario != nil {
 		d.Scenario, o.Scenario = e.Scenario.ID, e.Scenario.ID
 	}

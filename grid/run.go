@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/gridrun/gridrun/aggregate"
 	"github.com/gridrun/gridrun/batcher"
 	"github.com/gridrun/gridrun/binstage"
 	"github.com/gridrun/gridrun/codec"
@@ -88,6 +89,9 @@ type plan struct {
 	common *CommonData
 	// cache is the result cache; nil without one.
 	cache *resultcache.Cache
+	// agg is the job's aggregate specs bound to the binary's messages;
+	// nil without Job.Aggregates.
+	agg *aggregate.Plan
 }
 
 func prepare(ctx context.Context, j Job, h Hooks) (_ *plan, err error) {
@@ -267,6 +271,12 @@ func (p *plan) checkMessages(ctx context.Context, key *codec.Template) error {
 		}
 		p.scen = s
 		p.hooks.Logger.Info("scenarios", "file", s.Path, "count", len(s.List), "type", p.schema.Scenario.FullName())
+	}
+	if len(j.Aggregates) > 0 {
+		var err error
+		if p.agg, err = CompileAggregates(j, p.schema); err != nil {
+			return err
+		}
 	}
 	if j.Join != nil {
 		if err := codec.CheckNames(p.schema.Side, j.Join.Optional, "--join-optional"); err != nil {
@@ -572,6 +582,13 @@ func (p *plan) run(ctx context.Context, started time.Time) (*Manifest, error) {
 	default:
 		m.Status = "ok"
 	}
+	if p.agg != nil && (m.Status == "ok" || m.Status == "dead_letters") {
+		// Only a finished job has its totals: those of a stopped one
+		// would be partial, and its resume writes them.
+		if m.Aggregates, err = writeAggregates(j, p.agg, append(p.commits, r.sink.committed()...), r.sink.format.Ext); err != nil {
+			m.Status, m.Error = "failed", err.Error()
+		}
+	}
 	if p.table != nil && !p.joinReported {
 		reportJoinCoverage(p.hooks.Logger, p.table) // a store's columns, known since its first read
 	}
@@ -636,6 +653,7 @@ func (p *plan) start(ctx context.Context, halt context.CancelCauseFunc) (*runnin
 	}
 	s.format, _ = resultFormat(j.OutputFormat) // checked by WithDefaults
 	s.resultType = p.schema.Result
+	s.agg = p.agg
 	s.onDead = func(results, dead int64) {
 		if err := overLimit(j, results, dead); err != nil {
 			halt(err)

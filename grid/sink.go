@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/gridrun/gridrun/aggregate"
 	"github.com/gridrun/gridrun/internal/atomicfile"
 	"github.com/gridrun/gridrun/internal/rangeset"
 	"github.com/gridrun/gridrun/outdir"
@@ -60,6 +61,11 @@ type sink struct {
 	// onSettled, when set, is told of each outcome written: kind is ""
 	// for a result, the dead letter's kind otherwise.
 	onSettled func(kind string)
+	// agg, when the job has aggregates, totals the outcomes of the open
+	// shards in partial; a commit writes partial beside its shards, so
+	// that the totals hold exactly the committed rows.
+	agg     *aggregate.Plan
+	partial *aggregate.Set
 }
 
 type shard struct {
@@ -146,6 +152,12 @@ func (s *sink) emit(o Outcome) {
 	} else {
 		err = s.writeResult(o)
 		s.epoch.Results++
+	}
+	if err == nil && s.agg != nil {
+		if s.partial == nil {
+			s.partial = s.agg.NewSet()
+		}
+		err = s.partial.Add(aggregate.Row{Result: o.Payload, Input: o.Input, Scenario: o.Scenario, Dead: o.Dead != nil})
 	}
 	if err != nil {
 		s.err = fmt.Errorf("write output: %w", err)
@@ -304,6 +316,14 @@ func (s *sink) commitLocked() {
 		}
 		files = append(files, sh.sum.File(filepath.Base(sh.final), records))
 	}
+	if s.agg != nil {
+		f, err := s.writePartial()
+		if err != nil {
+			s.err = fmt.Errorf("commit aggregates: %w", err)
+			return
+		}
+		files = append(files, f)
+	}
 	if err := atomicfile.SyncDir(s.dir); err != nil {
 		s.err = fmt.Errorf("commit output: %w", err)
 		return
@@ -325,9 +345,28 @@ func (s *sink) commitLocked() {
 		s.record(s.timesRecord(outdir.EventTimes))
 	}
 	s.seq++
-	s.results, s.dead, s.opened = nil, nil, time.Time{}
+	s.results, s.dead, s.opened, s.partial = nil, nil, time.Time{}, nil
 	s.rows = map[int]*rangeset.Set{}
 	s.epoch = outdir.Commit{Kinds: map[string]int64{}}
+}
+
+// writePartial writes the open shards' partial aggregates, durably
+// (atomicfile syncs the file and its directory), for the commit to name.
+func (s *sink) writePartial() (outdir.ShardFile, error) {
+	if s.partial == nil {
+		s.partial = s.agg.NewSet()
+	}
+	b, err := s.partial.MarshalBinary()
+	if err != nil {
+		return outdir.ShardFile{}, err
+	}
+	name := outdir.PartialsName(s.seq)
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, name), b, 0o644); err != nil {
+		return outdir.ShardFile{}, err
+	}
+	sum := outdir.NewShardSum()
+	sum.Write(b)
+	return sum.File(name, s.epoch.Results+s.epoch.DeadLetters), nil
 }
 
 // counts returns the outcomes written so far, committed or not, and the

@@ -118,6 +118,11 @@ type Job struct {
 	// OutputFormat is the results' format, a registered result format.
 	// Defaults to DefaultOutputFormat (JSON lines).
 	OutputFormat string `json:"output_format,omitempty"`
+	// Aggregates are totals computed over the committed results, each a
+	// spec package aggregate parses, e.g. "sum(value) by underlying" or
+	// "quantile(0.99, value) over scenario by underlying"; each writes an
+	// aggregates file in Output. Empty computes none.
+	Aggregates []string `json:"aggregates,omitempty"`
 
 	// BatchSize is the number of elements of the first calls. Defaults to
 	// DefaultBatchSize. Later batches are sized to last about

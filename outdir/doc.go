@@ -5,12 +5,16 @@
 //
 //	results-NNNNN.jsonl|.parquet   committed results shards
 //	dead-letters-NNNNN.jsonl       committed dead letters (DeadLetter lines)
+//	aggregates-N.jsonl|.parquet    the N-th --aggregate spec's groups,
+//	                               written at the end (ReadAggregates)
 //	manifest.json                  Manifest, written last: the job ended
 //	logs/                          kept stdout/stderr of calls
 //	logs/run.jsonl                 the job's log, every run's records
 //	_gridrun/job.json              State: whose output this is, for resumes
 //	_gridrun/journal.jsonl         Commit lines (local engine), with each
 //	                               shard's size, line count and sha256
+//	_gridrun/aggregates-NNNNN.bin  a commit's partial aggregates (local
+//	                               engine), named in its Commit
 //	_gridrun/timeline.jsonl        CallRecord lines
 //	_gridrun/description.pb        the binary's message types
 //

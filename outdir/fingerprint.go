@@ -87,6 +87,12 @@ func ResultOptions(j jobspec.Job) []Option {
 	add("ignore_unknown_fields", j.IgnoreUnknownFields)
 	add("output_format", j.OutputFormat)
 	add("scenarios", j.Scenarios)
+	if len(j.Aggregates) > 0 {
+		// Only when given, so that jobs without aggregates keep the
+		// fingerprint they had: a resume merges the partials committed
+		// under the same specs, never others.
+		add("aggregates", j.Aggregates)
+	}
 	if j.Join != nil {
 		add("join.key", j.Join.Key)
 		add("join.missing", j.Join.Missing)

@@ -69,12 +69,24 @@ func Prepare(dir string, resume bool, resultExts []string) (*Journal, []Commit, 
 			committed[ResultsName(c.Seq)+ext] = true
 		}
 		committed[DeadLettersName(c.Seq)] = true
+		committed[PartialsName(c.Seq)] = true
 	}
+	// Aggregates files are written at a job's end, from the committed
+	// partials: a resumed job writes them again.
 	for _, e := range entries {
 		n := e.Name()
 		shardFile := strings.HasPrefix(n, "results-") || strings.HasPrefix(n, "dead-letters-")
-		if shardFile && !committed[n] || n == ManifestFile || strings.HasSuffix(n, ".tmp") || atomicfile.IsTemp(n) {
+		if shardFile && !committed[n] || n == ManifestFile || strings.HasPrefix(n, "aggregates-") || strings.HasSuffix(n, ".tmp") || atomicfile.IsTemp(n) {
 			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				j.Close()
+				return nil, nil, err
+			}
+		}
+	}
+	partials, _ := filepath.Glob(filepath.Join(dir, StateDir, "aggregates-*"))
+	for _, path := range partials {
+		if n := StateDir + "/" + filepath.Base(path); !committed[n] {
+			if err := os.Remove(path); err != nil {
 				j.Close()
 				return nil, nil, err
 			}

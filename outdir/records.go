@@ -71,6 +71,9 @@ type Manifest struct {
 	// to the output directory.
 	ResultFiles     []string `json:"result_files"`
 	DeadLetterFiles []string `json:"dead_letter_files"`
+	// Aggregates are the job's aggregate specs and the files holding
+	// their totals, over the committed results only.
+	Aggregates []AggregateInfo `json:"aggregates,omitempty"`
 	// Options is the job as run, defaults filled in.
 	Options jobspec.Job `json:"options"`
 
@@ -81,6 +84,20 @@ type Manifest struct {
 	Runner       string `json:"runner,omitempty"`
 	Shards       int    `json:"shards,omitempty"`
 	OutputShards int    `json:"output_shards,omitempty"`
+}
+
+// AggregateInfo is one aggregate spec (Job.Aggregates) as computed.
+type AggregateInfo struct {
+	Spec string `json:"spec"`
+	// File is the aggregates file, relative to the output directory: one
+	// row per group with its key fields, its values, and its results and
+	// dead_letters counts.
+	File   string `json:"file"`
+	Groups int    `json:"groups"`
+	// Keys and Values are the file's columns: the by fields, then the
+	// values (sum_value, count, quantile_0_99_value).
+	Keys   []string `json:"keys,omitempty"`
+	Values []string `json:"values"`
 }
 
 // BinaryInfo is the provenance of the binary that produced the results.

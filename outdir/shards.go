@@ -164,7 +164,7 @@ func Repair(dir string, j *Journal, commits []Commit, resultExts []string) ([]Co
 		if !slices.Contains(retract.Retracts, c.Seq) {
 			continue
 		}
-		names := []string{DeadLettersName(c.Seq)}
+		names := []string{DeadLettersName(c.Seq), PartialsName(c.Seq)}
 		for _, ext := range resultExts {
 			names = append(names, ResultsName(c.Seq)+ext)
 		}
@@ -174,8 +174,10 @@ func Repair(dir string, j *Journal, commits []Commit, resultExts []string) ([]Co
 			}
 		}
 	}
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return nil, nil, err
+	for _, d := range []string{dir, filepath.Join(dir, StateDir)} {
+		if err := atomicfile.SyncDir(d); err != nil {
+			return nil, nil, err
+		}
 	}
 	return append(kept, retract), damaged, nil
 }

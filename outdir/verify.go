@@ -217,7 +217,7 @@ func checkJournal(v *Verification, dir string, m *Manifest) error {
 	}
 	for _, c := range commits {
 		for _, f := range c.Files {
-			if !named[f.Name] {
+			if !named[f.Name] && !isStateFile(f.Name) {
 				v.problem(f.Name, 0, "committed in %s but not named by %s", JournalFile, ManifestFile)
 			}
 			err := CheckShard(dir, f)

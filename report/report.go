@@ -104,6 +104,9 @@ func Render(w io.Writer, dir string, opts *Options) error {
 	if p.Dead, err = readDeadLetters(dir, m, o.Examples); err != nil {
 		return err
 	}
+	if p.Aggregates, err = readAggregates(dir, m); err != nil {
+		return err
+	}
 	p.Figures = figures(m, tl)
 	return pageTemplate.ExecuteTemplate(w, "page", p)
 }
@@ -189,6 +192,7 @@ type page struct {
 	ElementTimes *histogram
 	CallTimes    *histogram
 	Dead         []*deadKind
+	Aggregates   []*aggTable
 	ManifestJSON string
 }
 

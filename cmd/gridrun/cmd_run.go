@@ -201,6 +201,7 @@ Arguments after -- are passed to the binary.`,
 	f.StringVar(&j.Output, "output", "", "output directory, local (gs://BUCKET/PREFIX with --runner); must be new or empty unless --resume (required)")
 	f.BoolVar(&j.Resume, "resume", false, "continue the job that wrote --output, skipping what it committed")
 	choiceVar(f, &j.OutputFormat, "output-format", j.OutputFormat, "format of the results: "+listed(grid.ResultFormats())+" (dead letters are always JSON lines)", grid.ResultFormats()...)
+	f.StringArrayVar(&j.Aggregates, "aggregate", nil, "a total over the committed results, written to aggregates-N.jsonl (.parquet with --output-format parquet), e.g. 'sum(value, delta) by underlying', 'count() by type', 'quantile(0.99, value) over scenario by underlying'; functions sum, count, mean, min, max, quantile; fields of the result, of the input (input.F when both have F) or scenario (repeatable; see docs/scenarios.md)")
 	f.StringVar(&j.ID, "job-id", "", "job id for batch files and the manifest (default: generated)")
 	f.IntVar(&j.BatchSize, "batch-size", j.BatchSize, "elements of the first calls; later ones are sized to --target-call-duration")
 	f.Var(&j.TargetCallDuration, "target-call-duration", "how long a call should last, from the element times measured as the job runs")
