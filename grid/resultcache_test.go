@@ -324,3 +324,53 @@ func TestReadOnlyAndWriteOnlyCaches(t *testing.T) {
 		t.Fatalf("read-only cache, filled: %+v", c)
 	}
 }
+
+// TestCacheKeysCoverTheScenarioAndTheCommonData reruns a scenario job on
+// a curve through one cache: a scenario whose shock changed, and a new
+// curve, are recomputed; the rest is served.
+func TestCacheKeysCoverTheScenarioAndTheCommonData(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	scenarios := write("s.jsonl", `{"id":"base"}
+{"id":"up","spot_shift":0.1}
+{"id":"vol","vol_shift":0.05}
+`)
+	shockChanged := write("s2.jsonl", `{"id":"base"}
+{"id":"up","spot_shift":0.11}
+{"id":"vol","vol_shift":0.05}
+`)
+	otherCurve := write("curve.json", `{"curve": {"tenors": [1, 5], "zero_rates": [0.03, 0.035]}}`)
+	cache := filepath.Join(dir, "cache")
+	job := func(scen, common string) grid.Job {
+		j := f.cacheJob(f.pricer, f.testdata("quotes.csv"), cache)
+		j.Scenarios, j.Common = scen, common
+		return j
+	}
+	curve := f.testdata("common.json")
+	for _, c := range []struct {
+		what         string
+		job          grid.Job
+		hits, misses int64
+	}{
+		{what: "first run", job: job(scenarios, curve), misses: 3000},
+		{what: "the same again", job: job(scenarios, curve), hits: 3000},
+		{what: "one scenario's shock changed", job: job(shockChanged, curve), hits: 2000, misses: 1000},
+		{what: "another curve", job: job(scenarios, otherCurve), misses: 3000},
+	} {
+		m := run(t, c.job, quiet)
+		if r := m.ResultCache; r.Hits != c.hits || r.Misses != c.misses {
+			t.Errorf("%s: %d hits, %d misses; want %d, %d", c.what, r.Hits, r.Misses, c.hits, c.misses)
+		}
+		if _, n := callElements(t, c.job.Output); int64(n) != c.misses {
+			t.Errorf("%s: the calls priced %d elements, want the %d misses", c.what, n, c.misses)
+		}
+	}
+}
