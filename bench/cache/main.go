@@ -67,10 +67,10 @@ func run(pricer string, n, batch int) ([]benchrow.Row, error) {
 	quotes := testgen.Quotes(len(testgen.Underlyings), 1)
 	quotesFile := filepath.Join(dir, "quotes.csv")
 	tradesFile := filepath.Join(dir, "trades.jsonl")
-	if err := writeFile(quotesFile, func(w *bufio.Writer) error { return testgen.WriteQuotesCSV(w, quotes) }); err != nil {
+	if err := benchrow.WriteFile(quotesFile, func(w *bufio.Writer) error { return testgen.WriteQuotesCSV(w, quotes) }); err != nil {
 		return nil, err
 	}
-	if err := writeFile(tradesFile, func(w *bufio.Writer) error {
+	if err := benchrow.WriteFile(tradesFile, func(w *bufio.Writer) error {
 		return testgen.EachTrade(n, quotes, 7, testgen.TradeOptions{}, func(t testgen.Trade) error {
 			return testgen.WriteJSONL(w, []testgen.Trade{t})
 		})
@@ -132,21 +132,4 @@ func run(pricer string, n, batch int) ([]benchrow.Row, error) {
 		benchrow.New(name, "elements served from the cache, second run", float64(c.Hits),
 			fmt.Sprintf("%d trades", n), fmt.Sprintf("== %d", n)),
 	}, nil
-}
-
-func writeFile(path string, fill func(*bufio.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	if err := fill(w); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

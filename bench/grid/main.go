@@ -153,7 +153,7 @@ func newBench(bin, work string, s sizes) (*bench, error) {
 	}
 	b.quotes = testgen.Quotes(len(testgen.Underlyings), 1)
 	b.quotesFile = filepath.Join(b.dir, "quotes.csv")
-	if err := writeFile(b.quotesFile, func(w *bufio.Writer) error { return testgen.WriteQuotesCSV(w, b.quotes) }); err != nil {
+	if err := benchrow.WriteFile(b.quotesFile, func(w *bufio.Writer) error { return testgen.WriteQuotesCSV(w, b.quotes) }); err != nil {
 		return nil, err
 	}
 	return b, b.calibrate()
@@ -214,7 +214,7 @@ func (b *bench) uniform() ([]benchrow.Row, error) {
 	return []benchrow.Row{{
 		Case:      fmt.Sprintf("uniform %g ms elements (Monte Carlo), %d trades, parallelism %d", b.s.elementMS, n, b.cores),
 		Measure:   "makespan / (sum of element times / cores)",
-		Value:     round(ratio),
+		Value:     benchrow.Round(ratio),
 		Reference: fmt.Sprintf("%.2f s = %.2f s of element time / %d cores; makespan %.2f s", bound, res.m.ElementTimes.Sum, b.cores, res.wall.Seconds()),
 		Target:    "<= 1.05",
 	}}, nil
@@ -251,7 +251,7 @@ func (b *bench) heavyTailed() ([]benchrow.Row, error) {
 	rows := []benchrow.Row{{
 		Case:    name,
 		Measure: "makespan / max(sum of element times / cores, slowest element)",
-		Value:   round(res.wall.Seconds() / bound),
+		Value:   benchrow.Round(res.wall.Seconds() / bound),
 		Reference: fmt.Sprintf("%.2f s = max(%.2f s / %d cores, %.2f s); makespan %.2f s, %d splits, %d backups, %d calls",
 			bound, sum, b.cores, slowest, res.wall.Seconds(), res.m.Splits, res.m.Backups, res.m.Calls),
 		Target: "<= 1.10",
@@ -260,7 +260,7 @@ func (b *bench) heavyTailed() ([]benchrow.Row, error) {
 	return append(rows, benchrow.Row{
 		Case:    name + ", GNU parallel on the same input",
 		Measure: "gridrun makespan / GNU parallel makespan",
-		Value:   round(ratio),
+		Value:   benchrow.Round(ratio),
 		Reference: fmt.Sprintf("parallel --pipe -N 100 -j %d pricer --gridrun-lines: %.2f s; gridrun %.2f s; the lower bound above is %.2f of GNU parallel's makespan, the best any scheduler could reach",
 			b.cores, par.Seconds(), res.wall.Seconds(), bound/par.Seconds()),
 		Target: "reported; expect < 0.7",
@@ -302,7 +302,7 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 		rows = append(rows, benchrow.Row{
 			Case:      name,
 			Measure:   "gridrun throughput / GNU parallel throughput",
-			Value:     round(tput / (float64(n) / par.Seconds())),
+			Value:     benchrow.Round(tput / (float64(n) / par.Seconds())),
 			Reference: fmt.Sprintf("GNU parallel --pipe -N 100 -j %d: %.0f elements/s (%.2f s); gridrun %.0f elements/s (%.2f s)", b.cores, float64(n)/par.Seconds(), par.Seconds(), tput, res.wall.Seconds()),
 			Target:    ">= 3",
 		})
@@ -313,7 +313,7 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 	rows = append(rows, benchrow.Row{
 		Case:      name + ", against the pricer alone",
 		Measure:   "gridrun wall / (the pricer's single pass over the batch file / cores)",
-		Value:     round(res.wall.Seconds() / limit),
+		Value:     benchrow.Round(res.wall.Seconds() / limit),
 		Reference: fmt.Sprintf("%.2f s = %.2f s / %d cores; gridrun %.2f s from JSON lines in to JSON lines out", limit, single.Seconds(), b.cores, res.wall.Seconds()),
 		Target:    "<= 2",
 	})
@@ -340,7 +340,7 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 		rows = append(rows, benchrow.Row{
 			Case:      fmt.Sprintf("%s, delimited protobuf (.pb) in, %s out, against the pricer alone", name, out.name),
 			Measure:   "gridrun wall / (the pricer's single pass over the batch file / cores)",
-			Value:     round(res.wall.Seconds() / limit),
+			Value:     benchrow.Round(res.wall.Seconds() / limit),
 			Reference: fmt.Sprintf("%.2f s = %.2f s / %d cores; gridrun %.2f s from .pb in to %s out", limit, single.Seconds(), b.cores, res.wall.Seconds(), out.name),
 			Target:    out.target,
 		})
@@ -349,7 +349,7 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 	// The same trades as a Parquet file, the format quant data lives in,
 	// with the results written as Parquet: both sides column by column.
 	pq := filepath.Join(b.dir, "cheap.parquet")
-	if err := writeFile(pq, func(w *bufio.Writer) error { return testgen.WriteParquet(w, trades, 100_000) }); err != nil {
+	if err := benchrow.WriteFile(pq, func(w *bufio.Writer) error { return testgen.WriteParquet(w, trades, 100_000) }); err != nil {
 		return nil, err
 	}
 	res, single, err = fasterOfTwo(func() (*result, error) { return b.job("cheap-parquet", pq, "--output-format", "parquet") },
@@ -361,7 +361,7 @@ func (b *bench) cheap() ([]benchrow.Row, error) {
 	rows = append(rows, benchrow.Row{
 		Case:      name + ", Parquet in, Parquet out, against the pricer alone",
 		Measure:   "gridrun wall / (the pricer's single pass over the batch file / cores)",
-		Value:     round(res.wall.Seconds() / limit),
+		Value:     benchrow.Round(res.wall.Seconds() / limit),
 		Reference: fmt.Sprintf("%.2f s = %.2f s / %d cores; gridrun %.2f s from Parquet in to Parquet out", limit, single.Seconds(), b.cores, res.wall.Seconds()),
 		Target:    "<= 1.3",
 	})
@@ -380,7 +380,7 @@ func (b *bench) delimitedFromBatch(batch, name string) (string, error) {
 		return "", fmt.Errorf("%s: %v", batch, err)
 	}
 	path := filepath.Join(b.dir, name)
-	return path, writeFile(path, func(w *bufio.Writer) error {
+	return path, benchrow.WriteFile(path, func(w *bufio.Writer) error {
 		for _, e := range bt.GetElements() {
 			if _, err := w.Write(protowire.AppendBytes(nil, e.GetPayload())); err != nil {
 				return err
@@ -461,7 +461,7 @@ func (b *bench) manySlots() ([]benchrow.Row, error) {
 	return []benchrow.Row{{
 		Case:      fmt.Sprintf("%d elements sleeping %g ms, --parallelism %d on %d cores", n, b.s.sleepMS, slots, b.cores),
 		Measure:   "makespan / lower bound",
-		Value:     round(ratio),
+		Value:     benchrow.Round(ratio),
 		Reference: fmt.Sprintf("%.2f s = %.2f s of element time / %d slots; makespan %.2f s, %d calls", bound, res.m.ElementTimes.Sum, slots, res.wall.Seconds(), res.m.Calls),
 		Target:    "<= 1.05",
 	}}, nil
@@ -500,7 +500,7 @@ func (b *bench) persistent() ([]benchrow.Row, error) {
 		rows = append(rows, benchrow.Row{
 			Case:      fmt.Sprintf("cheap elements (Black-Scholes), %d trades, %s", n, c.name),
 			Measure:   "wall with --persistent / wall with a process per call",
-			Value:     round(workers.wall.Seconds() / calls.wall.Seconds()),
+			Value:     benchrow.Round(workers.wall.Seconds() / calls.wall.Seconds()),
 			Reference: fmt.Sprintf("a process per call: %.2f s, %d calls; persistent workers: %.2f s", calls.wall.Seconds(), calls.m.Calls, workers.wall.Seconds()),
 			Target:    "reported; decides the default",
 		})
@@ -511,7 +511,7 @@ func (b *bench) persistent() ([]benchrow.Row, error) {
 func (b *bench) memory() ([]benchrow.Row, error) {
 	n := b.s.rss
 	in := filepath.Join(b.dir, "memory.jsonl")
-	if err := writeFile(in, func(w *bufio.Writer) error {
+	if err := benchrow.WriteFile(in, func(w *bufio.Writer) error {
 		enc := json.NewEncoder(w)
 		return testgen.EachTrade(n, b.quotes, 7, testgen.TradeOptions{}, func(t testgen.Trade) error { return enc.Encode(t) })
 	}); err != nil {
@@ -527,7 +527,7 @@ func (b *bench) memory() ([]benchrow.Row, error) {
 	return []benchrow.Row{{
 		Case:      fmt.Sprintf("%d cheap elements", n),
 		Measure:   "peak RSS of the runner, MiB",
-		Value:     round(mib),
+		Value:     benchrow.Round(mib),
 		Reference: fmt.Sprintf("256 MiB; %d results in %.1f s", res.m.Results, res.wall.Seconds()),
 		Target:    "< 256",
 	}}, nil
@@ -633,7 +633,7 @@ func countResults(path string) (int, error) {
 
 func (b *bench) writeTrades(name string, trades []testgen.Trade) (string, error) {
 	path := filepath.Join(b.dir, name+".jsonl")
-	return path, writeFile(path, func(w *bufio.Writer) error { return testgen.WriteJSONL(w, trades) })
+	return path, benchrow.WriteFile(path, func(w *bufio.Writer) error { return testgen.WriteJSONL(w, trades) })
 }
 
 // writeLines writes the line-mode input of the same trades, each with its
@@ -644,7 +644,7 @@ func (b *bench) writeLines(name string, trades []testgen.Trade) (string, error) 
 		byName[q.Underlying] = q
 	}
 	path := filepath.Join(b.dir, name+".lines.jsonl")
-	return path, writeFile(path, func(w *bufio.Writer) error {
+	return path, benchrow.WriteFile(path, func(w *bufio.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, t := range trades {
 			line := struct {
@@ -659,22 +659,3 @@ func (b *bench) writeLines(name string, trades []testgen.Trade) (string, error) 
 		return nil
 	})
 }
-
-func writeFile(path string, fill func(*bufio.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := fill(w); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func round(x float64) float64 { return math.Round(x*1000) / 1000 }

@@ -85,23 +85,23 @@ func run(bin, work string, nTrades, nScen int) ([]benchrow.Row, error) {
 	}
 	quotes := testgen.Quotes(len(testgen.Underlyings), 1)
 	quotesFile := filepath.Join(work, "quotes.csv")
-	if err := writeFile(quotesFile, func(w *bufio.Writer) error { return testgen.WriteQuotesCSV(w, quotes) }); err != nil {
+	if err := benchrow.WriteFile(quotesFile, func(w *bufio.Writer) error { return testgen.WriteQuotesCSV(w, quotes) }); err != nil {
 		return nil, err
 	}
 	trades := testgen.Trades(nTrades, quotes, 16, testgen.TradeOptions{})
 
 	// The portfolio and its scenarios.
 	portfolio := filepath.Join(work, "trades.jsonl")
-	if err := writeFile(portfolio, func(w *bufio.Writer) error { return testgen.WriteJSONL(w, trades) }); err != nil {
+	if err := benchrow.WriteFile(portfolio, func(w *bufio.Writer) error { return testgen.WriteJSONL(w, trades) }); err != nil {
 		return nil, err
 	}
 	scenFile := filepath.Join(work, "scenarios.jsonl")
-	if err := writeFile(scenFile, func(w *bufio.Writer) error { return writeScenarios(w, nScen) }); err != nil {
+	if err := benchrow.WriteFile(scenFile, func(w *bufio.Writer) error { return writeScenarios(w, nScen) }); err != nil {
 		return nil, err
 	}
 	// The same pricings by hand: each trade once per scenario.
 	materialised := filepath.Join(work, "materialised.jsonl")
-	if err := writeFile(materialised, func(w *bufio.Writer) error {
+	if err := benchrow.WriteFile(materialised, func(w *bufio.Writer) error {
 		enc := json.NewEncoder(w)
 		for s := range nScen {
 			for _, t := range trades {
@@ -138,9 +138,9 @@ func run(bin, work string, nTrades, nScen int) ([]benchrow.Row, error) {
 	}
 	label := fmt.Sprintf("%d trades × %d scenarios", nTrades, nScen)
 	return []benchrow.Row{
-		benchrow.New(label, "peak RSS of the runner, MiB", round(float64(fanOut.m.PeakRSSBytes)/(1<<20)),
+		benchrow.New(label, "peak RSS of the runner, MiB", benchrow.Round(float64(fanOut.m.PeakRSSBytes)/(1<<20)),
 			fmt.Sprintf("256 MiB; the materialised run's %.0f MiB", float64(byHand.m.PeakRSSBytes)/(1<<20)), "< 256"),
-		benchrow.New(label, "wall time / materialised input's", round(fanOut.wall.Seconds()/byHand.wall.Seconds()),
+		benchrow.New(label, "wall time / materialised input's", benchrow.Round(fanOut.wall.Seconds()/byHand.wall.Seconds()),
 			fmt.Sprintf("%d-row input, same pricings: %.1f s (fan-out %.1f s, %d and %d calls)",
 				n, byHand.wall.Seconds(), fanOut.wall.Seconds(), fanOut.m.Calls, byHand.m.Calls), "<= 1.2"),
 	}, nil
@@ -197,22 +197,3 @@ func runJob(gridrun, pricer, out, cache string, args ...string) (*result, error)
 	log.Printf("%s: %d elements in %.2f s, %d calls, %.0f MiB", filepath.Base(out), m.Elements, wall.Seconds(), m.Calls, float64(m.PeakRSSBytes)/(1<<20))
 	return &result{wall: wall, m: m}, nil
 }
-
-func writeFile(path string, fill func(*bufio.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := fill(w); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func round(x float64) float64 { return math.Round(x*1000) / 1000 }
