@@ -25,6 +25,9 @@ func Write(w io.Writer, m *outdir.Manifest, out string) {
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(w)
+	if sc := m.Scenarios; sc != nil {
+		fmt.Fprintf(w, "  under %d scenarios of %s\n", sc.Count, sc.File)
+	}
 	fmt.Fprintf(w, "  %d batches, %d subprocess calls, %.2fs, %.0f elements/s\n", m.Batches, m.Calls, m.WallSeconds, m.ThroughputPerSecond)
 	// Twelve hex digits name the binary to a person; the manifest keeps
 	// all of them, and a full sha256 would wrap the line at 80 columns.
@@ -55,6 +58,9 @@ func Write(w io.Writer, m *outdir.Manifest, out string) {
 			fmt.Fprintf(w, ", %d packs not stored", c.StoreFailures)
 		}
 		fmt.Fprintln(w)
+	}
+	for _, a := range m.Aggregates {
+		fmt.Fprintf(w, "  aggregate %s: %d groups in %s\n", a.Spec, a.Groups, a.File)
 	}
 	fmt.Fprintf(w, "  output %s\n", out)
 }
