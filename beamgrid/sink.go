@@ -12,8 +12,8 @@ import (
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/join"
 	"github.com/gridrun/gridrun/outdir"
-	"github.com/gridrun/gridrun/resultcache"
 	gridrunv1 "github.com/gridrun/gridrun/proto/gridrun/v1"
+	"github.com/gridrun/gridrun/resultcache"
 	"github.com/gridrun/gridrun/wrapper"
 )
 
