@@ -116,3 +116,31 @@ func (s *sizer) summary() BatchSizes {
 	sorted := slices.Sorted(slices.Values(s.sizes))
 	return BatchSizes{Min: sorted[0], Median: sorted[len(sorted)/2], Max: sorted[len(sorted)-1], Count: len(sorted)}
 }
+
+// A BatchSizer sizes batches as the local engine does, for an engine that
+// cuts its own: the Beam runner's workers, each with one per process. It
+// learns from the calls it is told of and aims at the job's target call
+// duration; not knowing how many elements are left, it does not shrink
+// the tail. It is safe for concurrent use.
+type BatchSizer struct{ s *sizer }
+
+// NewBatchSizer returns the sizer of a job, with its defaults filled in
+// (WithRunDefaults), whose calls run slots at a time.
+func NewBatchSizer(j Job, slots int) *BatchSizer {
+	return &BatchSizer{s: &sizer{
+		initial: j.BatchSize, min: j.MinBatchSize, max: j.MaxBatchSize,
+		target: time.Duration(j.TargetCallDuration).Seconds(), slots: max(slots, 1),
+		fixed: j.FixedBatchSize, remaining: func() (int64, bool) { return 0, false },
+	}}
+}
+
+// Next is the size of the next batch.
+func (b *BatchSizer) Next() int { return b.s.next() }
+
+// Observe learns from a call that ended.
+func (b *BatchSizer) Observe(rec CallRecord) {
+	b.s.observe(rec.Elements, rec.End.Sub(rec.Start), time.Duration(rec.ElementSeconds*float64(time.Second)))
+}
+
+// Summary is the sizes chosen so far.
+func (b *BatchSizer) Summary() BatchSizes { return b.s.summary() }
