@@ -64,12 +64,14 @@ type DeadLetter struct {
 // once.
 type Tally struct {
 	// Input is the index of the input whose Rows these are, or -1.
-	Input          int
-	Rows           int64
-	Results        int64
-	DeadLetters    int64
-	Kinds          map[string]int64
-	Batches        int64
+	Input       int
+	Rows        int64
+	Results     int64
+	DeadLetters int64
+	Kinds       map[string]int64
+	Batches     int64
+	// ResultFile and DeadLetterFile are the files a range wrote, relative
+	// to the output.
 	ResultFile     string
 	DeadLetterFile string
 	// Process names a worker process, and Exec and Join are its
@@ -81,14 +83,29 @@ type Tally struct {
 	Join    join.Stats
 }
 
-// InputFile is one input of the job. A file is read whole by one worker,
-// so that its rows keep their line numbers: split large inputs into many
-// files (trades-*.jsonl) for the reads to spread.
+// InputFile is one input of the job.
 type InputFile struct {
 	Index  int
 	Path   string
 	Format string
 	Gzip   bool
+	// Size is the file's size in bytes, when known.
+	Size int64
+}
+
+// Chunk is a piece of one input, from one split (codec.Split) to the
+// next: the element of the splittable DoFn that runs the rows, whose
+// restriction is the positions [Offset, End) of the rows it covers.
+type Chunk struct {
+	Input InputFile
+	// Offset, Row and Line are the codec.Split of the chunk's first row.
+	Offset, Row, Line int64
+	// End is the position of the next chunk's first row, or the input's
+	// end.
+	End int64
+	// Whole marks an input that cannot be split (gzipped): one chunk,
+	// read from the start, whose positions are row indices.
+	Whole bool
 }
 
 // shardOf spreads keys over n shards with a checksum, the same on every
