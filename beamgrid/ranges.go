@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -168,6 +169,7 @@ func (f *idsFn) ProcessElement(ctx context.Context, c Chunk, emit func(int64, ID
 	var dec *codec.Decoder
 	err = chunkRows(ctx, c, 0, func(pos int64, r codec.Row, rd codec.Reader) (bool, error) {
 		if dec == nil {
+			var err error
 			if dec, err = codec.NewDecoder(e.schema.Input, rd, codec.Format(c.Input.Format), decoderOptions(e.spec.Job, e.key)); err != nil {
 				return false, err
 			}
@@ -185,20 +187,10 @@ func (f *idsFn) ProcessElement(ctx context.Context, c Chunk, emit func(int64, ID
 	if err != nil {
 		return err
 	}
-	for _, b := range slices.Sorted(mapKeys(buckets)) {
+	for _, b := range slices.Sorted(maps.Keys(buckets)) {
 		emit(b, IDs{Input: c.Input.Index, Packed: buckets[b]})
 	}
 	return nil
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // dupFn finds the ids of one bucket held by more than one row, and emits
@@ -207,9 +199,8 @@ type dupFn struct{}
 
 func (f *dupFn) ProcessElement(_ int64, ids func(*IDs) bool, emit func(Dup)) error {
 	type seen struct {
-		id  string
-		at  Dup
-		all bool
+		id string
+		at Dup
 	}
 	var rows []seen
 	var v IDs
@@ -383,8 +374,19 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 		dec   *codec.Decoder
 		batch []Element
 		bytes int
-		size  = r.w.sizer.Next()
 		seq   int
+		// rows and read estimate the rows left in the range from the
+		// bytes per row so far, for the sizer to shrink the last
+		// batches: the range's end is its slots' rendezvous.
+		rows, first, last int64 = 0, -1, 0
+		left                    = func() int64 {
+			end := rt.GetRestriction().(offsetrange.Restriction).End
+			if r.c.Whole || rows < 2 || last <= first {
+				return -1
+			}
+			return (end - last) * (rows - 1) / (last - first)
+		}
+		size = r.w.sizer.Next(-1)
 	)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -392,7 +394,7 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 		}
 		b := Batch{ID: fmt.Sprintf("r%d-%d-%d", r.c.Input.Index, r.start, seq), Elements: batch}
 		seq++
-		batch, bytes, size = nil, 0, r.w.sizer.Next()
+		batch, bytes, size = nil, 0, r.w.sizer.Next(left())
 		if err := runHook(b); err != nil {
 			return err
 		}
@@ -425,6 +427,10 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 			return false, nil // the rest is another range's
 		}
 		r.t.Rows++
+		rows, last = rows+1, pos
+		if first < 0 {
+			first = pos
+		}
 		if dec == nil {
 			var err error
 			if dec, err = codec.NewDecoder(e.schema.Input, rd, codec.Format(in.Format), decoderOptions(j, e.key)); err != nil {

@@ -38,9 +38,9 @@ func TestRetriedBundlesLeaveNoDuplicate(t *testing.T) {
 	_, want := local(t, job)
 
 	for _, c := range []struct {
-		name  string
-		run   func(beamgrid.Batch) error
-		rng   func(int, int64) error
+		name string
+		run  func(beamgrid.Batch) error
+		rng  func(int, int64) error
 		// wrote is whether the failed run left output files.
 		wrote bool
 	}{
