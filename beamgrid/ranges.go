@@ -51,7 +51,7 @@ func (f *splitFn) ProcessElement(ctx context.Context, in InputFile, emit func(Ch
 	defer src.Close()
 	format := codec.Format(in.Format)
 	if !codec.Splittable(format, in.Gzip) {
-		emit(Chunk{Input: in, End: math.MaxInt64, Whole: true})
+		emit(Chunk{Input: in, End: wholeEnd, Whole: true})
 		return nil
 	}
 	every := f.SplitBytes
@@ -78,6 +78,12 @@ func (f *splitFn) ProcessElement(ctx context.Context, in InputFile, emit func(Ch
 	}
 	return nil
 }
+
+// wholeEnd ends the range of a whole input, whose rows are not counted
+// before it is read: past any row, and one short of the largest position,
+// which the tracker cannot claim (it counts the claimed position plus
+// one).
+const wholeEnd = math.MaxInt64 - 1
 
 // parquetRowBytes is the bytes a Parquet row is taken to stand for when a
 // file is cut in rows.
@@ -272,7 +278,20 @@ func (f *rangeFn) RestrictionSize(c Chunk, rest offsetrange.Restriction) float64
 }
 
 func (f *rangeFn) CreateTracker(rest offsetrange.Restriction) *sdf.LockRTracker {
-	return sdf.NewLockRTracker(offsetrange.NewTracker(rest))
+	t := offsetrange.NewTracker(rest)
+	if rest.End == wholeEnd {
+		return sdf.NewLockRTracker(unsplittable{t})
+	}
+	return sdf.NewLockRTracker(t)
+}
+
+// unsplittable is the tracker of a whole input's range (gzipped), whose
+// end is not known: a split would hand on a residual past the last row,
+// which a worker would read the whole file to find empty.
+type unsplittable struct{ *offsetrange.Tracker }
+
+func (u unsplittable) TrySplit(float64) (primary, residual any, err error) {
+	return u.GetRestriction(), nil, nil
 }
 
 func (f *rangeFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, c Chunk, dups func(*Dup) bool, tally func(Tally)) error {

@@ -1,6 +1,8 @@
 package beamgrid_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"maps"
@@ -285,5 +287,36 @@ func TestARangeSplitWhileItRunsLosesAndRepeatsNothing(t *testing.T) {
 	})
 	if files < len(chunks)+splits/2 {
 		t.Errorf("%d results files for %d chunks split %d times", files, len(chunks), splits)
+	}
+}
+
+// A gzipped input cannot be read from the middle: it is one range, read
+// from its start, with the local engine's outcomes.
+func TestAGzippedInputIsOneRange(t *testing.T) {
+	closeWorkers(t)
+	lines := testbin.FaultyTasks(300, map[int]string{77: "throw"})
+	lines = append(lines, `{"id":"e003","x":1}`, `not json`)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte(strings.Join(lines, "\n") + "\n"))
+	zw.Close()
+	input := filepath.Join(t.TempDir(), "tasks.jsonl.gz")
+	if err := os.WriteFile(input, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := grid.Job{
+		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{input},
+		Parallelism: 2, BatchSize: 20,
+	}
+	job.Env = testbin.Own(job.Env, job.CacheDir)
+	_, want := local(t, job)
+	job.Output = filepath.Join(t.TempDir(), "beam")
+	m, err := runBeam(t, job, &beamgrid.BuildOptions{SplitBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameOutcomes(t, readOutputs(t, job.Output), want)
+	if len(want.dead) != 3 || len(m.ResultFiles) != 1 || m.Inputs[0].Rows != 302 {
+		t.Errorf("%d dead letters; manifest: result files %v, inputs %+v", len(want.dead), m.ResultFiles, m.Inputs)
 	}
 }
