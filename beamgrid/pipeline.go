@@ -41,8 +41,8 @@ type Plan struct {
 	Inputs []InputFile
 	// Shards is as built, estimated or given; OutputShards is 0.
 	Shards, OutputShards int
-	// Rows is the estimate of the input rows Shards was sized on; 0 when
-	// it was given.
+	// Rows is the estimate of the input rows, from their sizes and the
+	// first megabyte of the first; 0 when it cannot tell.
 	Rows int64
 	// lock is the lock object's bytes, when the plan took it (see Unlock).
 	lock []byte
@@ -78,9 +78,8 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Inputs: inputs, Shards: o.Shards}
+	p := &Plan{Inputs: inputs, Shards: o.Shards, Rows: estimateRows(ctx, inputs)}
 	if p.Shards <= 0 {
-		p.Rows = estimateRows(ctx, inputs)
 		p.Shards = int(min(max((p.Rows+249_999)/250_000, 1), 1<<12))
 	}
 	st, err := Prepare(ctx, job, &Options{Shards: p.Shards})
