@@ -15,7 +15,8 @@ import (
 // On prism, the shards' partial aggregates merged in the manifest step
 // give aggregates files identical, byte for byte, to the local engine's:
 // sums are exact, so neither the batching nor the order of the merges
-// shows. Dead letters count in their element's group on both engines.
+// shows. Dead letters count in their element's group on both engines,
+// a duplicate id's too; a row that does not decode counts in no element's.
 func TestAggregatesEqualTheLocalEngines(t *testing.T) {
 	closeWorkers(t)
 	root := testbin.Root(t)
@@ -27,7 +28,9 @@ func TestAggregatesEqualTheLocalEngines(t *testing.T) {
 		}
 		tasks = append(tasks, fmt.Sprintf(`{"id":"e%03d","fault":%q,"arg":%d,"x":%v}`, i, fault, i%4, float64(i)*0.37-11.3+1e-7*float64(i*i)))
 	}
-	tasks = append(tasks, `{"id":"broken",`)
+	// A row that never became an element, and a second row of an id:
+	// both dead letters, the second in its element's group.
+	tasks = append(tasks, `{"id":"broken",`, `{"id":"e010","fault":"","arg":3,"x":1000.5}`)
 	input := testbin.WriteLines(t, "tasks.jsonl", tasks...)
 	for _, c := range []struct {
 		name  string

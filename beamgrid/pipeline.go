@@ -19,11 +19,16 @@ import (
 
 // BuildOptions configure Build. The zero value is usable.
 type BuildOptions struct {
-	// Shards is Options.Shards, and OutputShards the number of results and
-	// dead-letter files written at most. Zero estimates them from the
-	// inputs' size: about four batches a shard, and one output file per
-	// 250,000 elements.
-	Shards, OutputShards int
+	// Shards is the number of checksum buckets the rows' ids are grouped
+	// in to find duplicate ids. Zero estimates it from the inputs' size:
+	// one bucket per 250,000 rows.
+	Shards int
+	// OutputShards is no longer used: each range of an input writes its
+	// own results and dead-letter files.
+	OutputShards int
+	// SplitBytes is how far apart, at least, an input's chunks start (in
+	// rows: a 128th of it, for Parquet). Defaults to 8 MiB.
+	SplitBytes int64
 	// Runner is recorded in the manifest.
 	Runner string
 	// DryRun builds the pipeline without touching the output.
@@ -37,19 +42,23 @@ type BuildOptions struct {
 type Plan struct {
 	Step   *Step
 	Inputs []InputFile
-	// Shards and OutputShards are as built, estimated or given.
+	// Shards is as built, estimated or given; OutputShards is 0.
 	Shards, OutputShards int
-	// Rows is the estimate of the input rows the shard counts were sized
-	// on; 0 when they were given.
+	// Rows is the estimate of the input rows, from their sizes and the
+	// first megabyte of the first; 0 when it cannot tell.
 	Rows int64
 	// lock is the lock object's bytes, when the plan took it (see Unlock).
 	lock []byte
 }
 
-// Build builds the whole job into the pipeline of s: read the inputs
-// (each file by one worker, decoding rows as the local engine does), run
-// the grid step (Step.Apply), write the results and dead letters in the
-// local engine's layout, then manifest.json. The checks the local engine
+// Build builds the whole job into the pipeline of s: cut each input into
+// chunks at row starts, find the duplicate ids, then run each chunk's rows
+// as a splittable DoFn's range: read, decode, batch, join and call the
+// binary as the local engine does, each range writing its outcomes into
+// files of its own (results-IIIII-PPPPPPPPPPPP.jsonl and
+// dead-letters-IIIII-PPPPPPPPPPPP.jsonl, by input and first position),
+// then manifest.json. Only references to the input, ids and counts flow
+// through the pipeline, never rows. The checks the local engine
 // makes before it starts are made here: a *grid.ConfigError means the job
 // cannot run. The output must be new or empty; with Job.Resume, it may
 // hold an earlier run of the same job, whose files this run replaces:
@@ -77,16 +86,9 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Inputs: inputs, Shards: o.Shards, OutputShards: o.OutputShards}
-	if p.Shards <= 0 || p.OutputShards <= 0 {
-		p.Rows = estimateRows(ctx, inputs)
-		batch := cmp.Or(job.BatchSize, 100)
-		if p.Shards <= 0 {
-			p.Shards = int(min(max(p.Rows/int64(4*batch), 1), 1<<16))
-		}
-		if p.OutputShards <= 0 {
-			p.OutputShards = int(min(max((p.Rows+249_999)/250_000, 1), 10_000))
-		}
+	p := &Plan{Inputs: inputs, Shards: o.Shards, Rows: estimateRows(ctx, inputs)}
+	if p.Shards <= 0 {
+		p.Shards = int(min(max((p.Rows+249_999)/250_000, 1), 1<<12))
 	}
 	st, err := Prepare(ctx, job, &Options{Shards: p.Shards})
 	if err != nil {
@@ -109,7 +111,7 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 			}
 		}()
 	}
-	state, err := checkOutput(ctx, st, inputs, p.OutputShards)
+	state, err := checkOutput(ctx, st, inputs, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -123,14 +125,12 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 
 	s = s.Scope("gridrun.Job")
 	files := beam.CreateList(s, inputs)
-	elements, bad, read := beam.ParDo3(s, &readFn{Spec: st.spec}, files)
-	results, dead, ran := st.apply(s, elements)
-	dead = beam.Flatten(s, bad, dead)
-	out := beam.CoGroupByKey(s,
-		beam.ParDo(s, &keyResultFn{Shards: p.OutputShards}, results),
-		beam.ParDo(s, &keyDeadFn{Shards: p.OutputShards}, dead))
-	written := beam.ParDo(s, &writeFn{Output: st.spec.Job.Output, Spec: st.spec}, out)
-	tallies := beam.Flatten(s, read, ran, written)
+	// The chunks of one input are found by one worker; reshuffled, they
+	// spread over the workers rather than staying fused to it.
+	chunks := beam.Reshuffle(s, beam.ParDo(s, &splitFn{SplitBytes: cmp.Or(o.SplitBytes, 8<<20)}, files))
+	ids := beam.ParDo(s, &idsFn{Spec: st.spec, Buckets: p.Shards}, chunks)
+	dups := beam.ParDo(s, &dupFn{}, beam.GroupByKey(s, ids))
+	tallies := beam.ParDo(s, &rangeFn{Spec: st.spec, Output: st.spec.Job.Output}, chunks, beam.SideInput{Input: dups})
 	m, err := outdir.EncodeManifest(p.manifest(started, o.Runner, state))
 	if err != nil {
 		return nil, err
@@ -193,7 +193,10 @@ func expandInputs(ctx context.Context, j grid.Job) ([]InputFile, error) {
 	}
 	out := make([]InputFile, len(files))
 	for i, f := range files {
-		out[i] = InputFile{Index: i, Path: f.Path, Format: string(f.Format), Gzip: f.Gzip}
+		out[i] = InputFile{Index: i, Path: f.Path, Format: string(f.Format), Gzip: f.Gzip, Size: f.Size}
+		if out[i].Size == 0 {
+			out[i].Size, _ = size(ctx, f.Path)
+		}
 	}
 	return out, nil
 }
@@ -307,8 +310,11 @@ func beginOutput(ctx context.Context, output string, state outdir.State) error {
 	}
 	for _, n := range names {
 		// An earlier run's manifest would say the job had ended; its
-		// temporary files are writes a killed worker abandoned.
-		if n == outdir.ManifestFile || strings.Contains(n, ".tmp-") {
+		// temporary files are writes a killed worker abandoned. Its
+		// outcome files go too: this run computes every element again,
+		// and its ranges need not be that run's.
+		if n == outdir.ManifestFile || strings.Contains(n, ".tmp-") ||
+			strings.HasPrefix(n, "results-") || strings.HasPrefix(n, "dead-letters-") {
 			if err := out.remove(ctx, n); err != nil {
 				return err
 			}

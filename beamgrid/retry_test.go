@@ -10,32 +10,16 @@
 package beamgrid_test
 
 import (
-	"errors"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/gridrun/gridrun/beamgrid"
 	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/internal/testbin"
 )
-
-var errInjected = errors.New("injected failure")
-
-// failOnce returns a hook that fails the n-th time it is called, and only
-// then.
-func failOnce[T any](n int64) func(T) error {
-	var calls atomic.Int64
-	return func(T) error {
-		if calls.Add(1) == n {
-			return errInjected
-		}
-		return nil
-	}
-}
 
 // A bundle that fails after some of its work took effect (batches ran,
 // output files were written into place) and runs again leaves every
@@ -54,29 +38,29 @@ func TestRetriedBundlesLeaveNoDuplicate(t *testing.T) {
 	_, want := local(t, job)
 
 	for _, c := range []struct {
-		name  string
-		run   func(beamgrid.Batch) error
-		write func(string) error
+		name string
+		run  func(beamgrid.Batch) error
+		rng  func(int, int64) error
 		// wrote is whether the failed run left output files.
 		wrote bool
 	}{
 		{name: "a batch fails while others run", run: failOnce[beamgrid.Batch](3)},
 		// The first shard's results and dead letters are in place when
 		// its bundle fails.
-		{name: "a shard fails once its files are in place", write: failOnce[string](2), wrote: true},
+		{name: "a range fails once its files are in place", rng: func(int, int64) error { return errInjected }, wrote: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			job := job
 			job.Output = filepath.Join(t.TempDir(), "beam")
-			opts := &beamgrid.BuildOptions{Shards: 3, OutputShards: 2}
-			restore := beamgrid.SetHooks(c.run, c.write)
+			opts := &beamgrid.BuildOptions{Shards: 3}
+			restore := beamgrid.SetHooks(c.run, c.rng)
 			_, err := runBeam(t, job, opts)
 			restore()
 			if err == nil || !strings.Contains(err.Error(), errInjected.Error()) {
 				t.Fatalf("first run: %v, want the injected failure", err)
 			}
 			testbin.AssertNothingRuns(t, job.CacheDir)
-			if left, _ := filepath.Glob(filepath.Join(job.Output, "*-0000*.jsonl")); (len(left) > 0) != c.wrote {
+			if left, _ := filepath.Glob(filepath.Join(job.Output, "*-0000*-*.jsonl")); (len(left) > 0) != c.wrote {
 				t.Fatalf("the failed run left %v", left)
 			}
 

@@ -17,123 +17,19 @@ import (
 	"github.com/gridrun/gridrun/wrapper"
 )
 
-// The sink writes what the local engine writes: results-NNNNN.jsonl,
-// dead-letters-NNNNN.jsonl and manifest.json. Exactly once, across bundle
-// retries, comes from names: an outcome's file is a checksum of its id
-// modulo the output shard count, so every attempt at a shard writes the
-// same outcomes under the same names, and each file is replaced whole
-// (store.write is atomic). A retried or duplicated bundle rewrites its
-// files; it cannot add to them.
+// The sink writes what the local engine writes: results and dead-letter
+// files, and manifest.json. Exactly once, across bundle retries, comes
+// from names: a range's files are named by its input and its first
+// position, so every attempt at a range writes its outcomes under the
+// same names, and each file is replaced whole (store.write is atomic). A
+// retried or duplicated bundle rewrites its files; it cannot add to them.
+// A range split while it runs ends where the split put its end, and the
+// residual, starting at the split point, has names of its own.
 
 // Manifest is the manifest of a job run on Beam: the local engine's, with
 // Runner, Shards and OutputShards set. Fields the Beam run does not measure
 // (the timeline, per-call times, adaptive batch sizes) are zero.
 type Manifest = outdir.Manifest
-
-func resultsFile(shard int64) string     { return outdir.ResultsName(int(shard)) + ".jsonl" }
-func deadLettersFile(shard int64) string { return outdir.DeadLettersName(int(shard)) }
-
-// keyResultFn and keyDeadFn key outcomes by their output shard.
-type keyResultFn struct{ Shards int }
-
-func (f *keyResultFn) ProcessElement(r Result) (int64, Result) {
-	return shardOf(r.ID, f.Shards), r
-}
-
-type keyDeadFn struct{ Shards int }
-
-func (f *keyDeadFn) ProcessElement(d DeadLetter) (int64, DeadLetter) {
-	key := d.ID
-	if key == "" {
-		key = string(d.JSON) // a row without an id: its file and line
-	}
-	return shardOf(key, f.Shards), d
-}
-
-// writeFn writes one output shard: its results file and its dead-letter
-// file, each replaced whole, or removed when the shard has none of that
-// kind (an earlier run of the job, resumed, may have left one).
-type writeFn struct {
-	Output string
-	// Spec, for a job with aggregates, is the step's: each shard totals
-	// its outcomes into a partial, in its tally.
-	Spec spec
-
-	agg *aggregate.Plan
-}
-
-func (f *writeFn) Setup() error {
-	var err error
-	f.agg, err = aggregatePlan(f.Spec)
-	return err
-}
-
-func (f *writeFn) ProcessElement(ctx context.Context, shard int64, results func(*Result) bool, dead func(*DeadLetter) bool, tally func(Tally)) error {
-	st, err := openStore(ctx, f.Output)
-	if err != nil {
-		return err
-	}
-	t := Tally{Input: -1, Kinds: map[string]int64{}}
-	var set *aggregate.Set
-	if f.agg != nil {
-		set = f.agg.NewSet()
-	}
-	var aggErr error
-	add := func(r aggregate.Row) {
-		if set != nil && aggErr == nil {
-			aggErr = set.Add(r)
-		}
-	}
-	name := resultsFile(shard)
-	err = st.write(ctx, name, func(w *bufWriter) error {
-		var r Result
-		for results(&r) {
-			w.Write(r.JSON)
-			if err := w.WriteByte('\n'); err != nil {
-				return err
-			}
-			t.Results++
-			add(aggregate.Row{Result: r.Payload, Input: r.Input, Scenario: r.Scenario})
-		}
-		if t.Results == 0 {
-			return errEmpty
-		}
-		return nil
-	})
-	if err := f.settle(ctx, st, name, err, &t.ResultFile); err != nil {
-		return err
-	}
-	name = deadLettersFile(shard)
-	err = st.write(ctx, name, func(w *bufWriter) error {
-		var d DeadLetter
-		for dead(&d) {
-			w.Write(d.JSON)
-			if err := w.WriteByte('\n'); err != nil {
-				return err
-			}
-			t.DeadLetters++
-			t.Kinds[d.Kind]++
-			add(aggregate.Row{Input: d.Input, Scenario: d.Scenario, Dead: true})
-		}
-		if t.DeadLetters == 0 {
-			return errEmpty
-		}
-		return nil
-	})
-	if err := f.settle(ctx, st, name, err, &t.DeadLetterFile); err != nil {
-		return err
-	}
-	if set != nil {
-		if aggErr != nil {
-			return fmt.Errorf("output shard %d: %w", shard, aggErr)
-		}
-		if t.Aggregates, err = set.MarshalBinary(); err != nil {
-			return err
-		}
-	}
-	tally(t)
-	return nil
-}
 
 // aggregatePlan binds the job's aggregate specs to the step's messages;
 // nil without aggregates.
@@ -155,19 +51,6 @@ func aggregatePlan(sp spec) (*aggregate.Plan, error) {
 // errEmpty abandons the write of a file that would be empty.
 var errEmpty = fmt.Errorf("no outcomes")
 
-// settle finishes one file of a shard: written, removed if empty, or
-// failed.
-func (f *writeFn) settle(ctx context.Context, st *store, name string, err error, file *string) error {
-	switch err {
-	case nil:
-		*file = name
-		return writeHook(name)
-	case errEmpty:
-		return st.remove(ctx, name)
-	}
-	return fmt.Errorf("write %s: %w", st.path(name), err)
-}
-
 // manifestFn sums the tallies and writes manifest.json, last: its presence
 // says the job ended, as with the local engine.
 type manifestFn struct {
@@ -178,7 +61,7 @@ type manifestFn struct {
 	// Lock is the output's lock object, released once the manifest is
 	// written; "" when the pipeline took none.
 	Lock string
-	// Spec, for a job with aggregates, is the step's: the shards'
+	// Spec, for a job with aggregates, is the step's: the ranges'
 	// partials are merged into the aggregates files.
 	Spec spec
 }

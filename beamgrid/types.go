@@ -47,8 +47,8 @@ type Result struct {
 	// its newline: {"id": ID, "result": {...}}.
 	JSON []byte
 	// Payload is the result message and Input the element's input
-	// message, wire bytes, for a job with aggregates (nil otherwise): the
-	// output shard totals them.
+	// message, wire bytes, for a job with aggregates (nil otherwise), for
+	// a pipeline of Step.Apply's to total.
 	Payload, Input []byte
 	// Scenario is the outcome's scenario id (grid.Outcome.Scenario), for
 	// the aggregates; "" without scenarios.
@@ -73,17 +73,19 @@ type DeadLetter struct {
 }
 
 // Tally counts what one piece of the pipeline did, for the manifest: the
-// rows of one input, the files of one output shard, the batches of one
-// bundle. Tallies are PCollection elements, so a retried bundle's count
+// rows, files and batches of one range (or of one bundle of Step.Apply's
+// step). Tallies are PCollection elements, so a retried bundle's count
 // once.
 type Tally struct {
 	// Input is the index of the input whose Rows these are, or -1.
-	Input          int
-	Rows           int64
-	Results        int64
-	DeadLetters    int64
-	Kinds          map[string]int64
-	Batches        int64
+	Input       int
+	Rows        int64
+	Results     int64
+	DeadLetters int64
+	Kinds       map[string]int64
+	Batches     int64
+	// ResultFile and DeadLetterFile are the files a range wrote, relative
+	// to the output.
 	ResultFile     string
 	DeadLetterFile string
 	// Process names a worker process, and Exec and Join are its
@@ -97,20 +99,35 @@ type Tally struct {
 	// entries its index held.
 	Cache        resultcache.Stats
 	CacheEntries int
-	// Aggregates is an output shard's partial aggregates (an encoded
-	// aggregate.Set), for a job with aggregates: merged in any order, they
-	// give the job's.
+	// Aggregates is a range's partial aggregates (an encoded
+	// aggregate.Set) over the outcomes in its files, for a job with
+	// aggregates: merged in any order, they give the job's.
 	Aggregates []byte
 }
 
-// InputFile is one input of the job. A file is read whole by one worker,
-// so that its rows keep their line numbers: split large inputs into many
-// files (trades-*.jsonl) for the reads to spread.
+// InputFile is one input of the job.
 type InputFile struct {
 	Index  int
 	Path   string
 	Format string
 	Gzip   bool
+	// Size is the file's size in bytes, when known.
+	Size int64
+}
+
+// Chunk is a piece of one input, from one split (codec.Split) to the
+// next: the element of the splittable DoFn that runs the rows, whose
+// restriction is the positions [Offset, End) of the rows it covers.
+type Chunk struct {
+	Input InputFile
+	// Offset, Row and Line are the codec.Split of the chunk's first row.
+	Offset, Row, Line int64
+	// End is the position of the next chunk's first row, or the input's
+	// end.
+	End int64
+	// Whole marks an input that cannot be split (gzipped): one chunk,
+	// read from the start, whose positions are row indices.
+	Whole bool
 }
 
 // shardOf spreads keys over n shards with a checksum, the same on every

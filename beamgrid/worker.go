@@ -109,6 +109,9 @@ type worker struct {
 	x      *grid.Executor
 	slots  int
 	logDir string // this process's directory for the calls' logs
+	// sizer sizes the batches of every range the process runs, from
+	// the calls of them all.
+	sizer *grid.BatchSizer
 }
 
 // processID names this process in tallies: a pid alone may repeat across
@@ -186,6 +189,8 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 	if w.cache != nil {
 		cfg.ResultCache, cfg.CacheJob = w.cache, grid.CacheJobOf(j, staged.SHA256)
 	}
+	w.sizer = grid.NewBatchSizer(j, w.slots)
+	cfg.OnCall = w.sizer.Observe
 	w.x = grid.NewExecutor(cfg)
 	return w, nil
 }

@@ -24,6 +24,7 @@ func init() {
 		NewReader: func(r io.Reader, name string) (Reader, error) {
 			return newCSVReader(r, name)
 		},
+		NewReaderAt: newCSVReaderAt,
 		NewDecoder:  newCSVDecoder,
 		ElementJSON: csvElement,
 		CountRows:   countCSVRecords,
@@ -38,6 +39,36 @@ type csvReader struct {
 	limit  *rowLimit
 	bom    int64 // bytes of byte order mark before what cr reads
 	next   int   // the line after the last row read
+	// base is the byte offset and lines the line count, in the input,
+	// of where cr starts reading: 0 but for a reader from a split.
+	base  int64
+	lines int
+	// lost is set by a row the parser could not parse, after which next
+	// is not known for sure until a row parses.
+	lost bool
+}
+
+// newCSVReaderAt reads the rows from a split: the header from the head
+// of the input, the rows from body, a new parser started at a row start
+// (never inside a quoted cell, since Splits found it reading the rows
+// before it), its line numbers counted on from the split's.
+func newCSVReaderAt(head, body io.Reader, name string, at Split) (SplitReader, error) {
+	h, err := newCSVReader(head, name)
+	if err != nil {
+		return nil, err
+	}
+	limit := &rowLimit{r: body, max: MaxRowSize + int64(len("\r\n"))}
+	limit.from(0)
+	cr := csv.NewReader(bufio.NewReader(limit))
+	cr.FieldsPerRecord = -1
+	return &csvReader{name: name, cr: cr, header: h.header, limit: limit, index: at.Row,
+		next: int(at.Line) + 1, base: at.Offset, lines: int(at.Line)}, nil
+}
+
+// Next: the byte the parser stops at after a row, its line break
+// included, and the lines of the rows read.
+func (r *csvReader) Next() (Split, bool) {
+	return Split{Offset: r.base + r.bom + r.cr.InputOffset(), Row: r.index, Line: int64(r.next - 1)}, !r.lost
 }
 
 func newCSVReader(r io.Reader, name string) (*csvReader, error) {
@@ -77,7 +108,7 @@ func newCSVReader(r io.Reader, name string) (*csvReader, error) {
 
 func (r *csvReader) Name() string     { return r.name }
 func (r *csvReader) Header() []string { return r.header }
-func (r *csvReader) Offset() int64    { return r.cr.InputOffset() }
+func (r *csvReader) Offset() int64    { return r.base + r.cr.InputOffset() }
 
 func (r *csvReader) Read() (Row, error) {
 	r.limit.from(r.bom + r.cr.InputOffset())
@@ -89,19 +120,21 @@ func (r *csvReader) Read() (Row, error) {
 		return Row{}, fmt.Errorf("%s:%d: the row starting on this line (or after blank lines) is longer than %d bytes; is a quote left open?", r.name, r.next, MaxRowSize)
 	}
 	row := Row{Index: r.index, Cells: cells, Header: r.header}
+	r.lost = false
 	if n := len(cells); n > 0 {
 		line, _ := r.cr.FieldPos(0)
-		row.Line = int64(line)
+		row.Line = int64(r.lines + line)
 		// The row ends on the line of its last cell, or later when that
 		// cell holds line breaks.
 		last, _ := r.cr.FieldPos(n - 1)
-		r.next = last + strings.Count(cells[n-1], "\n") + 1
+		r.next = r.lines + last + strings.Count(cells[n-1], "\n") + 1
 	}
 	var pe *csv.ParseError
 	switch {
 	case errors.As(err, &pe):
-		row.Line = int64(pe.StartLine)
+		row.Line = int64(r.lines + pe.StartLine)
 		row.Err = pe.Err
+		r.lost = true
 	case err != nil:
 		return Row{}, fmt.Errorf("%s: %w", r.name, err)
 	case len(cells) != len(r.header):

@@ -26,6 +26,9 @@ func init() {
 		NewReader: func(r io.Reader, name string) (Reader, error) {
 			return &pbReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}, nil
 		},
+		NewReaderAt: func(_, body io.Reader, name string, at Split) (SplitReader, error) {
+			return &pbReader{name: name, br: bufio.NewReaderSize(body, readBuffer), index: at.Row, off: at.Offset}, nil
+		},
 		NewDecoder:  newPBDecoder,
 		ElementJSON: pbElement,
 		CountRows:   countDelimited,
@@ -42,6 +45,11 @@ type pbReader struct {
 func (r *pbReader) Name() string     { return r.name }
 func (r *pbReader) Header() []string { return nil }
 func (r *pbReader) Offset() int64    { return r.off }
+
+// Next: a record's length prefix, found by the prefixes before it.
+func (r *pbReader) Next() (Split, bool) {
+	return Split{Offset: r.off, Row: r.index, Line: r.index}, true
+}
 
 func (r *pbReader) Read() (Row, error) {
 	prefix := &countingByteReader{br: r.br}

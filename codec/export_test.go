@@ -66,3 +66,11 @@ func HasFastPaths(d *Decoder, e *ResultEncoder) (bool, bool) {
 	}
 	return fast, e != nil && e.flat != nil
 }
+
+// RowJSON is a Parquet row's columns as JSON; "" for other rows.
+func RowJSON(r Row) string {
+	if r.parquet == nil {
+		return ""
+	}
+	return string(r.parquet.JSON())
+}

@@ -59,6 +59,17 @@ type InputFormat struct {
 	// random access, for a format that cannot be read from its start
 	// alone (a Parquet file starts from its footer).
 	NewRandomReader func(r io.ReaderAt, size int64, name string) (Reader, error)
+	// NewReaderAt, when set, reads the rows of a stream from a split
+	// (see Splits and OpenAt): body is the input from at.Offset on, head
+	// the input from its start, for a format whose rows need its first
+	// bytes (a CSV header). The reader must be a SplitReader, and so must
+	// NewReader's, which Splits reads the input through.
+	NewReaderAt func(head, body io.Reader, name string, at Split) (SplitReader, error)
+	// SplitsAt and NewRandomReaderAt are NewReaderAt for a format read
+	// with random access: the splits of a file (every rows at least) and
+	// a reader from one.
+	SplitsAt          func(r io.ReaderAt, size int64, name string, every int64) ([]Split, error)
+	NewRandomReaderAt func(r io.ReaderAt, size int64, name string, at Split) (SplitReader, error)
 	// NewDecoder readies the decoding of the rows of in, checking its
 	// header or schema against the message and options b holds.
 	NewDecoder func(b *ElementBuilder, in Reader) (RowDecoder, error)

@@ -24,6 +24,9 @@ func init() {
 		NewReader: func(r io.Reader, name string) (Reader, error) {
 			return &jsonlReader{name: name, br: bufio.NewReaderSize(r, readBuffer)}, nil
 		},
+		NewReaderAt: func(_, body io.Reader, name string, at Split) (SplitReader, error) {
+			return &jsonlReader{name: name, br: bufio.NewReaderSize(body, readBuffer), off: at.Offset, index: at.Row, line: at.Line}, nil
+		},
 		NewDecoder:  newJSONLDecoder,
 		ElementJSON: jsonlElement,
 		CountRows:   countLines,
@@ -42,6 +45,12 @@ type jsonlReader struct {
 func (r *jsonlReader) Name() string     { return r.name }
 func (r *jsonlReader) Header() []string { return nil }
 func (r *jsonlReader) Offset() int64    { return r.off }
+
+// Next: a line's start, blank lines before a row included, since they
+// are skipped by Read from there as from the start.
+func (r *jsonlReader) Next() (Split, bool) {
+	return Split{Offset: r.off, Row: r.index, Line: r.line}, true
+}
 
 func (r *jsonlReader) Read() (Row, error) {
 	for {

@@ -32,12 +32,14 @@ import (
 // time; its pages are compressed inside, so the file is never gzipped.
 func init() {
 	RegisterFormat(Parquet, InputFormat{
-		Exts:            []string{".parquet", ".parq"},
-		NoGzip:          "a Parquet file compresses its own pages and cannot be read gzipped; gunzip it",
-		NewRandomReader: NewParquetReader,
-		NewDecoder:      newParquetDecoder,
-		ElementJSON:     parquetElement,
-		CountRowsAt:     countParquet,
+		Exts:              []string{".parquet", ".parq"},
+		NoGzip:            "a Parquet file compresses its own pages and cannot be read gzipped; gunzip it",
+		NewRandomReader:   NewParquetReader,
+		SplitsAt:          parquetSplits,
+		NewRandomReaderAt: newParquetReaderAt,
+		NewDecoder:        newParquetDecoder,
+		ElementJSON:       parquetElement,
+		CountRowsAt:       countParquet,
 	})
 }
 
@@ -48,6 +50,50 @@ func countParquet(r io.ReaderAt, size int64, name string) (int64, error) {
 		return 0, err
 	}
 	return rd.(*parquetReader).total, nil
+}
+
+// parquetSplits splits a file at its row groups, each split at least
+// every rows after the one before: a row group is read whole or not at
+// all, so a split inside one would read it twice.
+func parquetSplits(r io.ReaderAt, size int64, name string, every int64) ([]Split, error) {
+	rd, err := NewParquetReader(r, size, name)
+	if err != nil {
+		return nil, err
+	}
+	out := []Split{{}}
+	var row int64
+	for _, g := range rd.(*parquetReader).groups {
+		if row-out[len(out)-1].Row >= every {
+			out = append(out, Split{Offset: row, Row: row, Line: row})
+		}
+		row += g.NumRows()
+	}
+	return out, nil
+}
+
+// newParquetReaderAt reads from the row at.Offset: from the start of its
+// row group, skipping the rows before it.
+func newParquetReaderAt(r io.ReaderAt, size int64, name string, at Split) (SplitReader, error) {
+	rd, err := NewParquetReader(r, size, name)
+	if err != nil {
+		return nil, err
+	}
+	pr := rd.(*parquetReader)
+	if at.Offset < 0 || at.Offset > pr.total {
+		return nil, fmt.Errorf("%s: split at row %d of %d", name, at.Offset, pr.total)
+	}
+	for len(pr.groups) > 0 && pr.index+pr.groups[0].NumRows() <= at.Offset {
+		pr.index += pr.groups[0].NumRows()
+		pr.groups = pr.groups[1:]
+	}
+	pr.skip, pr.first = at.Offset-pr.index, pr.index
+	return pr, nil
+}
+
+// Next: a row's index.
+func (r *parquetReader) Next() (Split, bool) {
+	i := r.index + r.skip
+	return Split{Offset: i, Row: i, Line: i}, true
 }
 
 const (
@@ -118,8 +164,13 @@ type parquetReader struct {
 	buf     []parquet.Row
 	pending []parquet.Row
 	index   int64
-	size    int64 // bytes of the file
-	total   int64 // rows of the file
+	// skip is the rows to pass over before the first Read returns one,
+	// for a reader from a split inside a row group.
+	skip int64
+	// first is the index the reader started at.
+	first int64
+	size  int64 // bytes of the file
+	total int64 // rows of the file
 
 	// fast is the fast path a decoder chose before the first read; nil
 	// reads every column through the general path.
@@ -146,6 +197,15 @@ func (r *parquetReader) Offset() int64 {
 func (r *parquetReader) Header() []string { return r.layout.names }
 
 func (r *parquetReader) Read() (Row, error) {
+	for ; r.skip > 0; r.skip-- {
+		if _, err := r.read(); err != nil {
+			return Row{}, err
+		}
+	}
+	return r.read()
+}
+
+func (r *parquetReader) read() (Row, error) {
 	if r.fast != nil {
 		return r.readFast()
 	}
@@ -179,7 +239,7 @@ func (r *parquetReader) readFast() (Row, error) {
 // started reports whether rows have been read, after which the columns a
 // reader reads are settled.
 func (r *parquetReader) started() bool {
-	return r.index > 0 || r.rows != nil || len(r.unit.cursors) > 0
+	return r.index > r.first || r.rows != nil || len(r.unit.cursors) > 0
 }
 
 // fill reads the next batch of rows, moving on to the next row group when

@@ -35,6 +35,12 @@ type sizer struct {
 const ewma = 0.25
 
 func (s *sizer) next() int {
+	r, ok := s.remaining()
+	return s.nextOf(r, ok)
+}
+
+// nextOf is next, with the elements left as the caller estimates them.
+func (s *sizer) nextOf(r int64, ok bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.initial
@@ -46,7 +52,7 @@ func (s *sizer) next() int {
 			n = int(math.Max(s.target-s.overhead, s.target/2) / s.cost)
 			floor = max(floor, int(s.overhead/s.cost))
 		}
-		if r, ok := s.remaining(); ok && r > 0 {
+		if ok && r > 0 {
 			if s.observed > 0 {
 				n = min(n, max(int((r+int64(s.slots)-1)/int64(s.slots)), floor))
 			} else {
@@ -116,3 +122,33 @@ func (s *sizer) summary() BatchSizes {
 	sorted := slices.Sorted(slices.Values(s.sizes))
 	return BatchSizes{Min: sorted[0], Median: sorted[len(sorted)/2], Max: sorted[len(sorted)-1], Count: len(sorted)}
 }
+
+// A BatchSizer sizes batches as the local engine does, for an engine that
+// cuts its own: the Beam runner's workers, each with one per process. It
+// learns from the calls it is told of and aims at the job's target call
+// duration, and shrinks batches near the end of what its caller has left
+// (guided self-scheduling), so that the slots finish together. It is safe
+// for concurrent use.
+type BatchSizer struct{ s *sizer }
+
+// NewBatchSizer returns the sizer of a job, with its defaults filled in
+// (WithRunDefaults), whose calls run slots at a time.
+func NewBatchSizer(j Job, slots int) *BatchSizer {
+	return &BatchSizer{s: &sizer{
+		initial: j.BatchSize, min: j.MinBatchSize, max: j.MaxBatchSize,
+		target: time.Duration(j.TargetCallDuration).Seconds(), slots: max(slots, 1),
+		fixed: j.FixedBatchSize, remaining: func() (int64, bool) { return 0, false },
+	}}
+}
+
+// Next is the size of the next batch, of a caller with about remaining
+// elements left; a negative remaining is not known.
+func (b *BatchSizer) Next(remaining int64) int { return b.s.nextOf(remaining, remaining >= 0) }
+
+// Observe learns from a call that ended.
+func (b *BatchSizer) Observe(rec CallRecord) {
+	b.s.observe(rec.Elements, rec.End.Sub(rec.Start), time.Duration(rec.ElementSeconds*float64(time.Second)))
+}
+
+// Summary is the sizes chosen so far.
+func (b *BatchSizer) Summary() BatchSizes { return b.s.summary() }

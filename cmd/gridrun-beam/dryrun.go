@@ -39,7 +39,7 @@ func printDryRun(ctx context.Context, w io.Writer, p *beam.Pipeline, plan *beamg
 	if plan.Rows > 0 {
 		rows = fmt.Sprintf(", about %d rows", plan.Rows)
 	}
-	fmt.Fprintf(w, "  %d input files%s; %d shards, %d output shards\n", len(plan.Inputs), rows, plan.Shards, plan.OutputShards)
+	fmt.Fprintf(w, "  %d input files%s; %d shards\n", len(plan.Inputs), rows, plan.Shards)
 	par := "the CPUs of each worker"
 	if job.Parallelism > 0 {
 		par = strconv.Itoa(job.Parallelism) + " per worker process"

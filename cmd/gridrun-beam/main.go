@@ -61,8 +61,8 @@ const (
 var (
 	jobFlag      = flag.String("job", "", "the job as JSON (a grid.Job, as in a manifest's options); - reads standard input (required)")
 	runnerFlag   = flag.String("runner", "prism", "prism (in this process) or dataflow")
-	shards       = flag.Int("shards", 0, "groups the elements are batched in (default: about four batches a group, from the inputs' size)")
-	outputShards = flag.Int("output_shards", 0, "results and dead-letter files at most (default: one per 250,000 elements, from the inputs' size)")
+	shards       = flag.Int("shards", 0, "checksum buckets the ids are grouped in to find duplicate ids (default: one per 250,000 rows, from the inputs' size)")
+	outputShards = flag.Int("output_shards", 0, "no longer used: each range of an input writes its own results and dead-letter files")
 	logFormat    = flag.String("log_format", "text", "log format on stderr: text or json")
 	logLevel     = flag.String("log_level", "info", "log level: debug, info, warn or error")
 )
@@ -165,7 +165,7 @@ func runJob(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int
 		return 0, fmt.Errorf("the pipeline ended without a manifest: %w", err)
 	}
 	summary.Write(stdout, m, job.Output)
-	fmt.Fprintf(stdout, "  runner %s: %d shards, %d output shards\n", m.Runner, m.Shards, m.OutputShards)
+	fmt.Fprintf(stdout, "  runner %s: %d shards\n", m.Runner, m.Shards)
 	switch m.Status {
 	case "ok":
 		return exitOK, nil

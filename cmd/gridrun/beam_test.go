@@ -137,12 +137,12 @@ func TestDataflowDryRun(t *testing.T) {
 	for _, want := range []string{
 		"dry run: nothing submitted",
 		"binary gs://bins/pricer@1.0.0 sha256 ",
-		"1 input files, about 1000 rows; 8 shards, 1 output shards",
+		"1 input files, about 1000 rows; 8 shards\n",
 		// gridrun-beam is the workers' binary too.
 		"worker binary " + worker + "\n",
 		// Never their $HOME.
 		"workers stage the binary in /tmp/gridrun/bin\n",
-		"gridrun.Job/gridrun/beamgrid.runFn",
+		"gridrun.Job/beamgrid.rangeFn",
 		"group_by_key",
 	} {
 		if !strings.Contains(out, want) {
