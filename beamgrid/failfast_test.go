@@ -48,13 +48,14 @@ func TestABinaryThatCannotRunFailsAPrismJobFast(t *testing.T) {
 
 	// What the job left behind: the binary's runs (one was its
 	// description, when the pipeline was built) and the failed calls'
-	// logs, one stderr log each.
+	// logs. The calls that tripped the check kept theirs; a call of
+	// another bundle the failing job cancelled may not have.
 	b, _ := os.ReadFile(runs)
 	made := strings.Count(string(b), "\n") - 1
 	logs, _ := filepath.Glob(filepath.Join(job.Output, "logs", "*stderr*"))
 	t.Logf("%d calls made, %d stderr logs kept", made, len(logs))
-	if made < grid.FailFastCalls || made > 10 || len(logs) != made {
-		t.Errorf("%d calls made, %d stderr logs kept; want %d to 10 calls, a log each", made, len(logs), grid.FailFastCalls)
+	if made < grid.FailFastCalls || made > 10 || len(logs) < grid.FailFastCalls || len(logs) > made {
+		t.Errorf("%d calls made, %d stderr logs kept; want %d to 10 calls, the first %[3]d with a log each", made, len(logs), grid.FailFastCalls)
 	}
 	if _, err := os.Stat(filepath.Join(job.Output, "manifest.json")); !os.IsNotExist(err) {
 		t.Errorf("a failed job wrote its manifest: %v", err)
