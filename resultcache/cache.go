@@ -231,11 +231,27 @@ func (c *Cache) load(ctx context.Context, budget int64) error {
 func prefixOf(k Key) uint64 { return binary.BigEndian.Uint64(k[:8]) }
 
 func (c *Cache) find(k Key) (slot, bool) {
-	// sort.Search, written out: a closure per probe costs a third of a
-	// fully cached run's lookups.
+	// Keys are sha256 digests, so their prefixes are spread evenly over
+	// the sorted index: the search starts where an even spread puts p
+	// and gallops out from there, a few probes in one or two cache lines
+	// where a plain binary search over a million entries takes twenty,
+	// most of them cache misses (it was a sixth of a cached run's CPU).
 	p := prefixOf(k)
-	lo, hi := 0, len(c.index)
-	for lo < hi {
+	n := len(c.index)
+	if n == 0 {
+		return slot{}, false
+	}
+	guess := int((p >> 32) * uint64(n) >> 32)
+	// The answer, the first entry >= p, is in [lo, hi] once index[lo] < p
+	// (or lo is 0) and index[hi] >= p (or hi is n).
+	lo, hi := guess, guess+1
+	for step := 1; lo > 0 && c.index[lo].prefix >= p; step *= 2 {
+		hi, lo = lo, max(lo-step, 0)
+	}
+	for step := 1; hi < n && c.index[hi].prefix < p; step *= 2 {
+		lo, hi = hi, min(hi+step, n)
+	}
+	for lo < hi { // sort.Search, written out: no closure per probe
 		m := int(uint(lo+hi) >> 1)
 		if c.index[m].prefix < p {
 			lo = m + 1
@@ -243,7 +259,7 @@ func (c *Cache) find(k Key) (slot, bool) {
 			hi = m
 		}
 	}
-	if lo == len(c.index) || c.index[lo].prefix != p {
+	if lo == n || c.index[lo].prefix != p {
 		return slot{}, false
 	}
 	return c.index[lo], true

@@ -28,6 +28,7 @@ var sources = []struct{ file, title string }{
 	{"count.json", "Counting the inputs for progress (`bench/count`)"},
 	{"beam.json", "Beam on prism against the local engine (`bench/beam`)"},
 	{"scenarios.json", "Scenario fan-out against a materialised input (`bench/scenarios`)"},
+	{"cache.json", "Reruns from the result cache (`bench/cache`)"},
 }
 
 func main() {
