@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,8 +15,9 @@ import (
 )
 
 // A scenario run killed with SIGKILL at any moment and resumed ends with
-// the clean run's results: every (trade, scenario) once, the same
-// payloads, and what was committed before a kill not computed again.
+// the clean run's results and aggregates: every (trade, scenario) once,
+// the same payloads, the same totals to the bit, and what was committed
+// before a kill not computed again.
 func TestAKilledScenarioRunResumesToTheCleanRunsOutput(t *testing.T) {
 	t.Parallel()
 	root := testbin.Root(t)
@@ -34,7 +36,8 @@ func TestAKilledScenarioRunResumesToTheCleanRunsOutput(t *testing.T) {
 	args := func(out string) []string {
 		return []string{"run", "--binary", pricer, "--input", input, "--output", out,
 			"--join", filepath.Join(root, "testdata", "quotes.csv"), "--join-key", "{underlying}",
-			"--scenarios", scenarios, "--batch-size", "200", "--fixed-batch-size", "--parallelism", "2", "--commit-interval", "40ms"}
+			"--scenarios", scenarios, "--batch-size", "200", "--fixed-batch-size", "--parallelism", "2", "--commit-interval", "40ms",
+			"--aggregate", "sum(value, delta) by scenario", "--aggregate", "quantile(0.99, value) over scenario by underlying"}
 	}
 	clean := filepath.Join(t.TempDir(), "clean")
 	if code, _, stderr := gridrun(t, args(clean)...); code != 0 {
@@ -45,6 +48,32 @@ func TestAKilledScenarioRunResumesToTheCleanRunsOutput(t *testing.T) {
 	total := len(lines) * nScen
 	if len(want) != total {
 		t.Fatalf("clean run: %d results, want %d", len(want), total)
+	}
+	// The clean run's totals by scenario, against sums of its results.
+	sums := map[string]float64{}
+	for k, r := range want {
+		var p struct{ Value float64 }
+		if err := json.Unmarshal([]byte(r), &p); err != nil {
+			t.Fatal(err)
+		}
+		sums[k.scenario] += p.Value
+	}
+	testbin.ScanLines(t, clean, "aggregates-1.jsonl", func(where string, line []byte) {
+		var a struct {
+			Scenario string  `json:"scenario"`
+			Sum      float64 `json:"sum_value"`
+			Results  int     `json:"results"`
+		}
+		if err := json.Unmarshal(line, &a); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if a.Results != len(lines) || math.Abs(a.Sum-sums[a.Scenario]) > 1e-12*math.Abs(sums[a.Scenario]) {
+			t.Errorf("%s: scenario %s: sum %v of %d results; the results add up to %v over %d", where, a.Scenario, a.Sum, a.Results, sums[a.Scenario], len(lines))
+		}
+		delete(sums, a.Scenario)
+	})
+	if len(sums) != 0 {
+		t.Errorf("aggregates-1.jsonl has no row for scenarios %v", sums)
 	}
 
 	r := rand.New(rand.NewPCG(16, 16))
@@ -70,6 +99,11 @@ func TestAKilledScenarioRunResumesToTheCleanRunsOutput(t *testing.T) {
 	for k, p := range want {
 		if got[k] != p {
 			t.Fatalf("%v = %s, clean run %s", k, got[k], p)
+		}
+	}
+	for _, name := range []string{"aggregates-1.jsonl", "aggregates-2.jsonl"} {
+		if g, w := must(os.ReadFile(filepath.Join(out, name))), must(os.ReadFile(filepath.Join(clean, name))); string(g) != string(w) {
+			t.Errorf("%s after kills and resumes:\n%s\nclean run:\n%s", name, g, w)
 		}
 	}
 	m := readManifest(t, out)
