@@ -32,12 +32,17 @@ func decoderOptions(j grid.Job, key *codec.Template) codec.DecoderOptions {
 // badRow is the dead letter of a row that did not decode, as the local
 // engine writes it.
 func badRow(err error, input string, line int64, raw json.RawMessage) DeadLetter {
+	return deadLetter(badRowLetter(err, input, line, raw))
+}
+
+// badRowLetter is badRow's dead letter, before it is encoded.
+func badRowLetter(err error, input string, line int64, raw json.RawMessage) *grid.DeadLetter {
 	d := &grid.DeadLetter{Kind: grid.KindBadInput, Message: err.Error(), Input: input, Line: line, Element: raw}
 	var re *codec.RowError
 	if errors.As(err, &re) {
 		d.ID, d.Field = re.ID, re.Field
 	}
-	return deadLetter(d)
+	return d
 }
 
 // decodeJSONFn is DecodeJSON's DoFn.
@@ -254,6 +259,14 @@ func runBatch(ctx context.Context, w *worker, b Batch, done chan<- ranBatch) {
 			// The batch index, to find the element of an outcome.
 			Source: grid.Position{Index: int64(i), Line: e.Line},
 			Raw:    func() json.RawMessage { return raw },
+		}
+		if e.Scenario != "" {
+			sc, ok := w.scenarios[e.Scenario]
+			if !ok {
+				done <- ranBatch{b: b, err: fmt.Errorf("internal error: element %q of batch %s is under scenario %q, not one of the job's", e.ID, b.ID, e.Scenario)}
+				return
+			}
+			elems[i].Scenario = sc
 		}
 	}
 	var outs []grid.Outcome

@@ -2,9 +2,11 @@ package beamgrid
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gridrun/gridrun/grid"
 	"github.com/gridrun/gridrun/outdir"
 )
 
@@ -17,6 +19,16 @@ import (
 func fingerprint(ctx context.Context, st *Step, inputs []InputFile, have *outdir.Fingerprint) (*outdir.Fingerprint, error) {
 	j := st.spec.Job
 	fp := &outdir.Fingerprint{Options: outdir.ResultOptions(j)}
+	// The scenarios' contents, as the local engine records them: a resume
+	// with another file is refused.
+	var sum string
+	var block int
+	if sc := st.spec.Scenarios; sc != nil {
+		sum, block = sc.SHA256, grid.ScenarioBlockRows
+	}
+	fp.Options = append(fp.Options,
+		outdir.Option{Name: "scenarios_sha256", Value: strconv.Quote(sum)},
+		outdir.Option{Name: "scenario_block_rows", Value: strconv.Itoa(block)})
 	budget := int64(outdir.SmallFile) // bytes hashed of inputs not known to have changed
 	for i, in := range inputs {
 		s, err := stamp(ctx, in.Path, false)

@@ -76,11 +76,6 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	if job.Output == "" {
 		return nil, configErr("no output directory given")
 	}
-	if job.Scenarios != "" {
-		// The fan-out lives in the local engine's feeder; the Beam
-		// pipeline reads one element per row.
-		return nil, configErr("--scenarios %s: scenarios run on the local engine only (--runner local) for now; on Beam, materialise trades × scenarios in the input", job.Scenarios)
-	}
 	job.Output = strings.TrimSuffix(job.Output, "/")
 	inputs, err := expandInputs(ctx, job)
 	if err != nil {
@@ -90,7 +85,7 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	if p.Shards <= 0 {
 		p.Shards = int(min(max((p.Rows+249_999)/250_000, 1), 1<<12))
 	}
-	st, err := Prepare(ctx, job, &Options{Shards: p.Shards})
+	st, err := prepare(ctx, job, &Options{Shards: p.Shards})
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +162,12 @@ func (p *Plan) manifest(started time.Time, runner string, state outdir.State) *M
 		m.Join = &grid.JoinInfo{Source: j.Source, Key: j.Key, MissingPolicy: j.Missing, Family: j.Family, AsOf: j.AsOf}
 	}
 	m.Common = sp.Common.Info()
+	if sc := sp.Scenarios; sc != nil {
+		// BlockRows as the local engine records it: the ranges run their
+		// rows under the scenarios in blocks of that many.
+		m.Scenarios = &outdir.ScenariosInfo{File: sc.Path, Count: len(sc.List), SHA256: sc.SHA256,
+			Type: string(schema.Scenario.FullName()), BlockRows: grid.ScenarioBlockRows}
+	}
 	m.Options = sp.Job
 	if sp.Job.ResultCache != "" {
 		m.ResultCache = &outdir.ResultCacheInfo{URI: sp.Job.ResultCache, Mode: sp.Job.ResultCacheMode}

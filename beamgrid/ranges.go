@@ -474,6 +474,44 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 		go runBatch(ctx, r.w, b, r.done)
 		return nil
 	}
+	// put hands a row on under a scenario ("" without): a dead letter
+	// written, or an element added to the batch.
+	put := func(b *blockRow, scenario string) error {
+		if b.dead != nil {
+			d := *b.dead
+			d.Scenario = scenario
+			return r.deadLetter(deadLetter(&d), b.input, scenario)
+		}
+		el := b.el
+		el.Scenario = scenario
+		batch = append(batch, el)
+		bytes += len(el.Payload)
+		if len(batch) >= size || j.BatchBytes > 0 && bytes >= j.BatchBytes {
+			return flush()
+		}
+		return nil
+	}
+	// With scenarios, rows are gathered in blocks of the local engine's
+	// (grid.ScenarioBlockRows, by row number), and each block runs under
+	// the first scenario, then the second, and so on: batches of one
+	// scenario and many elements, memory bounded by the block. A block
+	// never outlasts the range's claimed rows, so every scenario of a
+	// claimed row is this range's, and none of a row past a split.
+	scen := e.spec.Scenarios
+	var block []blockRow
+	blockStart := int64(-1)
+	fan := func() error {
+		for i := range scen.List {
+			for k := range block {
+				if err := put(&block[k], scen.List[i].ID); err != nil {
+					return err
+				}
+			}
+		}
+		clear(block)
+		block = block[:0]
+		return nil
+	}
 	in := r.c.Input
 	claimedAll := true
 	err = chunkRows(ctx, r.c, r.start, func(pos int64, row codec.Row, rd codec.Reader) (bool, error) {
@@ -492,22 +530,33 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 				return false, err
 			}
 		}
+		var b blockRow
 		el, err := dec.Decode(row)
 		switch {
 		case err != nil:
 			// A row that never became an element: no input message to
 			// group its dead letter by, as in the local engine.
-			return true, r.deadLetter(badRow(err, in.Path, row.Line, dec.ElementJSON(row)), nil, "")
+			b.dead = badRowLetter(err, in.Path, row.Line, dec.ElementJSON(row))
 		case r.later[pos]:
-			return true, r.deadLetter(duplicate(j.IDField, Element{ID: el.ID, Input: in.Path, Line: row.Line, Row: dec.ElementJSON(row)}), el.Payload, "")
+			b.dead, b.input = duplicateLetter(j.IDField, Element{ID: el.ID, Input: in.Path, Line: row.Line, Row: dec.ElementJSON(row)}), el.Payload
+		default:
+			b.el = Element{ID: el.ID, Key: el.Key, Payload: el.Payload, Input: in.Path, Line: row.Line, InputIndex: in.Index, Index: row.Index, Row: dec.ElementJSON(row)}
 		}
-		batch = append(batch, Element{ID: el.ID, Key: el.Key, Payload: el.Payload, Input: in.Path, Line: row.Line, InputIndex: in.Index, Index: row.Index, Row: dec.ElementJSON(row)})
-		bytes += len(el.Payload)
-		if len(batch) >= size || j.BatchBytes > 0 && bytes >= j.BatchBytes {
-			return true, flush()
+		if scen == nil {
+			return true, put(&b, "")
 		}
+		if start := row.Index / grid.ScenarioBlockRows; start != blockStart && len(block) > 0 {
+			if err := fan(); err != nil {
+				return false, err
+			}
+		}
+		blockStart = row.Index / grid.ScenarioBlockRows
+		block = append(block, b)
 		return true, nil
 	})
+	if err == nil && len(block) > 0 {
+		err = fan()
+	}
 	if err == nil {
 		err = flush()
 	}
@@ -582,13 +631,26 @@ func (r *rangeRun) emit(rb ranBatch) error {
 	return nil
 }
 
+// blockRow is a claimed row of a range: the element it became, or its
+// dead letter (bad_input) and, for a duplicate id, its input message.
+type blockRow struct {
+	el    Element
+	dead  *grid.DeadLetter
+	input []byte
+}
+
 // duplicate is the dead letter of the second row of an id, worded as the
 // local engine words it.
 func duplicate(idField string, e Element) DeadLetter {
+	return deadLetter(duplicateLetter(idField, e))
+}
+
+// duplicateLetter is duplicate's dead letter, before it is encoded.
+func duplicateLetter(idField string, e Element) *grid.DeadLetter {
 	msg := fmt.Sprintf("field %s: duplicate id %q", idField, e.ID)
 	if e.Input != "" {
 		msg = fmt.Sprintf("%s:%d: %s", e.Input, e.Line, msg)
 	}
-	return deadLetter(&grid.DeadLetter{ID: e.ID, Kind: grid.KindBadInput, Message: msg, Field: idField,
-		Input: e.Input, Line: e.Line, Element: rawJSON(e.Row)})
+	return &grid.DeadLetter{ID: e.ID, Kind: grid.KindBadInput, Message: msg, Field: idField,
+		Input: e.Input, Line: e.Line, Element: rawJSON(e.Row)}
 }

@@ -165,6 +165,9 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	for _, in := range m.Inputs {
 		read += in.Rows
 	}
+	if m.Scenarios != nil {
+		read *= int64(m.Scenarios.Count) // one element per row and scenario
+	}
 	switch {
 	case read != m.Elements:
 		// Every row read must have an outcome: the local engine's own

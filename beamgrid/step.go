@@ -59,7 +59,10 @@ type spec struct {
 	// pipeline is built: workers never read Job.Common, a file that may
 	// exist only where the pipeline was built.
 	Common *grid.CommonData `json:",omitempty"`
-	Shards int
+	// Scenarios are the job's scenarios, read and checked when the
+	// pipeline is built, as Common is; nil without.
+	Scenarios *grid.Scenarios `json:",omitempty"`
+	Shards    int
 	// Output, when set, receives the logs of failed calls under logs/.
 	Output string
 }
@@ -74,7 +77,19 @@ var ErrUnsupported = errors.New("not supported on Beam")
 // business (Build reads and writes them); Job.Parallelism, when 0, is the
 // number of CPUs of each worker. A *grid.ConfigError means the job cannot
 // run.
+//
+// Job.Scenarios is refused: the step runs the elements it is given, one
+// each, and the fan-out of rows over scenarios is Build's pipeline's.
 func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
+	if job.Scenarios != "" {
+		return nil, configErr("--scenarios %s: a Step runs each element it is given once; scenarios run in the pipeline Build makes", job.Scenarios)
+	}
+	return prepare(ctx, job, opts)
+}
+
+// prepare is Prepare, and loads the job's scenarios into the spec for
+// Build's pipeline.
+func prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	o := opts.withDefaults()
 	perWorker := job.Parallelism == 0
 	j, err := grid.WithRunDefaults(job)
@@ -107,6 +122,12 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 	common, err := grid.LoadCommon(ctx, j, schema)
 	if err != nil {
 		return nil, err
+	}
+	var scen *grid.Scenarios
+	if j.Scenarios != "" {
+		if scen, err = grid.LoadScenarios(ctx, j.Scenarios, schema.Scenario); err != nil {
+			return nil, err
+		}
 	}
 	if len(j.Aggregates) > 0 {
 		if _, err := grid.CompileAggregates(j, schema); err != nil {
@@ -141,7 +162,7 @@ func Prepare(ctx context.Context, job grid.Job, opts *Options) (*Step, error) {
 		id = outdir.NewJobID()
 	}
 	return &Step{
-		spec:   spec{Job: j, JobID: id, SHA256: staged.SHA256, Description: desc, Common: common, Shards: o.Shards},
+		spec:   spec{Job: j, JobID: id, SHA256: staged.SHA256, Description: desc, Common: common, Scenarios: scen, Shards: o.Shards},
 		staged: staged,
 		schema: schema,
 	}, nil

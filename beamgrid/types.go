@@ -30,6 +30,9 @@ type Element struct {
 	// Row is the row as given, as JSON, for dead letters; nil renders
 	// null.
 	Row []byte
+	// Scenario is the id of the scenario the element runs under, one of
+	// the job's (Build's pipeline fans rows out over them); "" without.
+	Scenario string
 }
 
 // Batch is the elements of one subprocess call, in a deterministic order.

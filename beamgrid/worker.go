@@ -112,6 +112,9 @@ type worker struct {
 	// sizer sizes the batches of every range the process runs, from
 	// the calls of them all.
 	sizer *grid.BatchSizer
+	// scenarios finds the job's scenarios by id (Element.Scenario), one
+	// pointer each: the executor sends each scenario of a batch once.
+	scenarios map[string]*grid.Scenario
 }
 
 // processID names this process in tallies: a pid alone may repeat across
@@ -155,6 +158,12 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 		return nil, err
 	}
 	w := &worker{spec: sp, staged: staged, image: image, slots: cmp.Or(j.Parallelism, runtime.NumCPU())}
+	if sc := sp.Scenarios; sc != nil {
+		w.scenarios = make(map[string]*grid.Scenario, len(sc.List))
+		for i := range sc.List {
+			w.scenarios[sc.List[i].ID] = &sc.List[i]
+		}
+	}
 	if j.Join != nil {
 		spec := j.Join.Spec(e.schema.Side, e.key, j.Join.AsOf)
 		if w.table, err = join.Open(ctx, j.Join.Source, spec, &join.Options{CacheBytes: j.Join.CacheBytes}); err != nil {

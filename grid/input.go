@@ -450,7 +450,13 @@ func (f *feeder) flushBlock() {
 			if r.dead != nil {
 				d := *r.dead
 				d.Scenario = sc.ID
-				f.dead(Outcome{Source: pos, ID: d.ID, Scenario: sc.ID, Dead: &d})
+				o := Outcome{Source: pos, ID: d.ID, Scenario: sc.ID, Dead: &d}
+				if r.elem != nil {
+					// A duplicate id: it counts in its element's group of
+					// the aggregates, as in a job without scenarios.
+					o.Input = r.elem.Payload
+				}
+				f.dead(o)
 				continue
 			}
 			e := r.elem
