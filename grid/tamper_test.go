@@ -213,7 +213,7 @@ func TestARunningCallBearsTheBinarysName(t *testing.T) {
 
 // waitForCall returns the pid of a call of the job whose processes Own
 // marked with dir, once that call has become the binary (until its exec,
-// a forked child is a copy of this test).
+// a forked child is a copy of this test) with a batch to run.
 func waitForCall(t *testing.T, dir string, done <-chan error) string {
 	t.Helper()
 	self, err := os.Executable()
@@ -232,6 +232,12 @@ func waitForCall(t *testing.T, dir string, done <-chan error) string {
 		for _, p := range procs {
 			env, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
 			if err != nil || !strings.Contains(string(env), string(mark)) {
+				continue
+			}
+			// A call, not the binary describing itself: that process ends
+			// at once.
+			cmd, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+			if !strings.Contains(string(cmd), "\x00--gridrun-batch\x00") && !strings.Contains(string(cmd), "\x00--gridrun-serve") {
 				continue
 			}
 			if exe, err := os.Readlink(filepath.Join("/proc", p.Name(), "exe")); err == nil && exe != self {
