@@ -151,15 +151,7 @@ func resolveOptional(files *protoregistry.Files, role, name string) (protoreflec
 	if name == "" {
 		return nil, nil
 	}
-	d, err := files.FindDescriptorByName(protoreflect.FullName(name))
-	if err != nil {
-		return nil, fmt.Errorf("%s message type %q: not found in the descriptors", role, name)
-	}
-	md, ok := d.(protoreflect.MessageDescriptor)
-	if !ok {
-		return nil, fmt.Errorf("%s type %q is not a message", role, name)
-	}
-	return md, nil
+	return findMessage(files, role, name)
 }
 
 // SchemaFromProtoFiles compiles .proto files (with the well-known types
