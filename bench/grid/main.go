@@ -553,29 +553,11 @@ func (b *bench) run(out string, args ...string) (*result, error) {
 // runWith runs gridrun with binary into out and checks that every element
 // got a result. The output stays until the scratch directory goes.
 func (b *bench) runWith(binary, out string, args ...string) (*result, error) {
-	os.RemoveAll(out)
-	cmd := exec.Command(b.gridrun, append([]string{"run", "--binary", binary, "--output", out, "--progress", "none", "--log-level", "warn"}, args...)...)
-	cmd.Env = append(os.Environ(), "GRIDRUN_CACHE_DIR="+filepath.Join(b.dir, "cache"))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
-	if err != nil {
-		return nil, fmt.Errorf("gridrun %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	m, err := grid.ReadManifest(out)
+	m, wall, err := benchrow.RunGridrun(b.gridrun, binary, out, filepath.Join(b.dir, "cache"), args...)
 	if err != nil {
 		return nil, err
 	}
-	if m.Results != m.Elements || m.DeadLetters != 0 {
-		return nil, fmt.Errorf("gridrun %s: %d results, %d dead letters", strings.Join(args, " "), m.Results, m.DeadLetters)
-	}
-	// The runner's own peak: rusage's would inherit this harness's, which
-	// holds a million trades, through the vfork that started the runner.
-	res := &result{wall: wall, m: m, rssKiB: m.PeakRSSBytes >> 10}
-	log.Printf("%s: %d elements in %.2f s, %d calls, %.0f MiB", filepath.Base(out), m.Elements, wall.Seconds(), m.Calls, float64(res.rssKiB)/1024)
-	return res, nil
+	return &result{wall: wall, m: m, rssKiB: m.PeakRSSBytes >> 10}, nil
 }
 
 // parallel times GNU parallel feeding the pricer's line mode 100 lines a

@@ -32,9 +32,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gridrun/gridrun/bench/benchrow"
@@ -176,24 +174,9 @@ type result struct {
 // runJob runs gridrun with the pricer into out and checks that every
 // element got a result.
 func runJob(gridrun, pricer, out, cache string, args ...string) (*result, error) {
-	os.RemoveAll(out)
-	cmd := exec.Command(gridrun, append([]string{"run", "--binary", pricer, "--output", out, "--progress", "none", "--log-level", "warn"}, args...)...)
-	cmd.Env = append(os.Environ(), "GRIDRUN_CACHE_DIR="+cache)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
-	if err != nil {
-		return nil, fmt.Errorf("gridrun %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	m, err := grid.ReadManifest(out)
+	m, wall, err := benchrow.RunGridrun(gridrun, pricer, out, cache, args...)
 	if err != nil {
 		return nil, err
 	}
-	if m.Results != m.Elements || m.DeadLetters != 0 {
-		return nil, fmt.Errorf("gridrun %s: %d results, %d dead letters", strings.Join(args, " "), m.Results, m.DeadLetters)
-	}
-	log.Printf("%s: %d elements in %.2f s, %d calls, %.0f MiB", filepath.Base(out), m.Elements, wall.Seconds(), m.Calls, float64(m.PeakRSSBytes)/(1<<20))
 	return &result{wall: wall, m: m}, nil
 }
