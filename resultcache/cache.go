@@ -49,7 +49,7 @@ func ParseMode(s string) (Mode, error) {
 func (m Mode) reads() bool  { return m != ModeWrite }
 func (m Mode) writes() bool { return m != ModeRead }
 
-// DefaultIndexBytes is the default of Options.IndexBytes: about eleven
+// DefaultIndexBytes is the default of Options.IndexBytes: about nine
 // million entries.
 const DefaultIndexBytes = 256 << 20
 
@@ -61,7 +61,7 @@ type Options struct {
 	// Mode defaults to ModeReadWrite.
 	Mode Mode
 	// IndexBytes bounds the memory of the index a reading Cache loads
-	// when it opens, at 24 bytes per entry: the newest packs' entries are
+	// when it opens, at 28 bytes per entry: the newest packs' entries are
 	// loaded first, older ones beyond the bound miss. Defaults to
 	// DefaultIndexBytes.
 	IndexBytes int64
@@ -103,7 +103,7 @@ type Cache struct {
 	// sorted by prefix, one slot per prefix, the newest entry's. Both are
 	// fixed once Open returns: entries stored later are for later runs.
 	packs []string
-	index []slot
+	index index
 
 	hits, misses, batches, reads, corrupt, stored, written, failed atomic.Int64
 }
@@ -117,7 +117,7 @@ type slot struct {
 	off, len uint32
 }
 
-const slotBytes = 24 // with padding
+const slotBytes = 24 // with padding; the index adds bucketBytes
 
 const (
 	packDir  = "v1/packs/"
@@ -164,7 +164,7 @@ func (c *Cache) URI(key string) string { return c.b.URI(key) }
 func (c *Cache) Mode() Mode { return c.mode }
 
 // Entries is the number of entries the index holds.
-func (c *Cache) Entries() int { return len(c.index) }
+func (c *Cache) Entries() int { return c.index.len() }
 
 // Stats returns the counts so far.
 func (c *Cache) Stats() Stats {
@@ -206,64 +206,25 @@ func (c *Cache) load(ctx context.Context, budget int64) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	entries := 0
 	for i, name := range names {
-		if int64(len(c.index)+len(locs[i]))*slotBytes > budget {
-			c.log.Warn("result cache: the index exceeds its memory; older entries miss", "cache", c.b.URI(""), "loaded", len(c.index), "bytes", budget)
+		if int64(entries+len(locs[i]))*(slotBytes+bucketBytes) > budget {
+			c.log.Warn("result cache: the index exceeds its memory; older entries miss", "cache", c.b.URI(""), "loaded", entries, "bytes", budget)
+			locs = locs[:i]
 			break
 		}
-		pack := strings.TrimSuffix(strings.TrimPrefix(name, indexDir), indexExt)
-		n := uint32(len(c.packs))
-		c.packs = append(c.packs, pack)
-		for _, l := range locs[i] {
-			c.index = append(c.index, slot{prefix: prefixOf(l.key), pack: n, off: l.off, len: l.len})
-		}
+		entries += len(locs[i])
+		c.packs = append(c.packs, strings.TrimSuffix(strings.TrimPrefix(name, indexDir), indexExt))
 	}
 	// Packs are numbered newest first: a key stored again (after its
 	// entry was found corrupt) is found in its newest pack.
-	slices.SortFunc(c.index, func(a, b slot) int {
-		return cmp.Or(cmp.Compare(a.prefix, b.prefix), cmp.Compare(a.pack, b.pack))
-	})
-	c.index = slices.CompactFunc(c.index, func(a, b slot) bool { return a.prefix == b.prefix })
-	c.index = slices.Clip(c.index)
+	c.index = newIndex(locs)
 	return nil
 }
 
 func prefixOf(k Key) uint64 { return binary.BigEndian.Uint64(k[:8]) }
 
-func (c *Cache) find(k Key) (slot, bool) {
-	// Keys are sha256 digests, so their prefixes are spread evenly over
-	// the sorted index: the search starts where an even spread puts p
-	// and gallops out from there, a few probes in one or two cache lines
-	// where a plain binary search over a million entries takes twenty,
-	// most of them cache misses (it was a sixth of a cached run's CPU).
-	p := prefixOf(k)
-	n := len(c.index)
-	if n == 0 {
-		return slot{}, false
-	}
-	guess := int((p >> 32) * uint64(n) >> 32)
-	// The answer, the first entry >= p, is in [lo, hi] once index[lo] < p
-	// (or lo is 0) and index[hi] >= p (or hi is n).
-	lo, hi := guess, guess+1
-	for step := 1; lo > 0 && c.index[lo].prefix >= p; step *= 2 {
-		hi, lo = lo, max(lo-step, 0)
-	}
-	for step := 1; hi < n && c.index[hi].prefix < p; step *= 2 {
-		lo, hi = hi, min(hi+step, n)
-	}
-	for lo < hi { // sort.Search, written out: no closure per probe
-		m := int(uint(lo+hi) >> 1)
-		if c.index[m].prefix < p {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo == n || c.index[lo].prefix != p {
-		return slot{}, false
-	}
-	return c.index[lo], true
-}
+func (c *Cache) find(k Key) (slot, bool) { return c.index.find(prefixOf(k)) }
 
 // Lookup returns the cached payloads of keys, nil for a miss, in one
 // ranged read per pack that holds some of them. A payload is valid until

@@ -3,15 +3,14 @@ package resultcache
 import (
 	"encoding/binary"
 	"math/rand/v2"
-	"slices"
-	"sort"
 	"testing"
 )
 
-// find's search from an even spread must answer as a plain binary search
-// does, whether the prefixes are spread evenly (sha256) or crowded at one
-// end, and for keys present, absent, below the first and above the last.
-func TestFindAnswersAsABinarySearch(t *testing.T) {
+// The index must answer as a scan of every pack does, newest (lowest
+// numbered) pack first, whether the prefixes are spread evenly (sha256)
+// or crowded into one bucket, and for prefixes present in one pack or
+// several (or twice in one), absent, below the first and above the last.
+func TestIndexAnswersAsAScanOfThePacks(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	spreads := map[string]func() uint64{
 		"even":    r.Uint64,
@@ -20,31 +19,41 @@ func TestFindAnswersAsABinarySearch(t *testing.T) {
 	}
 	for name, draw := range spreads {
 		for _, n := range []int{0, 1, 2, 3, 100, 10000} {
-			c := &Cache{}
-			for range n {
-				c.index = append(c.index, slot{prefix: draw()})
-			}
-			slices.SortFunc(c.index, func(a, b slot) int {
-				if a.prefix < b.prefix {
-					return -1
+			// Three packs; the second repeats some prefixes of the first,
+			// the third some of both.
+			locs := make([][]location, 3)
+			var drawn []uint64
+			for i := range n {
+				pack := i % 3
+				p := draw()
+				if pack > 0 && i%5 == 0 && len(drawn) > 0 {
+					p = drawn[r.IntN(len(drawn))]
 				}
-				if a.prefix > b.prefix {
-					return 1
-				}
-				return 0
-			})
-			probes := []uint64{0, ^uint64(0), draw(), draw()}
-			for _, s := range c.index {
-				probes = append(probes, s.prefix, s.prefix+1, s.prefix-1)
-			}
-			for _, p := range probes {
+				drawn = append(drawn, p)
 				var k Key
 				binary.BigEndian.PutUint64(k[:8], p)
-				i := sort.Search(len(c.index), func(i int) bool { return c.index[i].prefix >= p })
-				want := i < len(c.index) && c.index[i].prefix == p
-				got, ok := c.find(k)
-				if ok != want || (ok && got.prefix != p) {
-					t.Fatalf("%s, %d entries: find(%#x) = %v, %v; a binary search says %v", name, n, p, got, ok, want)
+				locs[pack] = append(locs[pack], location{key: k, off: uint32(i)})
+			}
+			x := newIndex(locs)
+			want := map[uint64]slot{}
+			for pack := len(locs) - 1; pack >= 0; pack-- { // the first written wins
+				for i := len(locs[pack]) - 1; i >= 0; i-- {
+					l := locs[pack][i]
+					want[prefixOf(l.key)] = slot{prefix: prefixOf(l.key), pack: uint32(pack), off: l.off}
+				}
+			}
+			if x.len() != len(want) {
+				t.Fatalf("%s, %d entries: the index holds %d slots, want one per prefix, %d", name, n, x.len(), len(want))
+			}
+			probes := []uint64{0, ^uint64(0), draw(), draw()}
+			for _, p := range drawn {
+				probes = append(probes, p, p+1, p-1)
+			}
+			for _, p := range probes {
+				w, present := want[p]
+				got, ok := x.find(p)
+				if ok != present || got != w {
+					t.Fatalf("%s, %d entries: find(%#x) = %+v, %v; want %+v, %v", name, n, p, got, ok, w, present)
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package resultcache
 
 import (
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
@@ -70,35 +71,57 @@ func KeyOf(job Key, e Element) Key {
 }
 
 // Hasher computes keys as KeyOf does, reusing its state: for a batch's
-// elements, one allocation rather than one per element. The zero value is
-// ready; it is not safe for concurrent use.
-type Hasher struct{ w writer }
+// elements, no allocation. The version and the job's digest fill the
+// first block of sha256 exactly, so that block is hashed once per job and
+// each key starts from its state. The zero value is ready; it is not safe
+// for concurrent use.
+type Hasher struct {
+	h   stateHash
+	job Key
+	mid []byte // h's state after the version and the job
+	buf []byte
+}
 
 // Key returns KeyOf(job, e).
 func (hs *Hasher) Key(job Key, e Element) Key {
-	if hs.w.h == nil {
-		hs.w.h = sha256.New()
+	if hs.h == nil || hs.job != job {
+		hs.h, hs.job = sha256.New().(stateHash), job
+		w := writer{h: hs.h}
+		w.bytes(versionBytes)
+		w.bytes(job[:])
+		hs.mid, _ = hs.h.MarshalBinary()
 	}
-	h := hs.w.h
-	h.Reset()
-	w := &hs.w
-	w.bytes(versionBytes)
-	w.bytes(job[:])
-	w.bytes(e.Payload)
-	w.count(len(e.SideRows))
+	_ = hs.h.UnmarshalBinary(hs.mid) // its own state: it cannot fail
+	b := hs.buf[:0]
+	b = appendBytes(b, e.Payload)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(e.SideRows)))
 	for _, r := range e.SideRows {
-		w.bytes(r)
+		b = appendBytes(b, r)
 	}
 	if e.HasScenario {
-		w.count(1)
-		w.bytes([]byte(e.ScenarioID))
-		w.bytes(e.ScenarioPayload)
+		b = binary.BigEndian.AppendUint64(b, 1)
+		b = appendBytes(b, []byte(e.ScenarioID))
+		b = appendBytes(b, e.ScenarioPayload)
 	} else {
-		w.count(0)
+		b = binary.BigEndian.AppendUint64(b, 0)
 	}
+	hs.buf = b
+	hs.h.Write(b)
 	var k Key
-	h.Sum(k[:0])
+	hs.h.Sum(k[:0])
 	return k
+}
+
+// stateHash is sha256's hash, whose state can be saved and restored.
+type stateHash interface {
+	hash.Hash
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
+
+// appendBytes appends b, length first, as writer.bytes writes it.
+func appendBytes(dst, b []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(dst, uint64(len(b))), b...)
 }
 
 type writer struct {
