@@ -49,7 +49,7 @@ func ParseMode(s string) (Mode, error) {
 func (m Mode) reads() bool  { return m != ModeWrite }
 func (m Mode) writes() bool { return m != ModeRead }
 
-// DefaultIndexBytes is the default of Options.IndexBytes: about nine
+// DefaultIndexBytes is the default of Options.IndexBytes: about seven
 // million entries.
 const DefaultIndexBytes = 256 << 20
 
@@ -61,7 +61,7 @@ type Options struct {
 	// Mode defaults to ModeReadWrite.
 	Mode Mode
 	// IndexBytes bounds the memory of the index a reading Cache loads
-	// when it opens, at 28 bytes per entry: the newest packs' entries are
+	// when it opens, at 36 bytes per entry: the newest packs' entries are
 	// loaded first, older ones beyond the bound miss. Defaults to
 	// DefaultIndexBytes.
 	IndexBytes int64
@@ -99,25 +99,15 @@ type Cache struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	// packs are the names of the packs the index points into; index is
-	// sorted by prefix, one slot per prefix, the newest entry's. Both are
-	// fixed once Open returns: entries stored later are for later runs.
+	// packs are the names of the packs the index points into, index's
+	// pack i being packs[i]; the index holds one slot per prefix, the
+	// newest entry's. Both are fixed once Open returns: entries stored
+	// later are for later runs.
 	packs []string
 	index index
 
 	hits, misses, batches, reads, corrupt, stored, written, failed atomic.Int64
 }
-
-// slot locates the entry whose key starts with prefix. Eight bytes of a
-// sha256 tell a million entries apart all but once in 10^7 caches; the full
-// key in the entry settles the rest, as a miss.
-type slot struct {
-	prefix   uint64
-	pack     uint32
-	off, len uint32
-}
-
-const slotBytes = 24 // with padding; the index adds bucketBytes
 
 const (
 	packDir  = "v1/packs/"
@@ -208,7 +198,7 @@ func (c *Cache) load(ctx context.Context, budget int64) error {
 	}
 	entries := 0
 	for i, name := range names {
-		if int64(entries+len(locs[i]))*(slotBytes+bucketBytes) > budget {
+		if int64(entries+len(locs[i]))*entryBytes > budget {
 			c.log.Warn("result cache: the index exceeds its memory; older entries miss", "cache", c.b.URI(""), "loaded", entries, "bytes", budget)
 			locs = locs[:i]
 			break
@@ -223,8 +213,6 @@ func (c *Cache) load(ctx context.Context, budget int64) error {
 }
 
 func prefixOf(k Key) uint64 { return binary.BigEndian.Uint64(k[:8]) }
-
-func (c *Cache) find(k Key) (slot, bool) { return c.index.find(prefixOf(k)) }
 
 // Lookup returns the cached payloads of keys, nil for a miss, in one
 // ranged read per pack that holds some of them. A payload is valid until
@@ -243,8 +231,19 @@ func (c *Cache) Lookup(ctx context.Context, keys []Key) ([][]byte, error) {
 	c.batches.Add(1)
 	byPack := map[uint32][]int{}
 	slots := make([]slot, len(keys))
+	var prev slot
+	found := false
 	for i, k := range keys {
-		if s, ok := c.find(k); ok {
+		p := prefixOf(k)
+		var s slot
+		ok := false
+		if found {
+			s, ok = c.index.next(prev, p)
+		}
+		if !ok {
+			s, ok = c.index.find(p)
+		}
+		if prev, found = s, ok; ok {
 			slots[i] = s
 			byPack[s.pack] = append(byPack[s.pack], i)
 		}
@@ -271,8 +270,8 @@ func (c *Cache) readPack(ctx context.Context, pack uint32, keys []Key, slots []s
 	name := packDir + c.packs[pack] + packExt
 	lo, hi := uint64(maxPackBytes), uint64(0)
 	for _, i := range want {
-		s := slots[i]
-		lo, hi = min(lo, uint64(s.off)), max(hi, uint64(s.off)+uint64(s.len))
+		e := c.index.entry(slots[i])
+		lo, hi = min(lo, uint64(e.off)), max(hi, uint64(e.off)+uint64(e.len))
 	}
 	c.reads.Add(1)
 	buf, err := c.readRange(ctx, name, int64(lo), int64(hi-lo))
@@ -284,7 +283,7 @@ func (c *Cache) readPack(ctx context.Context, pack uint32, keys []Key, slots []s
 		return nil
 	}
 	for _, i := range want {
-		s := slots[i]
+		s := c.index.entry(slots[i])
 		start, end := uint64(s.off)-lo, uint64(s.off)+uint64(s.len)-lo
 		p, err := decodeEntry(buf[min(start, uint64(len(buf))):min(end, uint64(len(buf)))], keys[i])
 		if err != nil {

@@ -272,11 +272,11 @@ func conformance(t *testing.T, uri string, store *blob.Options, damage func(key 
 // offsetOf is where key's entry starts in its pack.
 func offsetOf(t *testing.T, c *Cache, k Key) int {
 	t.Helper()
-	s, ok := c.find(k)
+	s, ok := c.index.find(prefixOf(k))
 	if !ok {
 		t.Fatalf("%s not in the index", k)
 	}
-	return int(s.off)
+	return int(c.index.entry(s).off)
 }
 
 func TestLocalCache(t *testing.T) {

@@ -28,7 +28,7 @@
 // it, and a reader never sees half an object.
 //
 // A Cache opened for reading loads every index once (newest first, within
-// Options.IndexBytes: 28 bytes per entry in memory), then serves a batch's
+// Options.IndexBytes: 36 bytes per entry in memory), then serves a batch's
 // lookup with one ranged read per pack that holds some of its hits. A rerun
 // batches as the first run did when its batches are fixed (--fixed-batch-size,
 // or Beam's), so each batch's hits are in one pack and its lookup is one
