@@ -33,7 +33,10 @@
 // batches as the first run did when its batches are fixed (--fixed-batch-size,
 // or Beam's), so each batch's hits are in one pack and its lookup is one
 // read; an adaptive rerun's batch straddles the few packs its elements were
-// written in. A batch with no hits reads nothing.
+// written in. A batch with no hits reads nothing. The index keeps each
+// pack's entries in the order written too, so a batch that asks for a
+// pack's entries in that order (a rerun batched alike) finds each from the
+// one before, and searches only for the first.
 //
 // Each entry carries its full key and a CRC-32C of key, length and
 // payload; an index carries a sha256 of itself. A truncated or altered
