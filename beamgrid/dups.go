@@ -14,8 +14,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/outdir"
@@ -109,6 +112,12 @@ func (f *idsFn) ProcessElement(ctx context.Context, c Chunk, emit func(IDFiles))
 	if err != nil {
 		return err
 	}
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *idBlock, workers)
+	order := make(chan *idBlock, 2*workers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
 	out := IDFiles{Chunk: c}
 	var run idRun
 	write := func() error {
@@ -121,7 +130,56 @@ func (f *idsFn) ProcessElement(ctx context.Context, c Chunk, emit func(IDFiles))
 		return nil
 	}
 	limit := cmp.Or(f.RunRows, idRunRows)
-	var dec *codec.Decoder
+	// The rows are read in order and decoded in blocks by a goroutine per
+	// CPU, as decoding is most of the pass's work; the blocks' ids go into
+	// the run in the rows' order, so that each file holds the same rows
+	// in every attempt.
+	for range workers {
+		g.Go(func() error {
+			for b := range work {
+				b.decode()
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		for b := range order {
+			select {
+			case <-b.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			for i, id := range b.ids {
+				if !b.bad[i] {
+					run.add(id, b.pos[i])
+				}
+				if run.len() >= limit {
+					if err := write(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if run.len() > 0 {
+			return write()
+		}
+		return nil
+	})
+	var (
+		dec *codec.Decoder
+		b   *idBlock
+	)
+	send := func() error {
+		for _, ch := range []chan *idBlock{order, work} {
+			select {
+			case ch <- b:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		b = nil
+		return nil
+	}
 	err = chunkRows(ctx, c, 0, func(pos int64, r codec.Row, rd codec.Reader) (bool, error) {
 		if dec == nil {
 			var err error
@@ -129,26 +187,56 @@ func (f *idsFn) ProcessElement(ctx context.Context, c Chunk, emit func(IDFiles))
 				return false, err
 			}
 		}
-		el, err := dec.Decode(r)
-		if err != nil {
-			return true, nil // a bad row: no element, no id
+		if b == nil {
+			b = &idBlock{dec: dec, done: make(chan struct{})}
 		}
-		run.add(el.ID, pos)
-		if run.len() >= limit {
-			return true, write()
+		b.rows, b.pos = append(b.rows, r), append(b.pos, pos)
+		if len(b.rows) == idBlockRows {
+			return true, send()
 		}
 		return true, nil
 	})
+	if err == nil && b != nil {
+		err = send()
+	}
+	if err != nil {
+		cancel() // no file is written for a chunk that failed
+	}
+	close(work)
+	close(order)
+	if gerr := g.Wait(); err == nil {
+		err = gerr
+	}
 	if err != nil {
 		return err
 	}
-	if run.len() > 0 {
-		if err := write(); err != nil {
-			return err
-		}
-	}
 	emit(out)
 	return nil
+}
+
+// idBlockRows is the rows of a block decoded by one goroutine.
+const idBlockRows = 512
+
+// idBlock is rows of a chunk, decoded into their ids by one goroutine.
+type idBlock struct {
+	dec  *codec.Decoder
+	rows []codec.Row
+	pos  []int64
+	// ids are the rows' ids once done is closed; bad marks a row that
+	// does not decode: no element, no id.
+	ids  []string
+	bad  []bool
+	done chan struct{}
+}
+
+func (b *idBlock) decode() {
+	b.ids, b.bad = make([]string, len(b.rows)), make([]bool, len(b.rows))
+	for i, r := range b.rows {
+		el, err := b.dec.Decode(r)
+		b.ids[i], b.bad[i] = el.ID, err != nil
+	}
+	b.rows = nil
+	close(b.done)
 }
 
 // idRun is the ids of a run of rows, their bytes in one slab rather than
