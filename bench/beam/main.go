@@ -17,6 +17,7 @@
 //
 //	go run ./bench/beam
 //	go run ./bench/beam -trades 10000 -big 100000   # a quick check
+//	go run ./bench/beam -profile /tmp/prof          # with each job's profiles
 package main
 
 import (
