@@ -36,31 +36,27 @@ func Chunks(ctx context.Context, p *Plan, splitBytes int64) ([]Chunk, error) {
 	return out, nil
 }
 
-// Dups are the places of the rows whose id an earlier row has.
-func Dups(ctx context.Context, p *Plan, chunks []Chunk) ([]Dup, error) {
-	f := &idsFn{Spec: p.Step.spec, Buckets: p.Shards}
-	groups := map[int64][]IDs{}
+// CheckDups runs the duplicate check over the chunks, as the pipeline
+// does before any range runs: each chunk's ids pass, then the merge, which
+// writes the later duplicates' positions the ranges read. runRows caps
+// the ids sorted in memory at once (0: the pipeline's).
+func CheckDups(ctx context.Context, p *Plan, chunks []Chunk, runRows int) error {
+	f := &idsFn{Spec: p.Step.spec, Output: p.Step.spec.Job.Output, RunRows: runRows}
+	var files []IDFiles
 	for _, c := range chunks {
-		if err := f.ProcessElement(ctx, c, func(k int64, v IDs) { groups[k] = append(groups[k], v) }); err != nil {
-			return nil, err
+		if err := f.ProcessElement(ctx, c, func(v IDFiles) { files = append(files, v) }); err != nil {
+			return err
 		}
 	}
-	var out []Dup
-	for k, g := range groups {
-		err := (&dupFn{}).ProcessElement(k, iter(g), func(d Dup) { out = append(out, d) })
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return (&mergeFn{Output: p.Step.spec.Job.Output}).ProcessElement(ctx, 0, iter(files), func(Chunk) {})
 }
 
 // RunRange runs the range rt holds of chunk c, as the runner's worker
-// does.
-func RunRange(ctx context.Context, p *Plan, c Chunk, rt sdf.RTracker, dups []Dup) (Tally, error) {
+// does, once CheckDups has run.
+func RunRange(ctx context.Context, p *Plan, c Chunk, rt sdf.RTracker) (Tally, error) {
 	f := &rangeFn{Spec: p.Step.spec, Output: p.Step.spec.Job.Output}
 	var t Tally
-	err := f.ProcessElement(ctx, sdf.NewLockRTracker(rt), c, iter(dups), func(x Tally) { t = x })
+	err := f.ProcessElement(ctx, sdf.NewLockRTracker(rt), c, func(x Tally) { t = x })
 	return t, err
 }
 

@@ -19,8 +19,9 @@ import (
 
 // BuildOptions configure Build. The zero value is usable.
 type BuildOptions struct {
-	// Shards is the number of checksum buckets the rows' ids are grouped
-	// in to find duplicate ids. Zero estimates it from the inputs' size:
+	// Shards is recorded in the manifest: the number of checksum buckets
+	// the rows' ids were grouped in to find duplicate ids, before they were
+	// merged from sorted files. Zero estimates it from the inputs' size:
 	// one bucket per 250,000 rows.
 	Shards int
 	// OutputShards is no longer used: each range of an input writes its
@@ -57,8 +58,8 @@ type Plan struct {
 // binary as the local engine does, each range writing its outcomes into
 // files of its own (results-IIIII-PPPPPPPPPPPP.jsonl and
 // dead-letters-IIIII-PPPPPPPPPPPP.jsonl, by input and first position),
-// then manifest.json. Only references to the input, ids and counts flow
-// through the pipeline, never rows. The checks the local engine
+// then manifest.json. Only references to the input, file names and counts
+// flow through the pipeline, never rows or ids. The checks the local engine
 // makes before it starts are made here: a *grid.ConfigError means the job
 // cannot run. The output must be new or empty; with Job.Resume, it may
 // hold an earlier run of the same job, whose files this run replaces:
@@ -123,9 +124,13 @@ func Build(ctx context.Context, s beam.Scope, job grid.Job, opts *BuildOptions) 
 	// The chunks of one input are found by one worker; reshuffled, they
 	// spread over the workers rather than staying fused to it.
 	chunks := beam.Reshuffle(s, beam.ParDo(s, &splitFn{SplitBytes: cmp.Or(o.SplitBytes, 8<<20)}, files))
-	ids := beam.ParDo(s, &idsFn{Spec: st.spec, Buckets: p.Shards}, chunks)
-	dups := beam.ParDo(s, &dupFn{}, beam.GroupByKey(s, ids))
-	tallies := beam.ParDo(s, &rangeFn{Spec: st.spec, Output: st.spec.Job.Output}, chunks, beam.SideInput{Input: dups})
+	// Every chunk's ids are written sorted, merged in one step that
+	// writes the later duplicates' positions, and only then do the chunks
+	// go on to the ranges: reshuffled again, as they leave the merge on
+	// one worker.
+	ids := beam.ParDo(s, &idsFn{Spec: st.spec, Output: st.spec.Job.Output}, chunks)
+	checked := beam.ParDo(s, &mergeFn{Output: st.spec.Job.Output}, beam.GroupByKey(s, beam.AddFixedKey(s, ids)))
+	tallies := beam.ParDo(s, &rangeFn{Spec: st.spec, Output: st.spec.Job.Output}, beam.Reshuffle(s, checked))
 	m, err := outdir.EncodeManifest(p.manifest(started, o.Runner, state))
 	if err != nil {
 		return nil, err
@@ -315,7 +320,8 @@ func beginOutput(ctx context.Context, output string, state outdir.State) error {
 		// outcome files go too: this run computes every element again,
 		// and its ranges need not be that run's.
 		if n == outdir.ManifestFile || strings.Contains(n, ".tmp-") ||
-			strings.HasPrefix(n, "results-") || strings.HasPrefix(n, "dead-letters-") {
+			strings.HasPrefix(n, "results-") || strings.HasPrefix(n, "dead-letters-") ||
+			strings.HasPrefix(n, idsDir) || strings.HasPrefix(n, dupsDir) {
 			if err := out.remove(ctx, n); err != nil {
 				return err
 			}

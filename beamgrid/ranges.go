@@ -3,14 +3,10 @@ package beamgrid
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
-	"slices"
-	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
@@ -32,10 +28,9 @@ import (
 // start.
 //
 // Of two rows with one id the second is a bad_input dead letter, as in
-// the local engine, wherever the two are: the ids are read once first
-// (idsFn), grouped by a checksum (dupFn), and the positions of the later
-// rows reach every range as a side input, small unless the input is
-// mostly duplicates.
+// the local engine, wherever the two are: the ids are read once first,
+// and each range reads the positions of its chunk's later duplicates from
+// a file (dups.go).
 
 // splitFn finds the chunks of one input: splits at least SplitBytes apart
 // (rows, for Parquet), found by reading the rows without decoding them.
@@ -148,105 +143,6 @@ func chunkRows(ctx context.Context, c Chunk, from int64, row func(pos int64, r c
 	}
 }
 
-// IDs are the ids of one chunk's rows in one checksum bucket: each an id
-// and its row's position, packed (uvarint length, id, uvarint position).
-type IDs struct {
-	Input  int
-	Packed []byte
-}
-
-// Dup is the place of a row whose id an earlier row has.
-type Dup struct {
-	Input int
-	Pos   int64
-}
-
-// idsFn reads the ids of a chunk's rows that decode, keyed by a checksum
-// of the id modulo Buckets.
-type idsFn struct {
-	Spec    spec
-	Buckets int
-}
-
-func (f *idsFn) ProcessElement(ctx context.Context, c Chunk, emit func(int64, IDs)) error {
-	e, err := entryFor(f.Spec)
-	if err != nil {
-		return err
-	}
-	buckets := map[int64][]byte{}
-	var dec *codec.Decoder
-	err = chunkRows(ctx, c, 0, func(pos int64, r codec.Row, rd codec.Reader) (bool, error) {
-		if dec == nil {
-			var err error
-			if dec, err = codec.NewDecoder(e.schema.Input, rd, codec.Format(c.Input.Format), decoderOptions(e.spec.Job, e.key)); err != nil {
-				return false, err
-			}
-		}
-		el, err := dec.Decode(r)
-		if err != nil {
-			return true, nil // a bad row: no element, no id
-		}
-		b := shardOf(el.ID, f.Buckets)
-		p := binary.AppendUvarint(buckets[b], uint64(len(el.ID)))
-		p = append(p, el.ID...)
-		buckets[b] = binary.AppendUvarint(p, uint64(pos))
-		return true, nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, b := range slices.Sorted(maps.Keys(buckets)) {
-		emit(b, IDs{Input: c.Input.Index, Packed: buckets[b]})
-	}
-	return nil
-}
-
-// dupFn finds the ids of one bucket held by more than one row, and emits
-// the places of all but the first (by input, then position).
-type dupFn struct{}
-
-func (f *dupFn) ProcessElement(_ int64, ids func(*IDs) bool, emit func(Dup)) error {
-	type seen struct {
-		id string
-		at Dup
-	}
-	var rows []seen
-	var v IDs
-	for ids(&v) {
-		p := v.Packed
-		for len(p) > 0 {
-			n, k := binary.Uvarint(p)
-			if k <= 0 || uint64(len(p)-k) < n {
-				return fmt.Errorf("internal error: packed ids of input %d", v.Input)
-			}
-			id := string(p[k : k+int(n)])
-			p = p[k+int(n):]
-			pos, k := binary.Uvarint(p)
-			if k <= 0 {
-				return fmt.Errorf("internal error: packed ids of input %d", v.Input)
-			}
-			p = p[k:]
-			rows = append(rows, seen{id: id, at: Dup{Input: v.Input, Pos: int64(pos)}})
-		}
-		v = IDs{}
-	}
-	slices.SortFunc(rows, func(a, b seen) int {
-		if c := strings.Compare(a.id, b.id); c != 0 {
-			return c
-		}
-		if a.at.Input != b.at.Input {
-			return a.at.Input - b.at.Input
-		}
-		return int(min(max(a.at.Pos-b.at.Pos, -1), 1))
-	})
-	for i := 1; i < len(rows); i++ {
-		if rows[i].id == rows[i-1].id {
-			emit(rows[i].at)
-		}
-	}
-	return nil
-}
-
 // rangeFn runs the rows of a range of a chunk: it reads and decodes them,
 // cuts them into batches sized as the local engine sizes them, runs the
 // batches through the process's grid.Executor, at most the executor's
@@ -313,18 +209,15 @@ func (u unsplittable) TrySplit(float64) (primary, residual any, err error) {
 	return u.GetRestriction(), nil, nil
 }
 
-func (f *rangeFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, c Chunk, dups func(*Dup) bool, tally func(Tally)) error {
+func (f *rangeFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, c Chunk, tally func(Tally)) error {
 	rest := rt.GetRestriction().(offsetrange.Restriction)
 	w, err := workerFor(ctx, f.Spec)
 	if err != nil {
 		return err
 	}
-	later := map[int64]bool{}
-	var d Dup
-	for dups(&d) {
-		if d.Input == c.Input.Index {
-			later[d.Pos] = true
-		}
+	later, err := laterRows(ctx, f.Output, c)
+	if err != nil {
+		return err
 	}
 	st, err := openStore(ctx, f.Output)
 	if err != nil {

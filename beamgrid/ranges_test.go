@@ -128,9 +128,9 @@ func TestSplitInputsGiveTheLocalEnginesOutcomes(t *testing.T) {
 	testbin.AssertNothingRuns(t, job.CacheDir)
 }
 
-// ranges builds the job (its output begun, as a run begins it) and finds
-// its chunks and duplicates, for a test that plays the runner.
-func ranges(t *testing.T, job grid.Job) (*beamgrid.Plan, []beamgrid.Chunk, []beamgrid.Dup) {
+// ranges builds the job (its output begun, as a run begins it), finds its
+// chunks and checks its duplicates, for a test that plays the runner.
+func ranges(t *testing.T, job grid.Job) (*beamgrid.Plan, []beamgrid.Chunk) {
 	t.Helper()
 	ctx := t.Context()
 	_, s := beam.NewPipelineWithRoot()
@@ -146,11 +146,10 @@ func ranges(t *testing.T, job grid.Job) (*beamgrid.Plan, []beamgrid.Chunk, []bea
 	if len(chunks) < 6 {
 		t.Fatalf("%d chunks", len(chunks))
 	}
-	dups, err := beamgrid.Dups(ctx, plan, chunks)
-	if err != nil {
+	if err := beamgrid.CheckDups(ctx, plan, chunks, 0); err != nil {
 		t.Fatal(err)
 	}
-	return plan, chunks, dups
+	return plan, chunks
 }
 
 // splitting is a tracker that the runner splits at half its rest when
@@ -195,7 +194,7 @@ func TestARetriedRangeReplacesItsFailedAttempt(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			job := base
 			job.Output = filepath.Join(t.TempDir(), "beam")
-			plan, chunks, dups := ranges(t, job)
+			plan, chunks := ranges(t, job)
 			ctx := t.Context()
 			victim := len(chunks) / 2
 			for i, ch := range chunks {
@@ -209,7 +208,7 @@ func TestARetriedRangeReplacesItsFailedAttempt(t *testing.T) {
 					})
 				}
 				rest := beamgrid.Restriction(ch)
-				_, err := beamgrid.RunRange(ctx, plan, ch, offsetrange.NewTracker(rest), dups)
+				_, err := beamgrid.RunRange(ctx, plan, ch, offsetrange.NewTracker(rest))
 				restore()
 				if (i == victim) != (err != nil) || err != nil && !errors.Is(err, errInjected) && !strings.Contains(err.Error(), errInjected.Error()) {
 					t.Fatalf("range %d: %v", i, err)
@@ -218,14 +217,14 @@ func TestARetriedRangeReplacesItsFailedAttempt(t *testing.T) {
 			// The runner's retry of the failed range.
 			ch := chunks[victim]
 			rt := &splitting{Tracker: offsetrange.NewTracker(beamgrid.Restriction(ch)), n: c.split}
-			if _, err := beamgrid.RunRange(ctx, plan, ch, rt, dups); err != nil {
+			if _, err := beamgrid.RunRange(ctx, plan, ch, rt); err != nil {
 				t.Fatal(err)
 			}
 			if c.split > 0 {
 				if rt.residual == nil {
 					t.Fatal("the retry was not split")
 				}
-				if _, err := beamgrid.RunRange(ctx, plan, ch, offsetrange.NewTracker(*rt.residual), dups); err != nil {
+				if _, err := beamgrid.RunRange(ctx, plan, ch, offsetrange.NewTracker(*rt.residual)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -250,7 +249,7 @@ func TestARangeSplitWhileItRunsLosesAndRepeatsNothing(t *testing.T) {
 	_, want := local(t, base)
 	job := base
 	job.Output = filepath.Join(t.TempDir(), "beam")
-	plan, chunks, dups := ranges(t, job)
+	plan, chunks := ranges(t, job)
 	ctx := t.Context()
 	splits := 0
 	for i, ch := range chunks {
@@ -261,7 +260,7 @@ func TestARangeSplitWhileItRunsLosesAndRepeatsNothing(t *testing.T) {
 			rest := todo[0]
 			todo = todo[1:]
 			rt := &splitting{Tracker: offsetrange.NewTracker(rest), n: 1 + (i+splits)%4}
-			tally, err := beamgrid.RunRange(ctx, plan, ch, rt, dups)
+			tally, err := beamgrid.RunRange(ctx, plan, ch, rt)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -182,6 +182,11 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 	if err != nil {
 		return err
 	}
+	// Every range has read its duplicates: the check's files go before
+	// the manifest says the job ended.
+	if err := removeDupFiles(ctx, st); err != nil {
+		return err
+	}
 	if total != nil && m.Status != "failed" {
 		// Written before the manifest, which names them: with the
 		// local engine's names and layout.

@@ -17,10 +17,12 @@
 //
 //	go run ./bench/beam
 //	go run ./bench/beam -trades 10000 -big 100000   # a quick check
+//	go run ./bench/beam -profile /tmp/prof          # with each job's profiles
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -68,6 +70,9 @@ type report struct {
 	// ResultFiles is the files of results the job wrote: on Beam, one per
 	// range of the input a bundle read.
 	ResultFiles int `json:"result_files"`
+	// BuildSeconds is the time the pipeline took to build, of
+	// WallSeconds: the checks made before the job is submitted.
+	BuildSeconds float64 `json:"build_seconds,omitempty"`
 }
 
 func main() {
@@ -77,12 +82,13 @@ func main() {
 	input := flag.String("input", "trades.jsonl", "child: the input, in -dir")
 	pricer := flag.String("pricer", "bin/pricer", "the example pricer, built by make build")
 	dir := flag.String("dir", "", "child: the directory of the inputs and outputs")
+	profile := flag.String("profile", "", "write each job's CPU profile and its heap profile at its peak into this directory")
 	flag.Parse()
 	beam.Init()
 	log.SetFlags(0)
 	log.SetPrefix("bench/beam: ")
 	if *child != "" {
-		rep, err := runChild(*child, *pricer, *dir, *input)
+		rep, err := runChild(*child, *pricer, *dir, *input, *profile)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -91,7 +97,14 @@ func main() {
 		}
 		return
 	}
-	rows, err := runBench(*pricer, *trades, *big)
+	if *profile != "" {
+		p, err := filepath.Abs(*profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		*profile = p
+	}
+	rows, err := runBench(*pricer, *trades, *big, *profile)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -100,7 +113,7 @@ func main() {
 	}
 }
 
-func runBench(pricer string, trades, big int) ([]benchrow.Row, error) {
+func runBench(pricer string, trades, big int, profile string) ([]benchrow.Row, error) {
 	if _, err := os.Stat(pricer); err != nil {
 		return nil, fmt.Errorf("%v (run make build first)", err)
 	}
@@ -131,11 +144,11 @@ func runBench(pricer string, trades, big int) ([]benchrow.Row, error) {
 		return nil, err
 	}
 
-	loc, err := child("local", pricer, dir, "trades.jsonl")
+	loc, err := child("local", pricer, dir, "trades.jsonl", profile)
 	if err != nil {
 		return nil, err
 	}
-	pri, err := child("prism", pricer, dir, "trades.jsonl")
+	pri, err := child("prism", pricer, dir, "trades.jsonl", profile)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +156,7 @@ func runBench(pricer string, trades, big int) ([]benchrow.Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	huge, err := child("prism", pricer, dir, "big.jsonl")
+	huge, err := child("prism", pricer, dir, "big.jsonl", profile)
 	if err != nil {
 		return nil, err
 	}
@@ -186,12 +199,12 @@ func runBench(pricer string, trades, big int) ([]benchrow.Row, error) {
 }
 
 // child runs one engine's job in a child process.
-func child(engine, pricer, dir, input string) (*report, error) {
+func child(engine, pricer, dir, input, profile string) (*report, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-child", engine, "-pricer", pricer, "-dir", dir, "-input", input)
+	cmd := exec.Command(exe, "-child", engine, "-pricer", pricer, "-dir", dir, "-input", input, "-profile", profile)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -201,14 +214,28 @@ func child(engine, pricer, dir, input string) (*report, error) {
 	if err := json.Unmarshal(out, rep); err != nil {
 		return nil, fmt.Errorf("%s job: %w", engine, err)
 	}
+	if profile != "" {
+		log.Printf("%s %s: %s", engine, input, bytes.TrimSpace(out))
+	}
 	return rep, nil
 }
 
-func runChild(engine, pricer, dir, input string) (*report, error) {
+func runChild(engine, pricer, dir, input, profile string) (_ *report, err error) {
 	ctx := context.Background()
 	out := engine
 	if input != "trades.jsonl" {
 		out += "-" + strings.TrimSuffix(input, ".jsonl")
+	}
+	if profile != "" {
+		stop, err := startProfiles(profile, out)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if serr := stop(); err == nil {
+				err = serr
+			}
+		}()
 	}
 	job := grid.Job{
 		Binary: pricer, CacheDir: filepath.Join(dir, "cache-"+engine),
@@ -217,6 +244,7 @@ func runChild(engine, pricer, dir, input string) (*report, error) {
 		Output: filepath.Join(dir, out),
 	}
 	start := time.Now()
+	var built time.Duration
 	var m *grid.Manifest
 	switch engine {
 	case "local":
@@ -230,6 +258,7 @@ func runChild(engine, pricer, dir, input string) (*report, error) {
 		if _, err := beamgrid.Build(ctx, s, job, &beamgrid.BuildOptions{Runner: "prism"}); err != nil {
 			return nil, err
 		}
+		built = time.Since(start)
 		if _, err := prism.Execute(ctx, p); err != nil {
 			return nil, err
 		}
@@ -247,7 +276,7 @@ func runChild(engine, pricer, dir, input string) (*report, error) {
 		return nil, err
 	}
 	return &report{WallSeconds: wall, VmHWMKiB: hwm >> 10, Results: m.Results, DeadLetters: m.DeadLetters, Calls: m.Calls,
-		ResultFiles: len(m.ResultFiles)}, nil
+		ResultFiles: len(m.ResultFiles), BuildSeconds: built.Seconds()}, nil
 }
 
 // sameResults reports whether two outputs hold the same result lines.

@@ -61,7 +61,7 @@ const (
 var (
 	jobFlag      = flag.String("job", "", "the job as JSON (a grid.Job, as in a manifest's options); - reads standard input (required)")
 	runnerFlag   = flag.String("runner", "prism", "prism (in this process) or dataflow")
-	shards       = flag.Int("shards", 0, "checksum buckets the ids are grouped in to find duplicate ids (default: one per 250,000 rows, from the inputs' size)")
+	shards       = flag.Int("shards", 0, "no longer used: duplicate ids are found by merging sorted files of ids (recorded in the manifest)")
 	outputShards = flag.Int("output_shards", 0, "no longer used: each range of an input writes its own results and dead-letter files")
 	logFormat    = flag.String("log_format", "text", "log format on stderr: text or json")
 	logLevel     = flag.String("log_level", "info", "log level: debug, info, warn or error")

@@ -82,7 +82,7 @@ written to the output directory. Exit 0 when the job would start, 2 when it
 would not.`
 	f := cmd.Flags()
 	choiceVar(f, &b.runner, "runner", runnerLocal, "where the job runs: local (this machine), prism (a Beam pipeline in this process) or dataflow (Google Cloud Dataflow)", runnerLocal, "prism", "dataflow")
-	f.IntVar(&b.shards, "shards", 0, "with a Beam runner: checksum buckets of the duplicate-id check (default: one per 250,000 rows)")
+	f.IntVar(&b.shards, "shards", 0, "with a Beam runner: no longer used (duplicate ids are found by merging sorted files of ids)")
 	f.IntVar(&b.outputShards, "output-shards", 0, "with a Beam runner: no longer used (each range of an input writes its own files)")
 	f.BoolVar(&b.dryRun, "dry-run", false, "check everything (binary, messages, inputs with every row counted, join keys, output) and print the plan, without calling the binary on any element; with a Beam runner, build the pipeline and print it, and the Dataflow job")
 	b.dataflow = map[string]*string{}
