@@ -338,7 +338,7 @@ func (f *rangeFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, c Ch
 	// ours and the binary stops between elements; tests play the runner
 	// with trackers of their own.
 	if lt, ok := rt.Rt.(*liquidTracker); ok {
-		r.l = lt.l
+		r.l, r.ownTracker = lt.l, true
 	} else {
 		r.l = newLiquid(rest)
 	}
@@ -416,9 +416,10 @@ type rangeRun struct {
 	// l is what the range shares with its tracker, queue the batches
 	// waiting to start: elements a stopped call handed back, to run
 	// again. dropped counts the claimed rows a split gave to a residual.
-	l       *liquid
-	queue   []queued
-	dropped int64
+	l          *liquid
+	ownTracker bool // the range's tracker is a liquidTracker, sharing l
+	queue      []queued
+	dropped    int64
 	// agg totals the outcomes written, for a job with aggregates.
 	agg *aggregate.Set
 }
@@ -431,7 +432,7 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 	j := e.spec.Job
 	// Splits among claimed rows need calls that stop between elements,
 	// and rows that are not fanned out over scenarios.
-	liquid := e.schema.HonorsSigterm && e.schema.StreamsResults && !j.NoSplit && e.spec.Scenarios == nil
+	liquid := r.ownTracker && e.schema.HonorsSigterm && e.schema.StreamsResults && !j.NoSplit && e.spec.Scenarios == nil
 	r.l.enable(liquid, cmp.Or(time.Duration(j.Grace), jobspec.DefaultGrace))
 	ctx, cancel := context.WithCancel(ctx)
 	r.done = make(chan ranBatch, r.w.slots+1)
