@@ -383,10 +383,17 @@ func (fl *flight) finish() int {
 }
 
 // holdsPast says whether the batch's running call has elements at or
-// past p it has not finished, and has not been stopped. l.mu is held.
+// past p it has not finished, and has not been stopped. A call that has
+// exited is left alone: what it did not finish runs in a call of its own,
+// which is told of the end when it starts (watch). l.mu is held.
 func (fl *flight) holdsPast(p int64) bool {
 	if fl.call == nil || fl.stopped || fl.finished {
 		return false
+	}
+	select {
+	case <-fl.call.Exited():
+		return false
+	default:
 	}
 	els := fl.task.Elements
 	return len(els) > 0 && fl.pos[els[len(els)-1].Source.Index] >= p && fl.call.Completed() < len(els)

@@ -284,3 +284,33 @@ func TestWithoutLiquidSplitsTheTrackerIsOffsetranges(t *testing.T) {
 		}
 	}
 }
+
+// A call that has exited is not stopped: the elements it did not finish
+// run in a call of their own, which is stopped as it starts if it holds
+// rows past the split.
+func TestAnExitedCallIsNotStoppedButItsFollowUpIs(t *testing.T) {
+	tr := liquidRange(t, 1000)
+	tail := rows(500, 1000)
+	fl, _ := tr.l.launch(tail)
+	_, task := batchOf(tail)
+	crashed := newFakeCall(50, 10)
+	fl.watch()(task, crashed)
+	close(crashed.exited)
+	if _, r, _ := tr.TrySplit(0.5); r == nil {
+		t.Fatal("no split")
+	}
+	if crashed.stops.Load() != 0 {
+		t.Fatal("an exited call was stopped")
+	}
+	_, rest := batchOf(tail[11:])
+	for i, e := range rest.Elements {
+		e.Source.Index = int64(11 + i) // the batch's elements, not the follow-up's
+	}
+	next := newFakeCall(len(rest.Elements), 0)
+	fl.watch()(rest, next)
+	if next.stops.Load() != 1 {
+		t.Fatalf("the follow-up holding rows past the split was stopped %d times", next.stops.Load())
+	}
+	close(next.exited)
+	fl.finish()
+}
