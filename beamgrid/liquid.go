@@ -231,13 +231,17 @@ func (l *liquid) admit(pos int64) bool {
 	return true
 }
 
-// launch registers a batch whose elements' rows are at pos (ascending),
-// keeping the ones before the end: it returns the batch's flight and how
-// many lead elements it keeps (none: no flight).
+// launch registers a batch whose elements' rows are at pos, keeping the
+// ones before the end: it returns the batch's flight and how many lead
+// elements it keeps (none: no flight). With liquid splits the positions
+// ascend (no scenarios); without, every claimed row is before the end.
 func (l *liquid) launch(pos []int64) (*flight, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, _ := slices.BinarySearch(pos, l.end)
+	n := len(pos)
+	if l.on {
+		n, _ = slices.BinarySearch(pos, l.end)
+	}
 	if n == 0 {
 		return nil, 0
 	}

@@ -342,7 +342,6 @@ func (f *rangeFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, c Ch
 	} else {
 		r.l = newLiquid(rest)
 	}
-
 	if f.agg != nil {
 		r.agg = f.agg.NewSet()
 	}
