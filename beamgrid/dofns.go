@@ -172,6 +172,7 @@ type ranBatch struct {
 	b    Batch
 	outs []grid.Outcome
 	err  error
+	fl   *flight // a range's batch; nil for runFn's
 }
 
 func (f *runFn) Setup(ctx context.Context) error {
@@ -209,7 +210,7 @@ func (f *runFn) ProcessElement(b Batch, result func(Result), dead func(DeadLette
 		return f.fail(err)
 	}
 	f.inflight++
-	go runBatch(f.ctx, f.w, b, f.done)
+	go runBatch(f.ctx, f.w, b, nil, f.done)
 	return nil
 }
 
@@ -248,8 +249,10 @@ func (f *runFn) stopOnPanic() {
 }
 
 // runBatch runs a batch through w's executor and sends what became of it
-// on done.
-func runBatch(ctx context.Context, w *worker, b Batch, done chan<- ranBatch) {
+// on done. A range's batch has its flight, told of the calls and the
+// outcomes so that a split may stop a call (see liquid); the elements a
+// stopped call handed back have no outcome.
+func runBatch(ctx context.Context, w *worker, b Batch, fl *flight, done chan<- ranBatch) {
 	elems := make([]*grid.Element, len(b.Elements))
 	for i := range b.Elements {
 		e := &b.Elements[i]
@@ -263,7 +266,8 @@ func runBatch(ctx context.Context, w *worker, b Batch, done chan<- ranBatch) {
 		if e.Scenario != "" {
 			sc, ok := w.scenarios[e.Scenario]
 			if !ok {
-				done <- ranBatch{b: b, err: fmt.Errorf("internal error: element %q of batch %s is under scenario %q, not one of the job's", e.ID, b.ID, e.Scenario)}
+				fl.finish()
+				done <- ranBatch{b: b, fl: fl, err: fmt.Errorf("internal error: element %q of batch %s is under scenario %q, not one of the job's", e.ID, b.ID, e.Scenario)}
 				return
 			}
 			elems[i].Scenario = sc
@@ -271,7 +275,8 @@ func runBatch(ctx context.Context, w *worker, b Batch, done chan<- ranBatch) {
 	}
 	var outs []grid.Outcome
 	agg := len(w.spec.Job.Aggregates) > 0
-	err := w.x.RunTask(ctx, grid.NewTask(b.ID, elems), func(o grid.Outcome) {
+	err := w.x.RunTaskWatched(ctx, grid.NewTask(b.ID, elems), func(o grid.Outcome) {
+		fl.settle(o.Source.Index)
 		o.Line = bytes.Clone(o.Line) // the engine reuses its buffer once emit returns
 		if agg {
 			o.Payload = bytes.Clone(o.Payload)
@@ -279,12 +284,13 @@ func runBatch(ctx context.Context, w *worker, b Batch, done chan<- ranBatch) {
 			o.Payload, o.Input = nil, nil
 		}
 		outs = append(outs, o)
-	})
+	}, fl.watch())
+	released := fl.finish()
 	w.removeLogs(b.ID)
-	if err == nil && len(outs) != len(elems) {
-		err = fmt.Errorf("internal error: batch %s of %d elements has %d outcomes", b.ID, len(elems), len(outs))
+	if err == nil && len(outs)+released != len(elems) {
+		err = fmt.Errorf("internal error: batch %s of %d elements has %d outcomes and %d elements handed back", b.ID, len(elems), len(outs), released)
 	}
-	done <- ranBatch{b: b, outs: outs, err: err}
+	done <- ranBatch{b: b, outs: outs, err: err, fl: fl}
 }
 
 func (f *runFn) emit(r ranBatch, result func(Result), dead func(DeadLetter)) error {

@@ -52,12 +52,23 @@ func CheckDups(ctx context.Context, p *Plan, chunks []Chunk, runRows int) error 
 }
 
 // RunRange runs the range rt holds of chunk c, as the runner's worker
-// does, once CheckDups has run.
+// does, once CheckDups has run. A test that splits the range while it
+// runs, as the runner does from another goroutine, passes an
+// *sdf.LockRTracker and splits through it.
 func RunRange(ctx context.Context, p *Plan, c Chunk, rt sdf.RTracker) (Tally, error) {
 	f := &rangeFn{Spec: p.Step.spec, Output: p.Step.spec.Job.Output}
+	lrt, ok := rt.(*sdf.LockRTracker)
+	if !ok {
+		lrt = sdf.NewLockRTracker(rt)
+	}
 	var t Tally
-	err := f.ProcessElement(ctx, sdf.NewLockRTracker(rt), c, func(x Tally) { t = x })
+	err := f.ProcessElement(ctx, lrt, c, func(x Tally) { t = x })
 	return t, err
+}
+
+// NewRangeTracker is the tracker the pipeline gives a range.
+func NewRangeTracker(rest offsetrange.Restriction) sdf.RTracker {
+	return (&rangeFn{}).CreateTracker(rest).Rt
 }
 
 // Restriction is the range of positions a chunk's tracker starts with.

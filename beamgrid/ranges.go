@@ -2,11 +2,13 @@ package beamgrid
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
@@ -14,6 +16,7 @@ import (
 	"github.com/gridrun/gridrun/aggregate"
 	"github.com/gridrun/gridrun/codec"
 	"github.com/gridrun/gridrun/grid"
+	"github.com/gridrun/gridrun/jobspec"
 )
 
 // The pipeline Build makes carries references to the input, never its
@@ -193,11 +196,10 @@ func (f *rangeFn) RestrictionSize(c Chunk, rest offsetrange.Restriction) float64
 }
 
 func (f *rangeFn) CreateTracker(rest offsetrange.Restriction) *sdf.LockRTracker {
-	t := offsetrange.NewTracker(rest)
 	if rest.End == wholeEnd {
-		return sdf.NewLockRTracker(unsplittable{t})
+		return sdf.NewLockRTracker(unsplittable{offsetrange.NewTracker(rest)})
 	}
-	return sdf.NewLockRTracker(t)
+	return sdf.NewLockRTracker(newLiquidTracker(rest))
 }
 
 // unsplittable is the tracker of a whole input's range (gzipped), whose
@@ -225,6 +227,14 @@ func (f *rangeFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, c Ch
 	}
 	r := &rangeRun{fn: f, w: w, c: c, start: rest.Start, later: later,
 		t: Tally{Input: c.Input.Index, Kinds: map[string]int64{}}}
+	// A split may stop a running call (see liquid) when the tracker is
+	// ours and the binary stops between elements; tests play the runner
+	// with trackers of their own.
+	if lt, ok := rt.Rt.(*liquidTracker); ok {
+		r.l, r.ownTracker = lt.l, true
+	} else {
+		r.l = newLiquid(rest)
+	}
 	if f.agg != nil {
 		r.agg = f.agg.NewSet()
 	}
@@ -260,6 +270,8 @@ func (f *rangeFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, c Ch
 			return err
 		}
 	}
+	r.t.Rows -= r.dropped // a residual's, read again there
+	r.t.RunnerSplits, r.t.CallSplits = r.l.counts()
 	t := w.tally()
 	r.t.Process, r.t.Exec, r.t.Join = t.Process, t.Exec, t.Join
 	r.t.Cache, r.t.CacheEntries = t.Cache, t.CacheEntries
@@ -291,7 +303,15 @@ type rangeRun struct {
 	results, dead *bufWriter
 	done          chan ranBatch
 	inflight      int
+	seq           int // batches started
 	t             Tally
+	// l is what the range shares with its tracker, queue the batches
+	// waiting to start: elements a stopped call handed back, to run
+	// again. dropped counts the claimed rows a split gave to a residual.
+	l          *liquid
+	ownTracker bool // the range's tracker is a liquidTracker, sharing l
+	queue      []queued
+	dropped    int64
 	// agg totals the outcomes written, for a job with aggregates.
 	agg *aggregate.Set
 }
@@ -302,6 +322,10 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 		return err
 	}
 	j := e.spec.Job
+	// Splits among claimed rows need calls that stop between elements,
+	// and rows that are not fanned out over scenarios.
+	liquid := r.ownTracker && e.schema.HonorsSigterm && e.schema.StreamsResults && !j.NoSplit && e.spec.Scenarios == nil
+	r.l.enable(liquid, cmp.Or(time.Duration(j.Grace), jobspec.DefaultGrace))
 	ctx, cancel := context.WithCancel(ctx)
 	r.done = make(chan ranBatch, r.w.slots+1)
 	defer func() {
@@ -319,10 +343,10 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 		cancel()
 	}()
 	var (
-		dec   *codec.Decoder
-		batch []Element
-		bytes int
-		seq   int
+		dec      *codec.Decoder
+		batch    []Element
+		batchPos []int64 // the row position of each element of batch
+		bytes    int
 		// rows and read estimate the rows left in the range from the
 		// bytes per row so far, for the sizer to shrink the last
 		// batches: the range's end is its slots' rendezvous.
@@ -340,44 +364,31 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 		if len(batch) == 0 {
 			return nil
 		}
-		b := Batch{ID: fmt.Sprintf("r%d-%d-%d", r.c.Input.Index, r.start, seq), Elements: batch}
-		seq++
-		batch, bytes, size = nil, 0, r.w.sizer.Next(left())
-		if err := runHook(b); err != nil {
-			return err
-		}
-		// Outcomes that are ready go out now; then wait for room if all
-		// the slots are taken.
-		for drained := false; !drained; {
-			select {
-			case rb := <-r.done:
-				if err := r.emit(rb); err != nil {
-					return err
-				}
-			default:
-				drained = true
-			}
-		}
-		for r.inflight > r.w.slots {
-			if err := r.emit(<-r.done); err != nil {
-				return err
-			}
-		}
-		r.inflight++
-		go runBatch(ctx, r.w, b, r.done)
-		return nil
+		r.queue = append(r.queue, queued{els: batch, pos: batchPos})
+		batch, batchPos, bytes, size = nil, nil, 0, r.w.sizer.Next(left())
+		return r.startQueued(ctx)
 	}
 	// put hands a row on under a scenario ("" without): a dead letter
-	// written, or an element added to the batch.
+	// written, or an element added to the batch. A row a split has
+	// given to a residual since it was claimed is dropped.
 	put := func(b *blockRow, scenario string) error {
 		if b.dead != nil {
+			if liquid && !r.l.admit(b.pos) {
+				r.dropped++
+				return nil
+			}
 			d := *b.dead
 			d.Scenario = scenario
 			return r.deadLetter(deadLetter(&d), b.input, scenario)
 		}
+		if liquid && !r.l.keeps(b.pos) {
+			r.dropped++
+			return nil
+		}
 		el := b.el
 		el.Scenario = scenario
 		batch = append(batch, el)
+		batchPos = append(batchPos, b.pos)
 		bytes += len(el.Payload)
 		if len(batch) >= size || j.BatchBytes > 0 && bytes >= j.BatchBytes {
 			return flush()
@@ -423,7 +434,7 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 				return false, err
 			}
 		}
-		var b blockRow
+		b := blockRow{pos: pos}
 		el, err := dec.Decode(row)
 		switch {
 		case err != nil:
@@ -461,10 +472,62 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 		// range is done, so that no split hands on an empty rest.
 		rt.TryClaim(rt.GetRestriction().(offsetrange.Restriction).End)
 	}
-	for r.inflight > 0 {
+	for {
+		if err := r.startQueued(ctx); err != nil {
+			return err
+		}
+		if r.inflight == 0 {
+			return nil
+		}
 		if err := r.emit(<-r.done); err != nil {
 			return err
 		}
+	}
+}
+
+// queued is a batch waiting to start: its elements and their rows'
+// positions.
+type queued struct {
+	els []Element
+	pos []int64
+}
+
+// startQueued starts the batches waiting, each once a slot is free,
+// without their rows a split has given to a residual.
+func (r *rangeRun) startQueued(ctx context.Context) error {
+	for len(r.queue) > 0 {
+		// Outcomes that are ready go out now (and may queue elements to
+		// run again); then wait for room if all the slots are taken.
+		for drained := false; !drained; {
+			select {
+			case rb := <-r.done:
+				if err := r.emit(rb); err != nil {
+					return err
+				}
+			default:
+				drained = true
+			}
+		}
+		for r.inflight > r.w.slots {
+			if err := r.emit(<-r.done); err != nil {
+				return err
+			}
+		}
+		q := r.queue[0]
+		r.queue = r.queue[1:]
+		fl, keep := r.l.launch(q.pos)
+		r.dropped += int64(len(q.els) - keep)
+		if keep == 0 {
+			continue
+		}
+		b := Batch{ID: fmt.Sprintf("r%d-%d-%d", r.c.Input.Index, r.start, r.seq), Elements: q.els[:keep]}
+		r.seq++
+		if err := runHook(b); err != nil {
+			r.l.land(fl, b, nil) // never started: out of flight
+			return err
+		}
+		r.inflight++
+		go runBatch(ctx, r.w, b, fl, r.done)
 	}
 	return nil
 }
@@ -499,6 +562,15 @@ func (r *rangeRun) emit(rb ranBatch) error {
 		// it the job, naming the cause.
 		return fmt.Errorf("batch %s: %w", rb.b.ID, rb.err)
 	}
+	// A split since the batch started keeps only the outcomes of rows
+	// before the range's end, and the elements a stopped call handed
+	// back that are still the range's run again.
+	outs, again, againPos, dropped := r.l.land(rb.fl, rb.b, rb.outs)
+	rb.outs = outs
+	r.dropped += int64(dropped)
+	if len(again) > 0 {
+		r.queue = append(r.queue, queued{els: again, pos: againPos})
+	}
 	if err := r.fn.limit.add(r.fn.Spec.Job, rb.outs); err != nil {
 		return err
 	}
@@ -530,6 +602,7 @@ type blockRow struct {
 	el    Element
 	dead  *grid.DeadLetter
 	input []byte
+	pos   int64 // the row's position in the input
 }
 
 // duplicate is the dead letter of the second row of an id, worded as the

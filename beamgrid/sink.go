@@ -110,6 +110,8 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ int, tallies func(*Ta
 			m.DeadLettersByKind[k] += n
 		}
 		m.Batches += t.Batches
+		m.RunnerSplits += t.RunnerSplits
+		m.RunnerCallSplits += t.CallSplits
 		if t.ResultFile != "" {
 			m.ResultFiles = append(m.ResultFiles, t.ResultFile)
 		}

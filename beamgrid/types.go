@@ -102,6 +102,10 @@ type Tally struct {
 	// entries its index held.
 	Cache        resultcache.Stats
 	CacheEntries int
+	// RunnerSplits counts the splits of a range the runner asked for and
+	// got; CallSplits those of them that stopped a running call to hand
+	// on the elements it had not begun.
+	RunnerSplits, CallSplits int64
 	// Aggregates is a range's partial aggregates (an encoded
 	// aggregate.Set) over the outcomes in its files, for a job with
 	// aggregates: merged in any order, they give the job's.

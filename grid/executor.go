@@ -176,6 +176,15 @@ func (x *Executor) Stats() ExecStats {
 // Executor's first calls have found that the binary cannot run here, it
 // returns the *FailFastError, and makes no call (see FailFastCalls).
 func (x *Executor) RunTask(ctx context.Context, t *Task, emit func(Outcome)) error {
+	return x.RunTaskWatched(ctx, t, emit, nil)
+}
+
+// RunTaskWatched is RunTask, telling started (when set) of each call as
+// it begins, with the task it runs: the batch's, or a follow-up holding
+// part of it. A caller that must stop a call between elements (a Beam
+// runner's split of a range) holds it from there; a stopped call's
+// released elements (wrapper.Running.Release) get no outcome.
+func (x *Executor) RunTaskWatched(ctx context.Context, t *Task, emit func(Outcome), started func(*Task, wrapper.Running)) error {
 	todo := []*Task{t}
 	for len(todo) > 0 {
 		if err := x.failFast.Failed(); err != nil {
@@ -192,7 +201,11 @@ func (x *Executor) RunTask(ctx context.Context, t *Task, emit func(Outcome)) err
 			case <-tm.C:
 			}
 		}
-		todo = append(todo, x.Call(ctx, t, emit, nil)...)
+		var watch func(wrapper.Running)
+		if started != nil {
+			watch = func(c wrapper.Running) { started(t, c) }
+		}
+		todo = append(todo, x.Call(ctx, t, emit, watch)...)
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -84,6 +84,12 @@ type Manifest struct {
 	Runner       string `json:"runner,omitempty"`
 	Shards       int    `json:"shards,omitempty"`
 	OutputShards int    `json:"output_shards,omitempty"`
+	// RunnerSplits counts the splits of running input ranges the Beam
+	// runner asked for and got; RunnerCallSplits those of them that
+	// stopped a running call, whose elements not begun went to the
+	// residual range or ran again.
+	RunnerSplits     int64 `json:"runner_splits,omitempty"`
+	RunnerCallSplits int64 `json:"runner_call_splits,omitempty"`
 }
 
 // AggregateInfo is one aggregate spec (Job.Aggregates) as computed.

@@ -11,13 +11,24 @@
 // memory is meant not to grow with the input: its peak at -big trades is
 // held to 1.5 times its peak at -trades.
 //
+// A second case times a job with one slow tail: the faulty test binary
+// over cheap rows in fixed batches, the last elements of the last batch
+// sleeping. The local engine's scheduler splits the straggling call for
+// its idle slot; on prism the range's bundle makes no progress, prism asks
+// for a split, and the running call is stopped between elements so that
+// its tail runs in another bundle. Prism is held to 1.2 times the local
+// engine's wall time, with at least one split of a running call and the
+// local engine's results and dead letters, each once.
+//
 // Each job runs in a child process (this program, re-executed), so that
 // its peak RSS is its own. Run it from the repository root after make
-// build (a few minutes on 2 cores at the full sizes):
+// build and make test-binaries (a few minutes on 2 cores at the full
+// sizes):
 //
 //	go run ./bench/beam
 //	go run ./bench/beam -trades 10000 -big 100000   # a quick check
 //	go run ./bench/beam -profile /tmp/prof          # with each job's profiles
+//	go run ./bench/beam -case slow-tail              # the slow tail alone
 package main
 
 import (
@@ -58,6 +69,8 @@ const (
 	maxWallRatio = 2.0
 	maxRSSGrowth = 1.5
 	maxPrismMiB  = 1024.0
+	// A slow tail: prism within 1.2 times the local engine's wall time.
+	maxTailRatio = 1.2
 )
 
 // report is what a child prints.
@@ -73,10 +86,21 @@ type report struct {
 	// BuildSeconds is the time the pipeline took to build, of
 	// WallSeconds: the checks made before the job is submitted.
 	BuildSeconds float64 `json:"build_seconds,omitempty"`
+	// Splits counts the local engine's splits of running calls;
+	// RunnerSplits the splits prism asked for, RunnerCallSplits those of
+	// them that stopped a running call.
+	Splits           int64 `json:"splits"`
+	RunnerSplits     int64 `json:"runner_splits"`
+	RunnerCallSplits int64 `json:"runner_call_splits"`
 }
 
 func main() {
 	child := flag.String("child", "", "run the job on this engine, local or prism, and report (internal)")
+	benchCase := flag.String("case", "all", "the cases to run: all, trades (the priced trades) or slow-tail")
+	faulty := flag.String("faulty", "bin/faulty", "the faulty test binary, built by make test-binaries, for the slow tail")
+	tailRows := flag.Int("tail-rows", 2000, "slow tail: rows of the input")
+	tailSlow := flag.Int("tail-slow", 40, "slow tail: slow rows, at the input's end")
+	tailMS := flag.Int("tail-ms", 250, "slow tail: milliseconds each slow row sleeps")
 	trades := flag.Int("trades", 100_000, "trades of the job both engines run")
 	big := flag.Int("big", 1_000_000, "trades of the big file prism runs")
 	input := flag.String("input", "trades.jsonl", "child: the input, in -dir")
@@ -88,7 +112,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("bench/beam: ")
 	if *child != "" {
-		rep, err := runChild(*child, *pricer, *dir, *input, *profile)
+		rep, err := runChild(*child, *pricer, *faulty, *dir, *input, *profile)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -104,9 +128,25 @@ func main() {
 		}
 		*profile = p
 	}
-	rows, err := runBench(*pricer, *trades, *big, *profile)
-	if err != nil {
-		log.Fatal(err)
+	var rows []benchrow.Row
+	switch *benchCase {
+	case "all", "trades", "slow-tail":
+	default:
+		log.Fatalf("-case %q: want all, trades or slow-tail", *benchCase)
+	}
+	if *benchCase != "slow-tail" {
+		r, err := runBench(*pricer, *trades, *big, *profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		rows = append(rows, r...)
+	}
+	if *benchCase != "trades" {
+		r, err := runSlowTail(*faulty, *tailRows, *tailSlow, *tailMS, *profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		rows = append(rows, r...)
 	}
 	if err := benchrow.Write(os.Stdout, rows); err != nil {
 		log.Fatal(err)
@@ -144,11 +184,11 @@ func runBench(pricer string, trades, big int, profile string) ([]benchrow.Row, e
 		return nil, err
 	}
 
-	loc, err := child("local", pricer, dir, "trades.jsonl", profile)
+	loc, err := child("local", pricer, "", dir, "trades.jsonl", profile)
 	if err != nil {
 		return nil, err
 	}
-	pri, err := child("prism", pricer, dir, "trades.jsonl", profile)
+	pri, err := child("prism", pricer, "", dir, "trades.jsonl", profile)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +196,7 @@ func runBench(pricer string, trades, big int, profile string) ([]benchrow.Row, e
 	if err != nil {
 		return nil, err
 	}
-	huge, err := child("prism", pricer, dir, "big.jsonl", profile)
+	huge, err := child("prism", pricer, "", dir, "big.jsonl", profile)
 	if err != nil {
 		return nil, err
 	}
@@ -198,13 +238,14 @@ func runBench(pricer string, trades, big int, profile string) ([]benchrow.Row, e
 	}, nil
 }
 
-// child runs one engine's job in a child process.
-func child(engine, pricer, dir, input, profile string) (*report, error) {
+// child runs one engine's job in a child process: the priced trades, or
+// with faulty set, the slow tail.
+func child(engine, pricer, faulty, dir, input, profile string) (*report, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-child", engine, "-pricer", pricer, "-dir", dir, "-input", input, "-profile", profile)
+	cmd := exec.Command(exe, "-child", engine, "-pricer", pricer, "-faulty", faulty, "-dir", dir, "-input", input, "-profile", profile)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -220,7 +261,7 @@ func child(engine, pricer, dir, input, profile string) (*report, error) {
 	return rep, nil
 }
 
-func runChild(engine, pricer, dir, input, profile string) (_ *report, err error) {
+func runChild(engine, pricer, faulty, dir, input, profile string) (_ *report, err error) {
 	ctx := context.Background()
 	out := engine
 	if input != "trades.jsonl" {
@@ -242,6 +283,9 @@ func runChild(engine, pricer, dir, input, profile string) (_ *report, err error)
 		Inputs: []string{filepath.Join(dir, input)},
 		Join:   &grid.JoinSpec{Source: filepath.Join(dir, "quotes.csv"), Key: "{underlying}"},
 		Output: filepath.Join(dir, out),
+	}
+	if faulty != "" {
+		job = slowTailJob(engine, faulty, dir, input)
 	}
 	start := time.Now()
 	var built time.Duration
@@ -276,7 +320,7 @@ func runChild(engine, pricer, dir, input, profile string) (_ *report, err error)
 		return nil, err
 	}
 	return &report{WallSeconds: wall, VmHWMKiB: hwm >> 10, Results: m.Results, DeadLetters: m.DeadLetters, Calls: m.Calls,
-		ResultFiles: len(m.ResultFiles), BuildSeconds: built.Seconds()}, nil
+		ResultFiles: len(m.ResultFiles), BuildSeconds: built.Seconds(), Splits: m.Splits, RunnerSplits: m.RunnerSplits, RunnerCallSplits: m.RunnerCallSplits}, nil
 }
 
 // sameResults reports whether two outputs hold the same result lines.
