@@ -339,6 +339,7 @@ func (r *rangeRun) run(ctx context.Context, rt *sdf.LockRTracker) (err error) {
 		}
 		for ; r.inflight > 0; r.inflight-- {
 			<-r.done
+			<-r.w.batches
 		}
 		cancel()
 	}()
@@ -492,12 +493,12 @@ type queued struct {
 	pos []int64
 }
 
-// startQueued starts the batches waiting, each once a slot is free,
-// without their rows a split has given to a residual.
+// startQueued starts the batches waiting, each once the process has a
+// token for it, without their rows a split has given to a residual.
 func (r *rangeRun) startQueued(ctx context.Context) error {
 	for len(r.queue) > 0 {
 		// Outcomes that are ready go out now (and may queue elements to
-		// run again); then wait for room if all the slots are taken.
+		// run again).
 		for drained := false; !drained; {
 			select {
 			case rb := <-r.done:
@@ -508,9 +509,18 @@ func (r *rangeRun) startQueued(ctx context.Context) error {
 				drained = true
 			}
 		}
-		for r.inflight > r.w.slots {
-			if err := r.emit(<-r.done); err != nil {
-				return err
+		// A batch starts with one of the process's tokens; the range
+		// emits what its batches have done while it waits for one.
+		for acquired := false; !acquired; {
+			select {
+			case r.w.batches <- struct{}{}:
+				acquired = true
+			case rb := <-r.done:
+				if err := r.emit(rb); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
 		q := r.queue[0]
@@ -518,12 +528,14 @@ func (r *rangeRun) startQueued(ctx context.Context) error {
 		fl, keep := r.l.launch(q.pos)
 		r.dropped += int64(len(q.els) - keep)
 		if keep == 0 {
+			<-r.w.batches
 			continue
 		}
 		b := Batch{ID: fmt.Sprintf("r%d-%d-%d", r.c.Input.Index, r.start, r.seq), Elements: q.els[:keep]}
 		r.seq++
 		if err := runHook(b); err != nil {
 			r.l.land(fl, b, nil) // never started: out of flight
+			<-r.w.batches
 			return err
 		}
 		r.inflight++
@@ -557,6 +569,7 @@ func (r *rangeRun) aggregate(row aggregate.Row) error {
 
 func (r *rangeRun) emit(rb ranBatch) error {
 	r.inflight--
+	<-r.w.batches
 	if rb.err != nil {
 		// A *grid.FailFastError among them: the bundle fails, and with
 		// it the job, naming the cause.

@@ -108,6 +108,11 @@ type worker struct {
 	cache  *resultcache.Cache // nil without one
 	x      *grid.Executor
 	slots  int
+	// batches holds a token for each range's batch started and not yet
+	// emitted, slots+1 in all: a process runs as many ranges at once
+	// as its runner gives it, and its memory follows the batches it
+	// holds, not the ranges.
+	batches chan struct{}
 	logDir string // this process's directory for the calls' logs
 	// sizer sizes the batches of every range the process runs, from
 	// the calls of them all.
@@ -158,6 +163,7 @@ func newWorker(ctx context.Context, e *workerEntry) (*worker, error) {
 		return nil, err
 	}
 	w := &worker{spec: sp, staged: staged, image: image, slots: cmp.Or(j.Parallelism, runtime.NumCPU())}
+	w.batches = make(chan struct{}, w.slots+1)
 	if sc := sp.Scenarios; sc != nil {
 		w.scenarios = make(map[string]*grid.Scenario, len(sc.List))
 		for i := range sc.List {
