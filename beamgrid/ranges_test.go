@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
@@ -318,4 +319,50 @@ func TestAGzippedInputIsOneRange(t *testing.T) {
 	if len(want.dead) != 3 || len(m.ResultFiles) != 1 || m.Inputs[0].Rows != 302 {
 		t.Errorf("%d dead letters; manifest: result files %v, inputs %+v", len(want.dead), m.ResultFiles, m.Inputs)
 	}
+}
+
+// The ranges one process runs at once share its --parallelism + 1 places
+// for batches, however many the runner gives it: with every batch held
+// as it starts, no more than that many start, and once they go on every
+// range finishes with the local engine's outcomes.
+func TestTheRangesOfAProcessShareItsBatchesInFlight(t *testing.T) {
+	closeWorkers(t)
+	base := splitJob(t) // parallelism 2: 3 places
+	_, want := local(t, base)
+	job := base
+	job.Output = filepath.Join(t.TempDir(), "beam")
+	plan, chunks := ranges(t, job)
+	ctx := t.Context()
+	var started atomic.Int64
+	release := make(chan struct{})
+	defer beamgrid.SetHooks(func(beamgrid.Batch) error {
+		started.Add(1)
+		<-release
+		return nil
+	}, nil)()
+	errs := make(chan error, len(chunks))
+	for _, ch := range chunks {
+		go func() {
+			_, err := beamgrid.RunRange(ctx, plan, ch, offsetrange.NewTracker(beamgrid.Restriction(ch)))
+			errs <- err
+		}()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for started.Load() < int64(base.Parallelism+1) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	// A range that could start a batch beyond the places would have by
+	// now: each has its first batch's rows read in microseconds.
+	time.Sleep(200 * time.Millisecond)
+	n := started.Load()
+	close(release)
+	for range chunks {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != int64(base.Parallelism+1) {
+		t.Errorf("%d batches started at once by %d ranges, want %d", n, len(chunks), base.Parallelism+1)
+	}
+	sameOutcomes(t, readOutputs(t, job.Output), want)
 }
