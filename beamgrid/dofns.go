@@ -96,13 +96,21 @@ type batchFn struct {
 	IDField     string
 }
 
-func (f *batchFn) ProcessElement(shard int64, iter func(*Element) bool, emit func(Batch), dead func(DeadLetter)) {
-	var elems []Element
-	var e Element
-	for iter(&e) {
-		elems = append(elems, e)
-		e = Element{}
+// collect gathers what a grouped input's iterator yields, each a value of
+// its own (the iterator fills the one it is given).
+func collect[T any](next func(*T) bool) []T {
+	var out []T
+	for {
+		var v T
+		if !next(&v) {
+			return out
+		}
+		out = append(out, v)
 	}
+}
+
+func (f *batchFn) ProcessElement(shard int64, iter func(*Element) bool, emit func(Batch), dead func(DeadLetter)) {
+	elems := collect(iter)
 	slices.SortFunc(elems, func(a, b Element) int {
 		return cmp.Or(cmp.Compare(a.InputIndex, b.InputIndex), cmp.Compare(a.Index, b.Index),
 			strings.Compare(a.Input, b.Input), strings.Compare(a.ID, b.ID),

@@ -300,12 +300,7 @@ type mergeFn struct {
 }
 
 func (f *mergeFn) ProcessElement(ctx context.Context, _ int, files func(*IDFiles) bool, emit func(Chunk)) error {
-	var chunks []IDFiles
-	var v IDFiles
-	for files(&v) {
-		chunks = append(chunks, v)
-		v = IDFiles{}
-	}
+	chunks := collect(files)
 	// In the inputs' order, so that a chunk's index orders its rows
 	// before a later chunk's.
 	slices.SortFunc(chunks, func(a, b IDFiles) int {

@@ -1,8 +1,6 @@
 package beamgrid_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,14 +34,7 @@ func dupsJob(t *testing.T) (job grid.Job, want int) {
 	}
 	gz = slices.Insert(gz, 40, `{"id":"e005","x":1}`, `{"id":"e299","x":2}`, `{"id":"b003","x":3}`)
 	gz = append(gz, `{"id":"b003","x":4}`, `{"id":"b099","x":5}`)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write([]byte(strings.Join(gz, "\n") + "\n"))
-	zw.Close()
-	b := filepath.Join(t.TempDir(), "b.jsonl.gz")
-	if err := os.WriteFile(b, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	b := testbin.WriteGzipLines(t, "b.jsonl.gz", gz...)
 	job = grid.Job{
 		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{a, b},
 		Parallelism: 2, BatchSize: 20,

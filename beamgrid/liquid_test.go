@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 
@@ -93,18 +92,9 @@ func TestASplitStopsTheRunningCall(t *testing.T) {
 	job.Output = filepath.Join(t.TempDir(), "beam")
 
 	ctx := t.Context()
-	_, s := beam.NewPipelineWithRoot()
-	plan, err := beamgrid.Build(ctx, s, job, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { plan.Unlock(ctx) })
-	chunks, err := beamgrid.Chunks(ctx, plan, 1<<20)
-	if err != nil || len(chunks) != 1 {
-		t.Fatalf("%d chunks: %v", len(chunks), err)
-	}
-	if err := beamgrid.CheckDups(ctx, plan, chunks, 0); err != nil {
-		t.Fatal(err)
+	plan, chunks := chunked(t, job, 1<<20)
+	if len(chunks) != 1 {
+		t.Fatalf("%d chunks", len(chunks))
 	}
 	rt := sdf.NewLockRTracker(beamgrid.NewRangeTracker(beamgrid.Restriction(chunks[0])))
 	type ran struct {

@@ -1,8 +1,6 @@
 package beamgrid_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"maps"
@@ -129,9 +127,20 @@ func TestSplitInputsGiveTheLocalEnginesOutcomes(t *testing.T) {
 	testbin.AssertNothingRuns(t, job.CacheDir)
 }
 
-// ranges builds the job (its output begun, as a run begins it), finds its
-// chunks and checks its duplicates, for a test that plays the runner.
+// ranges builds the job (its output begun, as a run begins it), cuts its
+// inputs into chunks of about 1 KiB (6 at least) and checks its
+// duplicates, for a test that plays the runner.
 func ranges(t *testing.T, job grid.Job) (*beamgrid.Plan, []beamgrid.Chunk) {
+	t.Helper()
+	plan, chunks := chunked(t, job, 1<<10)
+	if len(chunks) < 6 {
+		t.Fatalf("%d chunks", len(chunks))
+	}
+	return plan, chunks
+}
+
+// chunked is ranges with chunks of about splitBytes, however many.
+func chunked(t *testing.T, job grid.Job, splitBytes int64) (*beamgrid.Plan, []beamgrid.Chunk) {
 	t.Helper()
 	ctx := t.Context()
 	_, s := beam.NewPipelineWithRoot()
@@ -140,12 +149,9 @@ func ranges(t *testing.T, job grid.Job) (*beamgrid.Plan, []beamgrid.Chunk) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { plan.Unlock(ctx) })
-	chunks, err := beamgrid.Chunks(ctx, plan, 1<<10)
+	chunks, err := beamgrid.Chunks(ctx, plan, splitBytes)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(chunks) < 6 {
-		t.Fatalf("%d chunks", len(chunks))
 	}
 	if err := beamgrid.CheckDups(ctx, plan, chunks, 0); err != nil {
 		t.Fatal(err)
@@ -296,14 +302,7 @@ func TestAGzippedInputIsOneRange(t *testing.T) {
 	closeWorkers(t)
 	lines := testbin.FaultyTasks(300, map[int]string{77: "throw"})
 	lines = append(lines, `{"id":"e003","x":1}`, `not json`)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write([]byte(strings.Join(lines, "\n") + "\n"))
-	zw.Close()
-	input := filepath.Join(t.TempDir(), "tasks.jsonl.gz")
-	if err := os.WriteFile(input, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	input := testbin.WriteGzipLines(t, "tasks.jsonl.gz", lines...)
 	job := grid.Job{
 		Binary: testbin.Path(t, "faulty"), CacheDir: t.TempDir(), Inputs: []string{input},
 		Parallelism: 2, BatchSize: 20,

@@ -113,7 +113,7 @@ type worker struct {
 	// as its runner gives it, and its memory follows the batches it
 	// holds, not the ranges.
 	batches chan struct{}
-	logDir string // this process's directory for the calls' logs
+	logDir  string // this process's directory for the calls' logs
 	// sizer sizes the batches of every range the process runs, from
 	// the calls of them all.
 	sizer *grid.BatchSizer
